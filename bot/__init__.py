@@ -1,0 +1,1 @@
+"""The Matrix face of opsroom: sync, commands, reactions, message rendering and delivery."""

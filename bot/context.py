@@ -1,0 +1,106 @@
+"""What a command handler gets: who said what where, the open transaction, and ways to answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from bot.render import Message, Renderer
+from bot.store import InboxEvent
+from rooms.directory import RoomDirectory
+from rooms.model import TopicRoom
+from storage import outbox
+
+if TYPE_CHECKING:
+    from bot.commands import CommandRegistry
+    from bot.matrix import MatrixSession
+
+
+@dataclass
+class BotDeps:
+    """Long-lived things every handler may use."""
+
+    user_id: str
+    command_prefix: str
+    admins: frozenset[str]
+    renderer: Renderer
+    registry: "CommandRegistry"
+    session: "MatrixSession"
+    directory: RoomDirectory
+    services: dict[str, Any]  # domain services by name, set up by the composition root
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins
+
+
+def thread_root_of(content: dict[str, Any]) -> str | None:
+    relates = content.get("m.relates_to") or {}
+    if relates.get("rel_type") == "m.thread":
+        return relates.get("event_id")
+    return None
+
+
+def reply_relation(event_id: str, thread_root: str | None) -> dict[str, Any]:
+    """In a thread: stay in it; elsewhere: a plain reply to the command."""
+    if thread_root:
+        return {
+            "rel_type": "m.thread",
+            "event_id": thread_root,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": event_id},
+        }
+    return {"m.in_reply_to": {"event_id": event_id}}
+
+
+async def send_message(conn: asyncpg.Connection, room_id: str, message: Message, *, relates_to: dict[str, Any] | None = None) -> int:
+    """Queue a message for the room, in the caller's transaction."""
+    content = message.content()
+    if relates_to:
+        content["m.relates_to"] = relates_to
+    return await outbox.enqueue(conn, queue=room_id, kind="message", payload={"room_id": room_id, "content": content})
+
+
+@dataclass
+class CommandContext:
+    deps: BotDeps
+    conn: asyncpg.Connection  # inside the event's transaction: effects and replies commit together
+    event: InboxEvent
+    topic_room: TopicRoom | None
+    language: str
+    is_direct: bool = False
+
+    @property
+    def room_id(self) -> str:
+        return self.event.room_id
+
+    @property
+    def sender(self) -> str:
+        return self.event.sender
+
+    @property
+    def thread_root(self) -> str | None:
+        return thread_root_of(self.event.content)
+
+    @property
+    def prefix(self) -> str:
+        return self.deps.command_prefix
+
+    def _(self, message: str) -> str:
+        return self.deps.renderer.gettext(self.language, message)
+
+    def staff_level(self) -> int | None:
+        return self.topic_room.staff_level(self.sender) if self.topic_room else None
+
+    def render(self, template: str, **values: Any) -> Message:
+        values.setdefault("prefix", self.prefix)
+        return self.deps.renderer.render(template, self.language, **values)
+
+    async def reply(self, message: Message) -> None:
+        await send_message(self.conn, self.room_id, message, relates_to=reply_relation(self.event.event_id, self.thread_root))
+
+    async def reply_text(self, plain: str, html: str | None = None) -> None:
+        from html import escape
+
+        await self.reply(Message(plain=plain, html=html if html is not None else escape(plain).replace("\n", "<br>")))

@@ -1,0 +1,92 @@
+"""Delivery of outbox rows to Matrix, each send under a transaction ID derived from its row.
+
+A row whose send succeeded but whose "delivered" mark was never committed (a crash in
+between) is sent again with the same transaction ID; the homeserver answers with the event
+it already has, so the room sees one message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+from mautrix.errors import MatrixRequestError
+from mautrix.types import EventType, RoomID, UserID
+
+from bot import store
+from bot.matrix import MatrixSession, is_transient
+from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+KindHandler = Callable[[asyncpg.Connection, OutboxMessage, str], Awaitable[dict[str, Any] | None]]
+
+
+class MatrixDeliverer:
+    def __init__(self, session: MatrixSession, pool: asyncpg.Pool) -> None:
+        self.session = session
+        self._pool = pool
+        self._kinds: dict[str, KindHandler] = {
+            "message": self._send_message,
+            "invite": self._invite,
+            "direct": self._send_direct,
+        }
+
+    def register(self, kind: str, handler: KindHandler) -> None:
+        self._kinds[kind] = handler
+
+    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
+        if not self.session.ready.is_set():
+            raise TransientDeliveryError("not logged in to the homeserver yet")
+        handler = self._kinds.get(message.kind)
+        if handler is None:
+            raise PermanentDeliveryError(f"unknown outbox kind {message.kind!r}")
+        try:
+            return await handler(conn, message, txn_id)
+        except (TransientDeliveryError, PermanentDeliveryError):
+            raise
+        except Exception as error:
+            if is_transient(error):
+                raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
+            if isinstance(error, MatrixRequestError):
+                raise PermanentDeliveryError(f"{getattr(error, 'errcode', '')} {error}") from error
+            raise
+
+    async def send_event(self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message") -> str:
+        return await self.session.api.send_message_event(RoomID(room_id), EventType.find(event_type), content, txn_id=txn_id)
+
+    async def _send_message(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        payload = message.payload
+        event_id = await self.send_event(payload["room_id"], payload["content"], txn_id, payload.get("type", "m.room.message"))
+        return {"event_id": event_id}
+
+    async def _invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        room_id, user_id = message.payload["room_id"], message.payload["user_id"]
+        try:
+            await self.session.api.invite_user(RoomID(room_id), UserID(user_id))
+        except MatrixRequestError as error:
+            # already a member or already invited: the goal is reached
+            if getattr(error, "http_status", 0) == 403 and "already" in str(error).lower():
+                return {"already": True}
+            raise
+        await store.set_member(conn, room_id, user_id, "invite")
+        return {"invited": user_id}
+
+    async def direct_room(self, user_id: str) -> str:
+        """The bot's direct-message room with a person, created on first use.
+
+        Saved outside the delivery transaction: a failed send must not forget the room."""
+        async with self._pool.acquire() as conn:
+            room_id = await store.direct_room(conn, user_id)
+            if room_id is None:
+                room_id = await self.session.api.create_room(is_direct=True, invitees=[UserID(user_id)])
+                async with conn.transaction():
+                    await store.save_direct_room(conn, user_id, room_id)
+                    await store.set_bot_room(conn, room_id, "join", True)
+        return room_id
+
+    async def _send_direct(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        room_id = await self.direct_room(message.payload["user_id"])
+        event_id = await self.send_event(room_id, message.payload["content"], txn_id)
+        return {"room_id": room_id, "event_id": event_id}

@@ -1,0 +1,232 @@
+"""Handling of stored events: each inbox row is handled in one transaction with its effects.
+
+Rows of a room are handled in order, rooms in parallel. A row is taken with
+``FOR UPDATE SKIP LOCKED`` and marked handled in the transaction of its effects, so it is
+handled at most once and a crash midway leaves it to be handled after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+
+from bot import store
+from bot.commands import Permission, UsageError, split_command
+from bot.context import BotDeps, CommandContext
+from bot.i18n import N_
+from bot.matrix import is_transient
+from bot.store import InboxEvent
+
+log = logging.getLogger(__name__)
+
+INVITE_EVENT = "opsroom.invite"  # synthetic inbox type for an invitation of the bot
+
+ReactionHook = Callable[[CommandContext, str, str], Awaitable[str | None]]  # (ctx, target event, key) -> outcome
+MessageHook = Callable[[CommandContext], Awaitable[str | None]]
+
+
+class RetryLater(Exception):
+    """Leave the event unhandled; something it needs (homeserver, database) is unavailable."""
+
+
+_DATABASE_UNAVAILABLE = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+class EventProcessor:
+    def __init__(self, pool: asyncpg.Pool, deps: BotDeps, *, concurrency: int = 4) -> None:
+        self._pool = pool
+        self.deps = deps
+        self.reaction_hooks: list[ReactionHook] = []
+        self.message_hooks: list[MessageHook] = []
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    async def process_pending(self) -> None:
+        async with self._pool.acquire() as conn:
+            room_ids = await store.rooms_with_unhandled(conn)
+        await asyncio.gather(*(self.process_room(room_id) for room_id in room_ids))
+
+    async def process_room(self, room_id: str) -> None:
+        """Handle a room's unhandled events in order; concurrent calls for one room coalesce."""
+        running = self._running.get(room_id)
+        if running is not None:
+            self._again.add(room_id)
+            await asyncio.shield(running)
+            return
+        task = asyncio.create_task(self._drain_room(room_id))
+        self._running[room_id] = task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._running.pop(room_id, None)
+
+    async def _drain_room(self, room_id: str) -> None:
+        async with self._slots:
+            while True:
+                self._again.discard(room_id)
+                after = 0
+                while True:
+                    async with self._pool.acquire() as conn:
+                        event = await store.next_unhandled(conn, room_id, after)
+                    if event is None:
+                        break
+                    after = event.seq
+                    if not await self.handle(event):
+                        break  # retry later, keeping order
+                if room_id not in self._again:
+                    return
+
+    async def handle(self, event: InboxEvent) -> bool:
+        """Handle one event; False when it has to be retried later."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await store.lock_unhandled(conn, event.event_id):
+                    return True
+                outcome = await self._dispatch(conn, event)
+                await store.mark_handled(conn, event.event_id, outcome or "ignored")
+            return True
+        except RetryLater as error:
+            log.warning("event %s in %s will be retried: %s", event.event_id, event.room_id, error)
+            return False
+        except _DATABASE_UNAVAILABLE as error:
+            log.warning("event %s will be retried: database unavailable (%s)", event.event_id, type(error).__name__)
+            return False
+        except Exception as error:
+            if is_transient(error):
+                log.warning("event %s will be retried: homeserver unavailable (%s)", event.event_id, type(error).__name__)
+                return False
+            log.exception("handling event %s in %s failed", event.event_id, event.room_id)
+            await self._record_failure(event, error)
+            return True
+
+    async def _record_failure(self, event: InboxEvent, error: Exception) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await store.lock_unhandled(conn, event.event_id):
+                return
+            if event.type == "m.room.message":
+                ctx = self._context(conn, event)
+                await ctx.reply(ctx.render("internal_error"))
+            await store.mark_handled(conn, event.event_id, f"failed: {type(error).__name__}")
+
+    def _context(self, conn: asyncpg.Connection, event: InboxEvent) -> CommandContext:
+        topic_room = self.deps.directory.by_room_id(event.room_id)
+        language = topic_room.language if topic_room else "en"
+        return CommandContext(self.deps, conn, event, topic_room, language)
+
+    async def _dispatch(self, conn: asyncpg.Connection, event: InboxEvent) -> str | None:
+        if event.type == INVITE_EVENT:
+            return await self._on_invite(conn, event)
+        if event.sender == self.deps.user_id:
+            return "own event"
+        ctx = self._context(conn, event)
+        ctx.is_direct = await store.direct_room_user(conn, event.room_id) is not None
+        if event.type == "m.reaction":
+            relates = event.content.get("m.relates_to") or {}
+            if relates.get("rel_type") != "m.annotation" or not relates.get("event_id"):
+                return None
+            for hook in self.reaction_hooks:
+                outcome = await hook(ctx, relates["event_id"], str(relates.get("key", "")))
+                if outcome:
+                    return outcome
+            return None
+        if event.type == "m.room.message":
+            return await self._on_message(ctx)
+        return None
+
+    async def _on_message(self, ctx: CommandContext) -> str | None:
+        content = ctx.event.content
+        relates = content.get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace":
+            return "edit"
+        if content.get("msgtype") not in ("m.text", "m.emote"):
+            return None
+        body = str(content.get("body", ""))
+        parsed = split_command(_strip_reply_fallback(body), ctx.prefix)
+        if parsed is None:
+            for hook in self.message_hooks:
+                outcome = await hook(ctx)
+                if outcome:
+                    return outcome
+            return None
+        word, rest = parsed
+        return await self.run_command(ctx, word, rest)
+
+    async def run_command(self, ctx: CommandContext, word: str, rest: str) -> str:
+        command = self.deps.registry.find(word)
+        if command is None:
+            await ctx.reply(ctx.render("unknown_command", word=word))
+            return f"unknown command {word}"
+        refusal = self._refusal(ctx, command.permission)
+        if refusal:
+            await ctx.reply(ctx.render("refused", command=command, reason=ctx._(refusal)))
+            return f"refused {command.name}"
+        try:
+            arguments = command.parse(rest)
+        except UsageError as error:
+            await ctx.reply(ctx.render("usage", command=command, problem=_translate_usage(ctx, error)))
+            return f"usage {command.name}"
+        try:
+            await command.handler(ctx, **arguments)
+        except UsageError as error:
+            await ctx.reply(ctx.render("usage", command=command, problem=_translate_usage(ctx, error)))
+            return f"usage {command.name}"
+        return f"command {command.name}"
+
+    def _refusal(self, ctx: CommandContext, permission: Permission) -> str | None:
+        if permission is Permission.ANYONE or self.deps.is_admin(ctx.sender):
+            return None
+        if permission is Permission.ADMIN:
+            return N_("only bot administrators may do this")
+        level = ctx.staff_level()
+        if level is None:
+            return N_("only the staff of this room may do this")
+        if permission is Permission.LEAD and level < 2:
+            return N_("only staff of level 2 or higher may do this")
+        return None
+
+    async def _on_invite(self, conn: asyncpg.Connection, event: InboxEvent) -> str:
+        inviter = event.sender
+        is_direct = bool(event.content.get("is_direct"))
+        api = self.deps.session.api
+        if not self.deps.is_admin(inviter):
+            log.info("declining invitation to %s from %s (not an administrator)", event.room_id, inviter)
+            try:
+                await api.leave_room(event.room_id)
+            except Exception as error:
+                if is_transient(error):
+                    raise RetryLater(str(error)) from error
+            await store.set_bot_room(conn, event.room_id, "leave")
+            return f"declined invitation from {inviter}"
+        try:
+            await api.join_room_by_id(event.room_id)
+        except Exception as error:
+            if is_transient(error):
+                raise RetryLater(str(error)) from error
+            log.warning("could not join %s: %s", event.room_id, error)
+            return f"join failed: {type(error).__name__}"
+        await store.set_bot_room(conn, event.room_id, "join", is_direct)
+        if is_direct and await store.direct_room(conn, inviter) is None:
+            await store.save_direct_room(conn, inviter, event.room_id)
+        return f"joined on invitation from {inviter}"
+
+
+def _strip_reply_fallback(body: str) -> str:
+    """Replies quote the original as ``> ...`` lines; the command follows them."""
+    lines = body.splitlines()
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _translate_usage(ctx: CommandContext, error: UsageError) -> str:
+    message = error.args[0] if error.args else ""
+    params: dict[str, Any] = error.args[1] if len(error.args) > 1 else {}
+    translated = ctx._(message)
+    return translated % params if params else translated

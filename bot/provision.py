@@ -1,0 +1,138 @@
+"""Topic rooms at start: create the missing ones, invite their staff, set power levels.
+
+Idempotent: a second start finds every room by its stored ID (or by its alias, if the
+database is new) and changes only what the configuration changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from mautrix.api import Method, Path
+from mautrix.errors import MatrixRequestError, MForbidden, MNotFound
+from mautrix.types import RoomAlias, RoomID, UserID
+
+from bot import store as bot_store
+from bot.matrix import MatrixSession
+from rooms import store as rooms_store
+from rooms.directory import RoomDirectory
+from rooms.model import TopicRoom
+
+log = logging.getLogger(__name__)
+
+BOT_POWER = 100
+LEAD_POWER = 50  # staff of level 2 and higher: may moderate the room
+
+
+class ProvisioningError(RuntimeError):
+    pass
+
+
+def desired_power_users(
+    room: TopicRoom, bot_user_id: str, current: dict[str, int], *, bot_is_privileged_creator: bool
+) -> dict[str, int]:
+    """The power-level ``users`` map the room should have.
+
+    Staff of level >= 2 get 50; the bot 100; people the configuration no longer lists as
+    leads lose what opsroom gave them. Entries above 50 set by someone else are kept. In
+    room versions where creators are privileged (v12 and later) the creating bot already
+    stands above every level and must not be listed.
+    """
+    wanted = {} if bot_is_privileged_creator else {bot_user_id: BOT_POWER}
+    for member in room.staff:
+        if member.level >= 2:
+            wanted[member.user] = LEAD_POWER
+    for user_id, level in current.items():
+        if user_id not in wanted and level > LEAD_POWER and user_id != bot_user_id:
+            wanted[user_id] = level
+    return wanted
+
+
+def is_privileged_creator(create_event: dict[str, Any], user_id: str) -> bool:
+    """Room versions 12+ give creators unlimited power and forbid listing them."""
+    content = create_event.get("content") or create_event
+    version = str(content.get("room_version", "1"))
+    privileged = version.isdigit() and int(version) >= 12 or version.startswith("org.matrix.hydra")
+    creators = {create_event.get("sender"), *(content.get("additional_creators") or [])}
+    return privileged and user_id in creators
+
+
+async def ensure_topic_rooms(session: MatrixSession, pool: asyncpg.Pool, directory: RoomDirectory, server_name: str) -> None:
+    for room in directory.rooms:
+        await ensure_topic_room(session, pool, directory, room, server_name)
+
+
+async def ensure_topic_room(
+    session: MatrixSession, pool: asyncpg.Pool, directory: RoomDirectory, room: TopicRoom, server_name: str
+) -> str:
+    api = session.api
+    alias = f"#{room.alias_localpart}:{server_name}"
+    async with pool.acquire() as conn:
+        room_id = await rooms_store.room_id_for(conn, room.key)
+    if room_id is None:
+        try:
+            found = await api.resolve_room_alias(RoomAlias(alias))
+            room_id = found.room_id
+            log.info("room %s: found existing %s by alias", room.key, room_id)
+            try:
+                await api.join_room_by_id(RoomID(room_id))
+            except MForbidden:
+                raise ProvisioningError(
+                    f"room {room.key}: the alias {alias} points to {room_id}, which the bot may not join; "
+                    "invite the bot there, or remove the alias"
+                ) from None
+        except MNotFound:
+            room_id = await api.create_room(
+                alias_localpart=room.alias_localpart,
+                name=room.name,
+                topic=room.topic or None,
+                invitees=[UserID(member.user) for member in room.staff if member.user != session.user_id],
+                power_level_override={
+                    "users": desired_power_users(room, session.user_id, {}, bot_is_privileged_creator=True)
+                },
+            )
+            log.info("room %s: created %s (%s)", room.key, room_id, alias)
+        async with pool.acquire() as conn, conn.transaction():
+            await rooms_store.save_room(conn, room.key, room_id, alias)
+            await bot_store.set_bot_room(conn, room_id, "join", False)
+    else:
+        try:
+            await api.join_room_by_id(RoomID(room_id))
+        except MatrixRequestError as error:
+            log.warning("room %s: cannot join %s: %s", room.key, room_id, error)
+    directory.remember(room.key, room_id)
+    await _sync_staff(session, pool, room, room_id)
+    return room_id
+
+
+async def _sync_staff(session: MatrixSession, pool: asyncpg.Pool, room: TopicRoom, room_id: str) -> None:
+    api = session.api
+    response = await api.api.request(Method.GET, Path.v3.rooms[room_id].members)
+    memberships: dict[str, str] = {}
+    for event in response.get("chunk", []):
+        memberships[event["state_key"]] = (event.get("content") or {}).get("membership", "leave")
+    async with pool.acquire() as conn:
+        for user_id, membership in memberships.items():
+            await bot_store.set_member(conn, room_id, user_id, membership)
+    for member in room.staff:
+        if member.user == session.user_id or memberships.get(member.user) in ("join", "invite"):
+            continue
+        try:
+            await api.invite_user(RoomID(room_id), UserID(member.user))
+            async with pool.acquire() as conn:
+                await bot_store.set_member(conn, room_id, member.user, "invite")
+            log.info("room %s: invited %s", room.key, member.user)
+        except MatrixRequestError as error:
+            log.warning("room %s: cannot invite %s: %s", room.key, member.user, error)
+    create = await api.api.request(Method.GET, Path.v3.rooms[room_id].state["m.room.create"][""], query_params={"format": "event"})
+    power: dict[str, Any] = await api.api.request(Method.GET, Path.v3.rooms[room_id].state["m.room.power_levels"][""])
+    current = {str(user): int(level) for user, level in (power.get("users") or {}).items()}
+    wanted = desired_power_users(
+        room, session.user_id, current, bot_is_privileged_creator=is_privileged_creator(create, session.user_id)
+    )
+    if wanted != current:
+        power["users"] = wanted
+        await api.api.request(Method.PUT, Path.v3.rooms[room_id].state["m.room.power_levels"][""], power)
+        log.info("room %s: power levels updated", room.key)

@@ -1,0 +1,85 @@
+"""Messages with a plain ``body`` and an HTML ``formatted_body``, from Jinja templates.
+
+Each template in ``templates/`` has a ``plain`` and an ``html`` block; the plain one is
+rendered without HTML escaping, the HTML one with it. Texts are translated through the
+room's gettext catalogue.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from bot.i18n import translations
+
+MATRIX_TO = "https://matrix.to/#/"
+
+
+@dataclass(frozen=True)
+class Message:
+    plain: str
+    html: str
+    mentions: tuple[str, ...] = ()
+    # pages and escalations must notify: m.text with m.mentions; everything else is a quiet m.notice
+    notify: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def content(self) -> dict[str, Any]:
+        content: dict[str, Any] = {
+            "msgtype": "m.text" if self.notify else "m.notice",
+            "body": self.plain,
+            "format": "org.matrix.custom.html",
+            "formatted_body": self.html,
+            "m.mentions": {"user_ids": sorted(set(self.mentions))} if self.mentions else {},
+        }
+        content.update(self.extra)
+        return content
+
+
+def pill(user_id: str) -> jinja2.utils.markupsafe.Markup:
+    escaped = html.escape(user_id)
+    return jinja2.utils.markupsafe.Markup(f'<a href="{MATRIX_TO}{escaped}">{escaped}</a>')
+
+
+def _squash_blank_lines(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self._environments: dict[tuple[str, bool], jinja2.Environment] = {}
+
+    def _environment(self, language: str, for_html: bool) -> jinja2.Environment:
+        key = (language, for_html)
+        environment = self._environments.get(key)
+        if environment is None:
+            environment = jinja2.Environment(
+                loader=jinja2.PackageLoader("bot", "templates"),
+                autoescape=for_html,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+                undefined=jinja2.StrictUndefined,
+            )
+            environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+            environment.filters["pill"] = pill if for_html else (lambda user_id: user_id)
+            self._environments[key] = environment
+        return environment
+
+    def render_block(self, name: str, block: str, language: str, **values: Any) -> str:
+        for_html = block == "html"
+        template = self._environment(language, for_html).get_template(f"{name}.j2")
+        context = template.new_context(values)
+        return "".join(template.blocks[block](context))
+
+    def render(self, name: str, language: str, *, mentions: tuple[str, ...] = (), notify: bool = False, **values: Any) -> Message:
+        plain = _squash_blank_lines(self.render_block(name, "plain", language, **values))
+        rich = self.render_block(name, "html", language, **values).strip()
+        return Message(plain=plain, html=rich, mentions=mentions, notify=notify)
+
+    def gettext(self, language: str, message: str) -> str:
+        return translations(language).gettext(message)

@@ -1,0 +1,114 @@
+"""The bot as one service: log in, provision topic rooms, consume the sync stream."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from typing import Any
+
+import asyncpg
+
+from bot.commands import REGISTRY
+from bot.context import BotDeps
+from bot.delivery import MatrixDeliverer
+from bot.events import EventProcessor
+from bot.matrix import MatrixSession, MatrixSettings, is_transient
+from bot.provision import ensure_topic_rooms
+from bot.render import Renderer
+from bot.sync import SyncLoop
+from rooms.directory import RoomDirectory
+from rooms.model import TopicRoom
+
+log = logging.getLogger(__name__)
+
+# modules that declare commands on the registry when imported
+COMMAND_MODULES = ("bot.help",)
+
+
+class Bot:
+    def __init__(
+        self,
+        settings: MatrixSettings,
+        pool: asyncpg.Pool,
+        dsn: str,
+        *,
+        rooms: list[TopicRoom],
+        server_name: str,
+        command_prefix: str = "!",
+        admins: list[str] | tuple[str, ...] = (),
+        services: dict[str, Any] | None = None,
+        sync_timeout_ms: int = 30000,
+    ) -> None:
+        for module in COMMAND_MODULES:
+            importlib.import_module(module)
+        self._pool = pool
+        self._server_name = server_name
+        self.session = MatrixSession(settings, pool)
+        self.directory = RoomDirectory(list(rooms))
+        self.renderer = Renderer()
+        self.deps = BotDeps(
+            user_id=settings.user_id,
+            command_prefix=command_prefix,
+            admins=frozenset(admins),
+            renderer=self.renderer,
+            registry=REGISTRY,
+            session=self.session,
+            directory=self.directory,
+            services=services or {},
+        )
+        self.processor = EventProcessor(pool, self.deps)
+        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms)
+        self.deliverer = MatrixDeliverer(self.session, pool)
+        self.rooms_ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            await self.directory.load(conn)
+        self._task = asyncio.create_task(self._run(), name="bot")
+
+    async def _run(self) -> None:
+        await self.session.open()
+        await self._with_retry("set the display name", self._set_display_name)
+        await self._with_retry("provision topic rooms", self._provision)
+        self.rooms_ready.set()
+        await self.sync.run()
+
+    async def _set_display_name(self) -> None:
+        await self.session.api.set_displayname(self.session.settings.display_name)
+
+    async def _provision(self) -> None:
+        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name)
+
+    async def _with_retry(self, what: str, action: Any) -> None:
+        attempt = 0
+        while True:
+            try:
+                await action()
+                return
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                attempt += 1
+                delay = min(30.0, 0.5 * 2**attempt)
+                log.warning("could not %s (%s); retrying in %.0fs", what, type(error).__name__, delay)
+                await asyncio.sleep(delay)
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.session.close()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "logged_in": self.session.ready.is_set(),
+            "rooms_ready": self.rooms_ready.is_set(),
+            "synced": self.sync.synced.is_set(),
+            "sync_leader": self.sync.is_leader,
+        }

@@ -1,0 +1,5 @@
+import sys
+
+from opsroom.cli import main
+
+sys.exit(main())

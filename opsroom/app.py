@@ -1,0 +1,135 @@
+"""Wiring: the parts of opsroom composed into one running service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bot.matrix import MatrixSettings
+from bot.service import Bot
+from opsroom.config import Config
+from opsroom.http import HttpServer, build_app
+from storage import outbox
+from storage.migrate import migrate
+from storage.pool import connect, create_pool
+
+log = logging.getLogger(__name__)
+
+
+async def apply_migrations(dsn: str) -> list[int]:
+    conn = await connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+class Opsroom:
+    """One opsroom process: database pool, bot, outbox dispatcher, HTTP server."""
+
+    def __init__(self, config: Config, *, sync_timeout_ms: int = 30000, outbox_poll_interval: float = 2.0) -> None:
+        if config.database.url is None or config.homeserver is None or not config.bot.user_id:
+            raise ValueError("Opsroom needs a database URL, a homeserver and a bot user ID")
+        self.config = config
+        self.dsn = config.database.url.reveal()
+        self._sync_timeout_ms = sync_timeout_ms
+        self._outbox_poll_interval = outbox_poll_interval
+        self.pool: asyncpg.Pool | None = None
+        self.bot: Bot | None = None
+        self.dispatcher: outbox.OutboxDispatcher | None = None
+        self.http: HttpServer | None = None
+        self._probe: aiohttp.ClientSession | None = None
+        self._started_at = time.monotonic()
+
+    async def start(self) -> None:
+        config = self.config
+        applied = await apply_migrations(self.dsn)
+        if applied:
+            log.info("database migrated to version %d", applied[-1])
+        self.pool = await create_pool(
+            self.dsn, min_size=config.database.min_connections, max_size=config.database.max_connections
+        )
+        assert config.homeserver is not None and config.bot.user_id is not None
+        settings = MatrixSettings(
+            homeserver_url=config.homeserver.url,
+            user_id=config.bot.user_id,
+            device_id=config.bot.device_id,
+            display_name=config.bot.display_name,
+            password=config.bot.password.reveal() if config.bot.password else None,
+            access_token=config.bot.access_token.reveal() if config.bot.access_token else None,
+        )
+        self.bot = Bot(
+            settings,
+            self.pool,
+            self.dsn,
+            rooms=config.rooms,
+            server_name=config.server_name,
+            command_prefix=config.bot.command_prefix,
+            admins=config.bot.admins,
+            sync_timeout_ms=self._sync_timeout_ms,
+        )
+        self.dispatcher = outbox.OutboxDispatcher(
+            self.pool,
+            self.dsn,
+            {"matrix": self.bot.deliverer},
+            max_workers=max(1, config.database.max_connections // 2),
+            poll_interval=self._outbox_poll_interval,
+        )
+        self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
+        app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
+        self.http = HttpServer(app, config.http.host, config.http.port)
+        await self.http.start()
+        await self.bot.start()
+        await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.bot is not None:
+            await self.bot.stop()
+        if self._probe is not None:
+            await self._probe.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def wait_failed(self) -> BaseException | None:
+        """Returns when a long-running part stops by itself (which it should not)."""
+        tasks = [t for t in (self.bot.task if self.bot else None,) if t is not None]
+        if not tasks:
+            await asyncio.Event().wait()
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled():
+                return task.exception()
+        return None
+
+    async def health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"uptime_seconds": round(time.monotonic() - self._started_at, 1)}
+        database_ok = False
+        try:
+            assert self.pool is not None
+            async with self.pool.acquire(timeout=2) as conn:
+                report["database"] = {"ok": True, "outbox": await outbox.counts(conn)}
+            database_ok = True
+        except Exception as error:
+            report["database"] = {"ok": False, "error": type(error).__name__}
+        homeserver_ok = False
+        assert self.config.homeserver is not None
+        try:
+            assert self._probe is not None
+            async with self._probe.get(f"{self.config.homeserver.url.rstrip('/')}/_matrix/client/versions") as response:
+                homeserver_ok = response.status == 200
+                report["homeserver"] = {"ok": homeserver_ok, "status": response.status}
+        except Exception as error:
+            report["homeserver"] = {"ok": False, "error": type(error).__name__}
+        if self.bot is not None:
+            report["homeserver"]["bot"] = self.bot.health()
+        report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
+        return report

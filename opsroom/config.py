@@ -1,0 +1,324 @@
+"""opsroom's configuration: one YAML file, secrets optionally from the environment.
+
+The shape is declared as dataclasses; :mod:`opsroom.schema` loads and checks it. Parts that
+are configured (rooms, regulations) own their dataclasses; this module composes them and
+adds the checks that span several sections.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from opsroom.schema import Problem, SchemaError, Secret, load
+from regulations.model import Regulation
+from rooms.model import TopicRoom, check_user_id
+
+EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
+
+# environment variable -> key path it overrides
+ENVIRONMENT_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "OPSROOM_DATABASE_URL": ("database", "url"),
+    "OPSROOM_HOMESERVER_URL": ("homeserver", "url"),
+    "OPSROOM_BOT_USER_ID": ("bot", "user_id"),
+    "OPSROOM_BOT_PASSWORD": ("bot", "password"),
+    "OPSROOM_BOT_ACCESS_TOKEN": ("bot", "access_token"),
+    "OPSROOM_HTTP_PORT": ("http", "port"),
+}
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+def _check_port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "a TCP port is between 1 and 65535"
+
+
+def _check_listen_port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "a TCP port is between 1 and 65535 (0: any free port)"
+
+
+def _check_url(value: str) -> str | None:
+    return None if value.startswith(("http://", "https://")) else "expected an http:// or https:// URL"
+
+
+def _check_database_url(value: Secret) -> str | None:
+    if value.reveal().startswith(("postgresql://", "postgres://")):
+        return None
+    return "expected a postgresql:// URL"
+
+
+def _check_positive(value: int) -> str | None:
+    return None if value > 0 else "must be greater than zero"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # absent: `opsroom up` starts an embedded PostgreSQL; `opsroom run` requires it
+    url: Secret | None = field(default=None, metadata={"check": _check_database_url})
+    min_connections: int = field(default=2, metadata={"check": _check_positive})
+    max_connections: int = field(default=10, metadata={"check": _check_positive})
+
+
+@dataclass(frozen=True)
+class HomeserverConfig:
+    url: str = field(metadata={"check": _check_url})
+    # the server part of user IDs; defaults to the bot's
+    server_name: str | None = None
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    user_id: str | None = field(default=None, metadata={"check": check_user_id})
+    password: Secret | None = None
+    access_token: Secret | None = None
+    # kept stable so that Matrix transaction IDs stay idempotent across restarts
+    device_id: str = "OPSROOM"
+    display_name: str = "opsroom"
+    command_prefix: str = "!"
+    # invitations are accepted only from these users
+    admins: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata={"check": _check_listen_port})
+    # the address people and monitoring systems use to reach opsroom (links in messages)
+    public_url: str | None = field(default=None, metadata={"check": _check_url})
+    max_body_bytes: int = field(default=1024 * 1024, metadata={"check": _check_positive})
+
+
+@dataclass(frozen=True)
+class EmbeddedConfig:
+    """Used by ``opsroom up`` only."""
+
+    homeserver_port: int = field(default=8008, metadata={"check": _check_port})
+    server_name: str = "localhost"
+    # register staff of the local server as demo accounts with printed passwords
+    demo_accounts: bool = True
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A monitoring system allowed to send alarms."""
+
+    name: str
+    token: Secret
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    name: str
+    token: Secret
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    tokens: list[ApiToken] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    homeserver: HomeserverConfig | None = None
+    bot: BotConfig = field(default_factory=BotConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
+    sources: list[SourceConfig] = field(default_factory=list)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    rooms: list[TopicRoom] = field(default_factory=list)
+    regulations: dict[str, Regulation] = field(default_factory=dict)
+
+    @property
+    def server_name(self) -> str:
+        if self.homeserver and self.homeserver.server_name:
+            return self.homeserver.server_name
+        if self.bot.user_id:
+            return self.bot.user_id.split(":", 1)[1]
+        return self.embedded.server_name
+
+    def room(self, key: str) -> TopicRoom | None:
+        for room in self.rooms:
+            if room.key == key:
+                return room
+        return None
+
+    @property
+    def default_room(self) -> TopicRoom | None:
+        for room in self.rooms:
+            if room.default:
+                return room
+        return None
+
+
+class ConfigError(SchemaError):
+    """The configuration has problems; each names its key path."""
+
+
+def read_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and check a configuration file.
+
+    ``path=None`` reads the shipped example, which ``opsroom up`` uses for its demo.
+    """
+    environ = os.environ if environ is None else environ
+    source = path or EXAMPLE_CONFIG
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem("", f"configuration file not found: {source}")]) from None
+    except OSError as error:
+        raise ConfigError([Problem("", f"cannot read {source}: {error.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError([Problem("", f"{where}{reason}")]) from None
+    return parse_config(data, environ)
+
+
+def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
+    if data is None:
+        data = {}
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", "the configuration must be a mapping of sections")])
+    data = _expand_environment(data, environ, "", problems)
+    _apply_overrides(data, environ)
+    config, load_problems = load(Config, data)
+    problems.extend(load_problems)
+    if config is not None:
+        problems.extend(check_consistency(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _expand_environment(value: Any, environ: Mapping[str, str], path: str, problems: list[Problem]) -> Any:
+    """Replace ``${NAME}`` in string values by the environment variable NAME."""
+    if isinstance(value, dict):
+        return {
+            key: _expand_environment(item, environ, f"{path}.{key}" if path else str(key), problems)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand_environment(item, environ, f"{path}[{index}]", problems) for index, item in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                problems.append(Problem(path, f"environment variable {name} is not set"))
+                return ""
+            return environ[name]
+
+        return _ENV_REFERENCE.sub(substitute, value)
+    return value
+
+
+def _apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for variable, (section, key) in ENVIRONMENT_OVERRIDES.items():
+        value = environ.get(variable)
+        if not value:
+            continue
+        target = data.get(section)
+        if not isinstance(target, dict):
+            target = {}
+            data[section] = target
+        target[key] = int(value) if key == "port" and value.isdigit() else value
+
+
+def check_consistency(config: Config) -> list[Problem]:
+    """Checks that span sections: references between rooms and regulations, uniqueness."""
+    problems: list[Problem] = []
+    seen_keys: set[str] = set()
+    defaults = []
+    for index, room in enumerate(config.rooms):
+        path = f"rooms[{index}]"
+        if room.key in seen_keys:
+            problems.append(Problem(f"{path}.key", f"duplicate room key {room.key!r}"))
+        seen_keys.add(room.key)
+        if room.default:
+            defaults.append(path)
+        if room.regulation not in config.regulations:
+            known = ", ".join(sorted(config.regulations)) or "none defined"
+            problems.append(Problem(f"{path}.regulation", f"unknown regulation {room.regulation!r} (known: {known})"))
+        seen_users: set[str] = set()
+        for staff_index, member in enumerate(room.staff):
+            if member.user in seen_users:
+                problems.append(Problem(f"{path}.staff[{staff_index}].user", f"{member.user} is listed twice"))
+            seen_users.add(member.user)
+        for match_key, values in room.match.items():
+            if not values:
+                problems.append(Problem(f"{path}.match.{match_key}", "needs at least one value"))
+    if config.rooms and not defaults:
+        problems.append(Problem("rooms", "one room needs `default: true` to receive alarms that no rule matches"))
+    for extra in defaults[1:]:
+        problems.append(Problem(f"{extra}.default", "only one room can be the default"))
+    for name, regulation in config.regulations.items():
+        path = f"regulations.{name}.escalation"
+        for kind, steps in (("unclaimed", regulation.escalation.unclaimed), ("unresolved", regulation.escalation.unresolved)):
+            levels = [step.level for step in steps]
+            if levels != sorted(set(levels)):
+                problems.append(Problem(f"{path}.{kind}", "levels must rise from step to step"))
+        if regulation.escalation.repeat_top < 0:
+            problems.append(Problem(f"{path}.repeat_top", "must be zero or more"))
+    for label, entries in (("sources", config.sources), ("api.tokens", config.api.tokens)):
+        names: set[str] = set()
+        tokens: set[str] = set()
+        for index, entry in enumerate(entries):
+            if entry.name in names:
+                problems.append(Problem(f"{label}[{index}].name", f"duplicate name {entry.name!r}"))
+            if entry.token.reveal() in tokens:
+                problems.append(Problem(f"{label}[{index}].token", "the same token is used twice"))
+            names.add(entry.name)
+            tokens.add(entry.token.reveal())
+    for index, admin in enumerate(config.bot.admins):
+        message = check_user_id(admin)
+        if message:
+            problems.append(Problem(f"bot.admins[{index}]", message))
+    if config.bot.password and config.bot.access_token:
+        problems.append(Problem("bot", "give either password or access_token, not both"))
+    return problems
+
+
+def check_production(config: Config) -> list[Problem]:
+    """What ``opsroom run`` needs beyond a well-formed file: an external database and homeserver."""
+    problems = []
+    if config.database.url is None:
+        problems.append(Problem("database.url", "required for `opsroom run` (or set OPSROOM_DATABASE_URL)"))
+    if config.homeserver is None:
+        problems.append(Problem("homeserver.url", "required for `opsroom run` (or set OPSROOM_HOMESERVER_URL)"))
+    if not config.bot.user_id:
+        problems.append(Problem("bot.user_id", "required for `opsroom run`"))
+    if not (config.bot.password or config.bot.access_token):
+        problems.append(
+            Problem("bot.password", "required for `opsroom run`: a password or an access_token (or OPSROOM_BOT_PASSWORD)")
+        )
+    return problems
+
+
+def with_runtime(config: Config, *, database_url: str | None = None, homeserver_url: str | None = None,
+                 bot_user_id: str | None = None, bot_password: str | None = None) -> Config:
+    """A copy completed with what the embedded runtime provides."""
+    if database_url is not None:
+        config = replace(config, database=replace(config.database, url=Secret(database_url)))
+    if homeserver_url is not None:
+        config = replace(config, homeserver=HomeserverConfig(url=homeserver_url, server_name=config.embedded.server_name))
+    if bot_user_id is not None:
+        config = replace(config, bot=replace(config.bot, user_id=bot_user_id))
+    if bot_password is not None:
+        config = replace(config, bot=replace(config.bot, password=Secret(bot_password), access_token=None))
+    return config

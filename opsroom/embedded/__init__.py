@@ -1,0 +1,1 @@
+"""The embedded runtime of `opsroom up`: PostgreSQL and Synapse as child processes."""

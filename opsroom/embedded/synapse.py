@@ -1,0 +1,207 @@
+"""A local Synapse as a child process, and account registration through its admin API.
+
+Used by ``opsroom up`` and by the test fixtures. The configuration is rendered from
+``synapse-config/homeserver.yaml.j2``; the homeserver keeps its SQLite database and keys in
+its data directory, so a second start reuses everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from opsroom.embedded.process import child_preexec
+
+TEMPLATE_DIR = Path(os.environ.get("OPSROOM_SYNAPSE_CONFIG_DIR", Path(__file__).resolve().parents[2] / "synapse-config"))
+
+
+@dataclass(frozen=True)
+class SynapseSettings:
+    data_dir: Path
+    port: int = 8008
+    server_name: str = "localhost"
+    lift_rate_limits: bool = False  # tests lift every limit; the embedded demo keeps sane ones
+    log_level: str = "WARNING"
+    bcrypt_rounds: int = 12
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class SynapseError(RuntimeError):
+    pass
+
+
+def _secrets(data_dir: Path) -> dict[str, str]:
+    """Homeserver secrets, generated on first start and kept (mode 0600) in the data dir."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {name: secrets.token_urlsafe(32) for name in ("registration_shared_secret", "macaroon_secret_key", "form_secret")}
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(values, indent=2))
+    return values
+
+
+def render_config(settings: SynapseSettings) -> Path:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined)
+    values: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "port": settings.port,
+        "server_name": settings.server_name,
+        "lift_rate_limits": settings.lift_rate_limits,
+        "bcrypt_rounds": settings.bcrypt_rounds,
+        "log_level": settings.log_level,
+        **_secrets(data_dir),
+    }
+    config_path = data_dir / "homeserver.yaml"
+    config_path.write_text(environment.get_template("homeserver.yaml.j2").render(values))
+    (data_dir / "log.config").write_text(environment.get_template("log.config.j2").render(values))
+    config_path.chmod(0o600)
+    if not (data_dir / f"{settings.server_name}.signing.key").exists():
+        subprocess.run(
+            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config_path), "--generate-keys"],
+            check=True,
+            capture_output=True,
+        )
+    return config_path
+
+
+def shared_secret(settings: SynapseSettings) -> str:
+    return _secrets(settings.data_dir.resolve())["registration_shared_secret"]
+
+
+class SynapseProcess:
+    """Synapse as a child: started, waited for, stopped; dies with its parent."""
+
+    def __init__(self, settings: SynapseSettings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        config_path = render_config(self.settings)
+        stdout = open(self.settings.data_dir / "homeserver.stdout.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config_path)],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=child_preexec(signal.SIGTERM),
+            start_new_session=True,  # Ctrl-C reaches opsroom, which stops children in order
+        )
+        stdout.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SynapseError(f"Synapse exited with code {self.process.returncode}; see {self.log_tail()}")
+            if self.healthy():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise SynapseError(f"Synapse did not answer within {timeout:.0f}s; see {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return str(self.settings.data_dir / "homeserver.stdout.log")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.settings.url}/health", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def poll(self) -> int | None:
+        return self.process.poll() if self.process else None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _request(url: str, body: dict[str, Any] | None = None, token: str | None = None, method: str | None = None) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"))
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        try:
+            details = json.loads(payload)
+        except ValueError:
+            details = {"error": payload.decode(errors="replace")}
+        raise SynapseError(f"{error.code} {details.get('errcode', '')}: {details.get('error', '')}") from None
+
+
+def register_user(
+    base_url: str, registration_secret: str, localpart: str, password: str, *, admin: bool = False, displayname: str | None = None
+) -> dict[str, Any]:
+    """Register through the shared-secret admin API. Returns user_id, access_token, device_id."""
+    endpoint = f"{base_url.rstrip('/')}/_synapse/admin/v1/register"
+    nonce = _request(endpoint)["nonce"]
+    body = {
+        "nonce": nonce,
+        "username": localpart,
+        "password": password,
+        "admin": admin,
+        "mac": _mac(registration_secret, nonce, localpart, password, admin),
+    }
+    if displayname:
+        body["displayname"] = displayname
+    return _request(endpoint, body)
+
+
+def _mac(registration_secret: str, nonce: str, localpart: str, password: str, admin: bool) -> str:
+    """HMAC-SHA1 over nonce, user, password and admin flag, NUL-separated, as Synapse expects."""
+    message = b"\x00".join(part.encode() for part in (nonce, localpart, password, "admin" if admin else "notadmin"))
+    return hmac.new(registration_secret.encode(), message, hashlib.sha1).hexdigest()
+
+
+def user_exists(base_url: str, localpart: str) -> bool:
+    """Whether a local user name is taken (the registration-availability endpoint)."""
+    try:
+        response = _request(f"{base_url.rstrip('/')}/_matrix/client/v3/register/available?username={localpart}")
+        return not response.get("available", False)
+    except SynapseError as error:
+        if "M_USER_IN_USE" in str(error):
+            return True
+        raise
+
+
+def exempt_from_rate_limits(base_url: str, admin_token: str, user_id: str) -> None:
+    """Lift message rate limits for one account (the bot) through the admin API."""
+    _request(
+        f"{base_url.rstrip('/')}/_synapse/admin/v1/users/{urllib.request.quote(user_id)}/override_ratelimit",
+        {"messages_per_second": 0, "burst_count": 0},
+        token=admin_token,
+    )

@@ -1,0 +1,1 @@
+"""Response regulations (claim and resolve deadlines, escalation chains) and the deadline engine."""

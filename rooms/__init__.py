@@ -1,0 +1,1 @@
+"""Topic rooms: one Matrix room per supported system, its specialist stack and routing rules."""

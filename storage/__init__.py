@@ -1,0 +1,1 @@
+"""PostgreSQL access: the connection pool, numbered schema migrations and the outbox."""

@@ -1,0 +1,328 @@
+"""The outbox: effects outside the database, written in the transaction that caused them.
+
+A state change and the message announcing it commit together or not at all. The
+dispatcher then delivers rows in order per queue (one Matrix room = one queue), retries
+transient failures with backoff forever, and gives up only on a permanent error that
+repeats. Per-queue order holds across several opsroom processes: a queue is drained by
+whoever holds its advisory lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "opsroom_outbox"
+# advisory lock namespace for per-queue draining (the second key is hashtext(queue))
+QUEUE_LOCK_NAMESPACE = 0x6F62  # "ob"
+PERMANENT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    queue: str
+    channel: str
+    kind: str
+    payload: dict[str, Any]
+    coalesce_key: str | None
+    attempts: int
+    created_at: datetime
+
+
+class TransientDeliveryError(Exception):
+    """Try again later (rate limit, homeserver unreachable, 5xx)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(Exception):
+    """The receiver refused the message; retrying as-is will not help."""
+
+
+class Deliverer(Protocol):
+    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
+        """Perform the effect. ``conn`` is inside the transaction that marks the row delivered,
+        so bookkeeping written through it (an event ID) commits with the delivery."""
+
+
+# ---- store ------------------------------------------------------------------------------
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    *,
+    queue: str,
+    kind: str,
+    payload: dict[str, Any],
+    channel: str = "matrix",
+    coalesce_key: str | None = None,
+) -> int:
+    """Add a row; call inside the transaction of the change that causes it."""
+    outbox_id = await conn.fetchval(
+        """
+        INSERT INTO outbox (queue, channel, kind, payload, coalesce_key)
+        VALUES ($1, $2, $3, $4, $5) RETURNING id
+        """,
+        queue,
+        channel,
+        kind,
+        payload,
+        coalesce_key,
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, queue)
+    return outbox_id
+
+
+async def instance_id(conn: asyncpg.Connection) -> str:
+    return await conn.fetchval("SELECT instance_id FROM opsroom_instance")
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS pending,
+               count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead
+        FROM outbox
+        """
+    )
+    return {"pending": row["pending"], "dead": row["dead"]}
+
+
+async def _due_queues(conn: asyncpg.Connection) -> list[tuple[str, datetime]]:
+    rows = await conn.fetch(
+        """
+        SELECT queue, min(not_before) AS next_at FROM outbox
+        WHERE delivered_at IS NULL AND dead_at IS NULL
+        GROUP BY queue
+        """
+    )
+    return [(row["queue"], row["next_at"]) for row in rows]
+
+
+async def _head_of_queue(conn: asyncpg.Connection, queue: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT id, queue, channel, kind, payload, coalesce_key, attempts, created_at, not_before,
+               not_before <= now() AS due
+        FROM outbox
+        WHERE queue = $1 AND delivered_at IS NULL AND dead_at IS NULL
+        ORDER BY id LIMIT 1
+        """,
+        queue,
+    )
+
+
+async def _superseding_id(conn: asyncpg.Connection, message: OutboxMessage) -> int | None:
+    if message.coalesce_key is None:
+        return None
+    return await conn.fetchval(
+        """
+        SELECT id FROM outbox
+        WHERE queue = $1 AND coalesce_key = $2 AND id > $3 AND delivered_at IS NULL AND dead_at IS NULL
+        ORDER BY id DESC LIMIT 1
+        """,
+        message.queue,
+        message.coalesce_key,
+        message.id,
+    )
+
+
+async def _mark_delivered(conn: asyncpg.Connection, outbox_id: int, result: dict[str, Any] | None) -> None:
+    await conn.execute(
+        "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, result = $2, last_error = NULL WHERE id = $1",
+        outbox_id,
+        result,
+    )
+
+
+async def _mark_failed(conn: asyncpg.Connection, outbox_id: int, error: str, retry_in: float, dead: bool) -> None:
+    await conn.execute(
+        """
+        UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+               not_before = now() + make_interval(secs => $3),
+               dead_at = CASE WHEN $4 THEN now() END
+        WHERE id = $1
+        """,
+        outbox_id,
+        error[:2000],
+        retry_in,
+        dead,
+    )
+
+
+# ---- dispatcher -------------------------------------------------------------------------
+
+
+def backoff_seconds(attempts: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s, ... up to ``cap``."""
+    delay = min(cap, base * (2 ** min(attempts, 16)))
+    return delay * (0.75 + random.random() * 0.5)
+
+
+class OutboxDispatcher:
+    """Delivers outbox rows: one worker per queue with due rows, woken by NOTIFY or a poll."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        deliverers: dict[str, Deliverer],
+        *,
+        max_workers: int = 4,
+        poll_interval: float = 2.0,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._deliverers = deliverers
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(max_workers)
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._instance_id = ""
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            self._instance_id = await instance_id(conn)
+        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self._close_listener()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def transaction_id(self, outbox_id: int) -> str:
+        return f"opsroom.{self._instance_id}.{outbox_id}"
+
+    async def _listen(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self._dsn, server_settings={"application_name": "opsroom-outbox"})
+            await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("outbox: cannot listen for notifications (%s); polling", type(error).__name__)
+            self._listener = None
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._listen()
+            try:
+                async with self._pool.acquire() as conn:
+                    queues = await _due_queues(conn)
+                    now = await conn.fetchval("SELECT now()")
+            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+                log.warning("outbox: database unavailable (%s)", type(error).__name__)
+                queues, now = [], None
+            next_wake = self._poll_interval
+            for queue, next_at in queues:
+                if next_at <= now:
+                    self._start_worker(queue)
+                else:
+                    next_wake = min(next_wake, (next_at - now).total_seconds())
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, next_wake))
+            except asyncio.TimeoutError:
+                pass
+
+    def _start_worker(self, queue: str) -> None:
+        if queue in self._workers:
+            return
+        task = asyncio.create_task(self._drain(queue), name=f"outbox:{queue}")
+        self._workers[queue] = task
+        task.add_done_callback(lambda _t, q=queue: self._worker_done(q))
+
+    def _worker_done(self, queue: str) -> None:
+        task = self._workers.pop(queue, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("outbox worker for %s failed", queue, exc_info=task.exception())
+        self._wake.set()
+
+    async def _drain(self, queue: str) -> None:
+        async with self._slots, self._pool.acquire() as conn:
+            locked = await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", QUEUE_LOCK_NAMESPACE, queue
+            )
+            if not locked:
+                return  # another process is draining this queue
+            try:
+                while True:
+                    row = await _head_of_queue(conn, queue)
+                    if row is None or not row["due"]:
+                        return
+                    await self._deliver_one(conn, _message(row))
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", QUEUE_LOCK_NAMESPACE, queue)
+
+    async def _deliver_one(self, conn: asyncpg.Connection, message: OutboxMessage) -> None:
+        superseded_by = await _superseding_id(conn, message)
+        if superseded_by is not None:
+            await _mark_delivered(conn, message.id, {"superseded_by": superseded_by})
+            return
+        deliverer = self._deliverers.get(message.channel)
+        if deliverer is None:
+            await _mark_failed(conn, message.id, f"no deliverer for channel {message.channel!r}", 60.0, False)
+            log.error("outbox: no deliverer for channel %r (row %d)", message.channel, message.id)
+            return
+        try:
+            async with conn.transaction():
+                result = await deliverer.deliver(conn, message, self.transaction_id(message.id))
+                await _mark_delivered(conn, message.id, result)
+        except TransientDeliveryError as error:
+            delay = error.retry_after if error.retry_after is not None else backoff_seconds(message.attempts, cap=self._max_backoff)
+            log.warning("outbox: row %d to %s will be retried in %.1fs: %s", message.id, message.queue, delay, error)
+            await _mark_failed(conn, message.id, str(error), delay, False)
+        except PermanentDeliveryError as error:
+            dead = message.attempts + 1 >= PERMANENT_ATTEMPTS
+            delay = backoff_seconds(message.attempts, cap=self._max_backoff)
+            log.error("outbox: row %d to %s refused%s: %s", message.id, message.queue, " (giving up)" if dead else "", error)
+            await _mark_failed(conn, message.id, str(error), delay, dead)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug in a deliverer must not stop the queue forever
+            log.exception("outbox: row %d to %s failed unexpectedly", message.id, message.queue)
+            await _mark_failed(
+                conn, message.id, f"{type(error).__name__}: {error}", backoff_seconds(message.attempts, cap=self._max_backoff), False
+            )
+
+
+def _message(row: asyncpg.Record) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        queue=row["queue"],
+        channel=row["channel"],
+        kind=row["kind"],
+        payload=row["payload"],
+        coalesce_key=row["coalesce_key"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+    )

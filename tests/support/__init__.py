@@ -1,0 +1,1 @@
+"""Shared test helpers: real PostgreSQL databases, a real Synapse, real Matrix clients."""
