@@ -39,6 +39,7 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         services: dict[str, Any] | None = None,
         sync_timeout_ms: int = 30000,
+        sync_timeline_limit: int = 100,
     ) -> None:
         for module in COMMAND_MODULES:
             importlib.import_module(module)
@@ -58,7 +59,7 @@ class Bot:
             services=services or {},
         )
         self.processor = EventProcessor(pool, self.deps)
-        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms)
+        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
         self.deliverer = MatrixDeliverer(self.session, pool)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -54,12 +54,14 @@ class SyncLoop:
         processor: EventProcessor,
         *,
         timeout_ms: int = 30000,
+        timeline_limit: int = 100,
     ) -> None:
         self._session = session
         self._pool = pool
         self._dsn = dsn
         self._processor = processor
         self._timeout_ms = timeout_ms
+        self._timeline_limit = timeline_limit
         self._lock_conn: asyncpg.Connection | None = None
         self._filter_id: str | None = None
         self._started_at = datetime.now(timezone.utc)
@@ -111,8 +113,9 @@ class SyncLoop:
 
     async def _filter(self) -> str:
         if self._filter_id is None:
+            sync_filter = {**SYNC_FILTER, "room": {**SYNC_FILTER["room"], "timeline": {"limit": self._timeline_limit}}}
             response = await self._session.api.api.request(
-                Method.POST, Path.v3.user[self._session.user_id].filter, SYNC_FILTER
+                Method.POST, Path.v3.user[self._session.user_id].filter, sync_filter
             )
             self._filter_id = str(response["filter_id"])
         return self._filter_id
@@ -169,7 +172,7 @@ class SyncLoop:
                 if event.get("type") == "m.room.member" and "state_key" in event:
                     batch.members.append((room_id, event["state_key"], (event.get("content") or {}).get("membership", "leave")))
             if since and timeline.get("limited") and timeline.get("prev_batch"):
-                events = await self._backfill(room_id, timeline["prev_batch"], events, synced_at) + events
+                events = await self._backfill(room_id, timeline["prev_batch"], synced_at) + events
             for event in events:
                 if event.get("type") not in HANDLED_TYPES or event.get("sender") == me or "event_id" not in event:
                     continue
@@ -180,9 +183,7 @@ class SyncLoop:
                     batch.events.append(event)
         return batch
 
-    async def _backfill(
-        self, room_id: str, token: str, newer: list[dict[str, Any]], synced_at: datetime | None
-    ) -> list[dict[str, Any]]:
+    async def _backfill(self, room_id: str, token: str, synced_at: datetime | None) -> list[dict[str, Any]]:
         """Events between the previous sync and this timeline, oldest first."""
         missing: list[dict[str, Any]] = []
         horizon = (synced_at or self._started_at) - FIRST_SYNC_GRACE

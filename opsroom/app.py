@@ -32,12 +32,20 @@ async def apply_migrations(dsn: str) -> list[int]:
 class Opsroom:
     """One opsroom process: database pool, bot, outbox dispatcher, HTTP server."""
 
-    def __init__(self, config: Config, *, sync_timeout_ms: int = 30000, outbox_poll_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sync_timeout_ms: int = 30000,
+        sync_timeline_limit: int = 100,
+        outbox_poll_interval: float = 2.0,
+    ) -> None:
         if config.database.url is None or config.homeserver is None or not config.bot.user_id:
             raise ValueError("Opsroom needs a database URL, a homeserver and a bot user ID")
         self.config = config
         self.dsn = config.database.url.reveal()
         self._sync_timeout_ms = sync_timeout_ms
+        self._sync_timeline_limit = sync_timeline_limit
         self._outbox_poll_interval = outbox_poll_interval
         self.pool: asyncpg.Pool | None = None
         self.bot: Bot | None = None
@@ -72,6 +80,7 @@ class Opsroom:
             command_prefix=config.bot.command_prefix,
             admins=config.bot.admins,
             sync_timeout_ms=self._sync_timeout_ms,
+            sync_timeline_limit=self._sync_timeline_limit,
         )
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,

@@ -221,7 +221,7 @@ def _expand_environment(value: Any, environ: Mapping[str, str], path: str, probl
             name = match.group(1)
             if name not in environ:
                 problems.append(Problem(path, f"environment variable {name} is not set"))
-                return ""
+                return match.group(0)  # kept as written, so no second problem follows
             return environ[name]
 
         return _ENV_REFERENCE.sub(substitute, value)

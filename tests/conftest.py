@@ -151,8 +151,8 @@ async def run_opsroom() -> AsyncIterator[Callable[..., Awaitable[Opsroom]]]:
     """Start opsroom in this event loop; every instance is stopped after the test."""
     started: list[Opsroom] = []
 
-    async def start(config: Config, *, wait_synced: bool = True) -> Opsroom:
-        app = Opsroom(config, sync_timeout_ms=1000, outbox_poll_interval=0.5)
+    async def start(config: Config, *, wait_synced: bool = True, **options: Any) -> Opsroom:
+        app = Opsroom(config, sync_timeout_ms=1000, outbox_poll_interval=0.5, **options)
         started.append(app)
         await app.start()
         if wait_synced:

@@ -1,0 +1,140 @@
+"""Configuration: every problem reported with its key path, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from opsroom.config import EXAMPLE_CONFIG, ConfigError, check_production, parse_config, read_config
+from opsroom.schema import Secret
+
+EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456"}
+
+
+def problems_of(data, environ=None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, environ or {})
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_the_shipped_example_is_valid():
+    config = read_config(None, EXAMPLE_ENV)
+    assert [room.key for room in config.rooms] == ["databases", "network", "general"]
+    assert config.default_room.key == "general"
+    standard = config.regulations["standard"]
+    assert standard.claim_within == timedelta(minutes=5)
+    assert [step.level for step in standard.escalation.unclaimed] == [2, 3]
+    assert standard.escalation.repeat_top == 2
+    assert config.sources[0].token == Secret("prom-token-123")
+    assert "prom-token-123" not in repr(config)
+
+
+def test_unknown_keys_wrong_types_and_missing_values_name_their_paths():
+    found = problems_of(
+        {
+            "http": {"port": "eighty", "hots": "x"},
+            "rooms": [{"key": "db", "staff": [{"user": "alice", "level": 1}]}],
+            "regulations": {"standard": {"claim_within": "soon", "resolve_within": "4h"}},
+            "colour": "blue",
+        }
+    )
+    assert "http.port: expected an integer, got 'eighty'" in found
+    assert "http.hots: unknown key (did you mean 'host'?)" in found
+    assert "rooms[0].name: required" in found
+    assert "rooms[0].staff[0].user: not a Matrix user ID: 'alice' (expected @name:server)" in found
+    assert any(p.startswith("regulations.standard.claim_within: not a duration") for p in found)
+    assert "colour: unknown key" in found
+
+
+def test_references_between_sections_are_checked():
+    found = problems_of(
+        {
+            "rooms": [
+                {"key": "db", "name": "DB", "regulation": "fast", "staff": [{"user": "@a:x"}, {"user": "@a:x"}]},
+                {"key": "db", "name": "DB again"},
+            ],
+            "regulations": {
+                "standard": {
+                    "claim_within": "5m",
+                    "resolve_within": "1h",
+                    "escalation": {"unclaimed": [{"level": 3}, {"level": 2}]},
+                }
+            },
+        }
+    )
+    assert "rooms[0].regulation: unknown regulation 'fast' (known: standard)" in found
+    assert "rooms[0].staff[1].user: @a:x is listed twice" in found
+    assert "rooms[1].key: duplicate room key 'db'" in found
+    assert "rooms: one room needs `default: true` to receive alarms that no rule matches" in found
+    assert "regulations.standard.escalation.unclaimed: levels must rise from step to step" in found
+
+
+def test_secrets_come_from_the_environment():
+    config = parse_config(
+        {"sources": [{"name": "prom", "token": "${PROM_TOKEN}"}]},
+        {"PROM_TOKEN": "s3cret-value", "OPSROOM_DATABASE_URL": "postgresql://u:pw@db/opsroom", "OPSROOM_BOT_PASSWORD": "botpw"},
+    )
+    assert config.sources[0].token.reveal() == "s3cret-value"
+    assert config.database.url.reveal() == "postgresql://u:pw@db/opsroom"
+    assert config.bot.password.reveal() == "botpw"
+    found = problems_of({"sources": [{"name": "prom", "token": "${MISSING_TOKEN}"}]})
+    assert found == ["sources[0].token: environment variable MISSING_TOKEN is not set"]
+
+
+def test_production_needs_database_homeserver_and_bot():
+    config = read_config(None, EXAMPLE_ENV)
+    found = [str(p) for p in check_production(config)]
+    assert any(p.startswith("database.url: required") for p in found)
+    assert any(p.startswith("homeserver.url: required") for p in found)
+    assert any(p.startswith("bot.user_id: required") for p in found)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPSROOM_")}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "opsroom", *args], capture_output=True, text=True, env=environment, timeout=60)
+
+
+def test_check_config_prints_every_problem_and_exits_non_zero(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("http:\n  port: -1\nrooms:\n  - key: x\n    name: X\n    default: true\n    regulation: nope\n")
+    result = run_cli("check-config", str(bad))
+    assert result.returncode == 2
+    assert "http.port: a TCP port is between 1 and 65535 (0: any free port)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_reports_yaml_syntax_with_its_line(tmp_path: Path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rooms:\n  - key: a\n   name: b\n")
+    result = run_cli("check-config", str(broken))
+    assert result.returncode == 2
+    assert "line 3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_accepts_a_complete_production_file(tmp_path: Path):
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        EXAMPLE_CONFIG.read_text()
+        + "\ndatabase:\n  url: ${DB_URL}\nhomeserver:\n  url: https://matrix.example.org\n"
+    )
+    env = {**EXAMPLE_ENV, "DB_URL": "postgresql://opsroom@db/opsroom", "OPSROOM_BOT_USER_ID": "@opsroom:example.org", "OPSROOM_BOT_PASSWORD": "pw"}
+    result = run_cli("check-config", str(good), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "OK (3 rooms" in result.stdout
+    result = run_cli("check-config", str(good), env={k: v for k, v in env.items() if k != "DB_URL"})
+    assert result.returncode == 2
+    assert "database.url: environment variable DB_URL is not set" in result.stderr
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path):
+    result = run_cli("check-config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert "configuration file not found" in result.stderr

@@ -1,0 +1,225 @@
+"""Outbox delivery against a real Synapse: idempotent transaction IDs, retries, order."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bot.delivery import MatrixDeliverer
+from bot.matrix import MatrixSession, MatrixSettings
+from storage import outbox
+from storage.outbox import OutboxDispatcher, OutboxMessage, TransientDeliveryError
+from storage.pool import create_pool
+from tests.support.matrix import body
+
+pytestmark = pytest.mark.integration
+
+
+class ProcessKilled(BaseException):
+    """Stands for the process dying: nothing after the send runs, nothing is committed."""
+
+
+class DiesAfterSend:
+    """Sends for real, then 'dies' before the delivery is committed."""
+
+    def __init__(self, real: MatrixDeliverer) -> None:
+        self.real = real
+        self.event_ids: list[str] = []
+
+    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
+        result = await self.real.deliver(conn, message, txn_id)
+        assert result is not None
+        self.event_ids.append(result["event_id"])
+        raise ProcessKilled()
+
+
+class FailsFirst:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.delivered: list[int] = []
+
+    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientDeliveryError("homeserver unreachable (simulated)", retry_after=0.05)
+        self.delivered.append(message.payload["n"])
+        return {"ok": True}
+
+
+@pytest.fixture
+async def pool(database: str):
+    pool = await create_pool(database, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def bot_session(pool, synapse, bot_account):
+    session = MatrixSession(
+        MatrixSettings(
+            homeserver_url=synapse.settings.url,
+            user_id=bot_account.user_id,
+            device_id="OUTBOXTEST",
+            display_name="opsroom",
+            password=bot_account.password,
+        ),
+        pool,
+    )
+    await session.open()
+    yield session
+    await session.close()
+
+
+async def wait_delivered(pool: asyncpg.Pool, outbox_id: int, timeout: float = 15) -> asyncpg.Record:
+    async def poll() -> asyncpg.Record:
+        while True:
+            row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
+            if row["delivered_at"] is not None or row["dead_at"] is not None:
+                return row
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
+async def test_killed_between_send_and_commit_posts_exactly_once(database, pool, bot_session, specialists):
+    observer = await specialists("observer")
+    room_id = await bot_session.api.create_room(invitees=[observer.user_id])
+    await observer.wait_for_invite(room_id)
+    await observer.join(room_id)
+
+    async with pool.acquire() as conn:
+        outbox_id = await outbox.enqueue(
+            conn, queue=room_id, kind="message",
+            payload={"room_id": room_id, "content": {"msgtype": "m.text", "body": "exactly once"}},
+        )
+    real = MatrixDeliverer(bot_session, pool)
+    dying = DiesAfterSend(real)
+    first = OutboxDispatcher(pool, database, {"matrix": dying}, poll_interval=0.1)
+    await first.start()
+    await asyncio.wait_for(_until(lambda: bool(dying.event_ids)), 15)
+    await first.stop()
+    row = await pool.fetchrow("SELECT delivered_at FROM outbox WHERE id = $1", outbox_id)
+    assert row["delivered_at"] is None, "the delivery must not have been committed"
+
+    second = OutboxDispatcher(pool, database, {"matrix": real}, poll_interval=0.1)
+    await second.start()
+    try:
+        row = await wait_delivered(pool, outbox_id)
+    finally:
+        await second.stop()
+    assert row["result"]["event_id"] == dying.event_ids[0], "the retry must be recognised as the same transaction"
+
+    await observer.wait_for(lambda rid, e: rid == room_id and body(e) == "exactly once", what="the message")
+    await asyncio.sleep(0.5)
+    await observer.sync_once()
+    copies = [e for e in observer.messages(room_id) if body(e) == "exactly once"]
+    assert len(copies) == 1
+
+
+async def test_unreachable_homeserver_is_retried_until_it_answers(database, pool, bot_session, specialists):
+    observer = await specialists("observer")
+    room_id = await bot_session.api.create_room(invitees=[observer.user_id])
+    await observer.wait_for_invite(room_id)
+    await observer.join(room_id)
+    async with pool.acquire() as conn:
+        outbox_id = await outbox.enqueue(
+            conn, queue=room_id, kind="message",
+            payload={"room_id": room_id, "content": {"msgtype": "m.text", "body": "after the outage"}},
+        )
+
+    real_url = bot_session.api.api.base_url
+    from yarl import URL
+
+    bot_session.api.api.base_url = URL("http://127.0.0.1:9")  # nothing listens there: connection refused
+    dispatcher = OutboxDispatcher(pool, database, {"matrix": MatrixDeliverer(bot_session, pool)}, poll_interval=0.1, max_backoff=0.3)
+    await dispatcher.start()
+    try:
+        await asyncio.wait_for(_until_async(lambda: _attempts(pool, outbox_id), minimum=2), 15)
+        row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
+        assert row["delivered_at"] is None and row["dead_at"] is None
+        assert row["last_error"]
+        bot_session.api.api.base_url = real_url  # the homeserver is back
+        row = await wait_delivered(pool, outbox_id)
+    finally:
+        await dispatcher.stop()
+    assert row["delivered_at"] is not None and row["dead_at"] is None
+    await observer.wait_for(lambda rid, e: rid == room_id and body(e) == "after the outage", what="the late message")
+
+
+async def test_order_per_queue_is_kept_across_retries(database, pool):
+    flaky = FailsFirst(failures=3)
+    async with pool.acquire() as conn:
+        ids = [
+            await outbox.enqueue(conn, queue="!room:test", kind="message", payload={"n": n}, channel="test")
+            for n in range(5)
+        ]
+    dispatcher = OutboxDispatcher(pool, database, {"test": flaky}, poll_interval=0.05)
+    await dispatcher.start()
+    try:
+        await wait_delivered(pool, ids[-1])
+    finally:
+        await dispatcher.stop()
+    assert flaky.delivered == [0, 1, 2, 3, 4]
+    attempts = await pool.fetchval("SELECT attempts FROM outbox WHERE id = $1", ids[0])
+    assert attempts == 4
+
+
+async def test_a_newer_row_with_the_same_key_supersedes(database, pool):
+    recorder = FailsFirst(failures=0)
+    async with pool.acquire() as conn:
+        for n in range(3):
+            await outbox.enqueue(conn, queue="!room:test", kind="edit", payload={"n": n}, channel="test", coalesce_key="edit:1")
+        last = await outbox.enqueue(conn, queue="!room:test", kind="message", payload={"n": 99}, channel="test")
+    dispatcher = OutboxDispatcher(pool, database, {"test": recorder}, poll_interval=0.05)
+    await dispatcher.start()
+    try:
+        await wait_delivered(pool, last)
+    finally:
+        await dispatcher.stop()
+    assert recorder.delivered == [2, 99]
+
+
+async def test_permanent_refusal_gives_up_and_the_queue_moves_on(database, pool):
+    class Refuses:
+        def __init__(self) -> None:
+            self.delivered: list[int] = []
+
+        async def deliver(self, conn, message, txn_id):
+            if message.payload["n"] == 0:
+                raise outbox.PermanentDeliveryError("M_FORBIDDEN: not in room")
+            self.delivered.append(message.payload["n"])
+            return None
+
+    refuses = Refuses()
+    async with pool.acquire() as conn:
+        bad = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 0}, channel="test")
+        good = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
+    dispatcher = OutboxDispatcher(pool, database, {"test": refuses}, poll_interval=0.05, max_backoff=0.05)
+    await dispatcher.start()
+    try:
+        await wait_delivered(pool, good, timeout=20)
+    finally:
+        await dispatcher.stop()
+    row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", bad)
+    assert row["dead_at"] is not None and row["attempts"] == outbox.PERMANENT_ATTEMPTS
+    assert "M_FORBIDDEN" in row["last_error"]
+    assert refuses.delivered == [1]
+    async with pool.acquire() as conn:
+        assert await outbox.counts(conn) == {"pending": 0, "dead": 1}
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.02)
+
+
+async def _attempts(pool: asyncpg.Pool, outbox_id: int) -> int:
+    return await pool.fetchval("SELECT attempts FROM outbox WHERE id = $1", outbox_id)
+
+
+async def _until_async(probe, minimum: int) -> None:
+    while await probe() < minimum:
+        await asyncio.sleep(0.05)
