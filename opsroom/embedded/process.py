@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import sys
-from typing import Callable
+import time
+from pathlib import Path
+from typing import Callable, Sequence
 
 _PR_SET_PDEATHSIG = 1
 
@@ -20,3 +23,37 @@ def child_preexec(death_signal: int = signal.SIGTERM) -> Callable[[], None] | No
         libc.prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
 
     return preexec
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def cmdline(pid: int) -> list[str]:
+    """A process's arguments; empty if it is gone (used to recognise our own leftovers)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def stop_pid(pid: int, steps: Sequence[tuple[int, float]]) -> bool:
+    """Signal a process that is not our child, escalating step by step; True once it is gone."""
+    for signum, wait in steps:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait
+        while alive(pid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return True
+    return not alive(pid)

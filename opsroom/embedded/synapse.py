@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 import jinja2
 
-from opsroom.embedded.process import child_preexec
+from opsroom.embedded.process import child_preexec, cmdline, stop_pid
 
 TEMPLATE_DIR = Path(os.environ.get("OPSROOM_SYNAPSE_CONFIG_DIR", Path(__file__).resolve().parents[2] / "synapse-config"))
 
@@ -96,26 +97,54 @@ class SynapseProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start Synapse without waiting for it (``opsroom up`` starts PostgreSQL meanwhile)."""
         config_path = render_config(self.settings)
+        self._stop_leftover(config_path)
+        if _port_answers(self.settings.port):
+            raise SynapseError(
+                f"port {self.settings.port} on 127.0.0.1 is already in use; stop what listens there "
+                "or choose another embedded.homeserver_port"
+            )
         stdout = open(self.settings.data_dir / "homeserver.stdout.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config_path)],
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=child_preexec(signal.SIGTERM),
-            start_new_session=True,  # Ctrl-C reaches opsroom, which stops children in order
-        )
-        stdout.close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config_path)],
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=child_preexec(signal.SIGTERM),
+                start_new_session=True,  # Ctrl-C reaches opsroom, which stops children in order
+            )
+        finally:
+            stdout.close()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SynapseError(f"Synapse exited with code {self.process.returncode}; see {self.log_tail()}")
             if self.healthy():
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
         raise SynapseError(f"Synapse did not answer within {timeout:.0f}s; see {self.log_tail()}")
+
+    def _stop_leftover(self, config_path: Path) -> None:
+        """A Synapse of this data dir that outlived a killed opsroom (still shutting down): stop it."""
+        pid_file = self.settings.data_dir / "homeserver.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        arguments = cmdline(pid)
+        if "synapse.app.homeserver" not in arguments or str(config_path) not in arguments:
+            return
+        stop_pid(pid, ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)))
 
     def log_tail(self) -> str:
         return str(self.settings.data_dir / "homeserver.stdout.log")
@@ -143,6 +172,12 @@ class SynapseProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _port_answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _request(url: str, body: dict[str, Any] | None = None, token: str | None = None, method: str | None = None) -> dict[str, Any]:
@@ -205,3 +240,22 @@ def exempt_from_rate_limits(base_url: str, admin_token: str, user_id: str) -> No
         {"messages_per_second": 0, "burst_count": 0},
         token=admin_token,
     )
+
+
+def login(base_url: str, user_id: str, password: str, *, device_name: str = "opsroom up") -> str:
+    """A password login; returns the access token (log it out when done)."""
+    response = _request(
+        f"{base_url.rstrip('/')}/_matrix/client/v3/login",
+        {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user_id},
+            "password": password,
+            "initial_device_display_name": device_name,
+        },
+    )
+    return str(response["access_token"])
+
+
+def logout(base_url: str, access_token: str) -> None:
+    """Drop a token (and its device) that was only needed for one task."""
+    _request(f"{base_url.rstrip('/')}/_matrix/client/v3/logout", {}, token=access_token)
