@@ -52,7 +52,7 @@ class Word(Argument):
         if not text:
             if self.optional:
                 return None, ""
-            raise UsageError(N_("missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
         word, _, rest = text.partition(" ")
         return word, rest
 
@@ -65,7 +65,7 @@ class Text(Argument):
         if not text:
             if self.optional:
                 return None, ""
-            raise UsageError(N_("missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
         return text, ""
 
 
@@ -85,10 +85,11 @@ class TicketRef(Argument):
     def parse(self, text: str) -> tuple[int | None, str]:
         stripped = text.lstrip()
         match = _TICKET_REF.match(stripped)
-        if match and (stripped.startswith("#") or not self.optional):
+        # "#12 ..." always names a ticket; a bare "12" only when nothing follows it
+        if match and (stripped.startswith("#") or not self.optional or not stripped[match.end():].strip()):
             return int(match.group(1)), stripped[match.end():]
         if not self.optional:
-            raise UsageError(N_("missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
         return None, text
 
 
@@ -99,7 +100,7 @@ class DurationArg(Argument):
         if not word:
             if self.optional:
                 return None, ""
-            raise UsageError(N_("missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
         try:
             return parse_duration(word), rest
         except ValueError:
@@ -128,7 +129,7 @@ class Command:
         for argument in self.arguments:
             values[argument.name], rest = argument.parse(rest)
         if rest.strip():
-            raise UsageError(N_("unexpected %(text)s"), {"text": rest.strip()[:60]})
+            raise UsageError(N_("Unexpected %(text)s"), {"text": rest.strip()[:60]})
         return values
 
 

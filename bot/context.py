@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -12,10 +13,12 @@ from bot.store import InboxEvent
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
 from storage import outbox
+from tickets.notices import room_queue
 
 if TYPE_CHECKING:
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
+    from tickets.lifecycle import TicketService
 
 
 @dataclass
@@ -29,7 +32,7 @@ class BotDeps:
     registry: "CommandRegistry"
     session: "MatrixSession"
     directory: RoomDirectory
-    services: dict[str, Any]  # domain services by name, set up by the composition root
+    tickets: "TicketService | None" = None
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
@@ -54,12 +57,17 @@ def reply_relation(event_id: str, thread_root: str | None) -> dict[str, Any]:
     return {"m.in_reply_to": {"event_id": event_id}}
 
 
-async def send_message(conn: asyncpg.Connection, room_id: str, message: Message, *, relates_to: dict[str, Any] | None = None) -> int:
-    """Queue a message for the room, in the caller's transaction."""
+async def send_message(
+    conn: asyncpg.Connection, room_id: str, message: Message, *, relates_to: dict[str, Any] | None = None, queue: str | None = None
+) -> int:
+    """Queue a message for the room, in the caller's transaction.
+
+    Topic rooms share one queue with the ticket notices (``room:<key>``), so replies and
+    thread notes keep their order."""
     content = message.content()
     if relates_to:
         content["m.relates_to"] = relates_to
-    return await outbox.enqueue(conn, queue=room_id, kind="message", payload={"room_id": room_id, "content": content})
+    return await outbox.enqueue(conn, queue=queue or room_id, kind="message", payload={"room_id": room_id, "content": content})
 
 
 @dataclass
@@ -97,10 +105,21 @@ class CommandContext:
         values.setdefault("prefix", self.prefix)
         return self.deps.renderer.render(template, self.language, **values)
 
+    @property
+    def queue(self) -> str:
+        return room_queue(self.topic_room.key) if self.topic_room else self.room_id
+
     async def reply(self, message: Message) -> None:
-        await send_message(self.conn, self.room_id, message, relates_to=reply_relation(self.event.event_id, self.thread_root))
+        await send_message(
+            self.conn, self.room_id, message, relates_to=reply_relation(self.event.event_id, self.thread_root), queue=self.queue
+        )
 
-    async def reply_text(self, plain: str, html: str | None = None) -> None:
-        from html import escape
+    async def say(self, text: str, **values: Any) -> None:
+        """Reply with one translated line; ``text`` is a msgid with %(name)s placeholders."""
+        translated = self._(text) % values if values else self._(text)
+        await self.reply(Message(plain=translated, html=escape(translated).replace("\n", "<br>")))
 
-        await self.reply(Message(plain=plain, html=html if html is not None else escape(plain).replace("\n", "<br>")))
+    async def say_in_thread(self, root_event_id: str, message: Message) -> None:
+        """A message in a ticket's thread (answers to reactions, which have no thread of their own)."""
+        relation = {"rel_type": "m.thread", "event_id": root_event_id, "is_falling_back": True, "m.in_reply_to": {"event_id": root_event_id}}
+        await send_message(self.conn, self.room_id, message, relates_to=relation, queue=self.queue)

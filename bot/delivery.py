@@ -62,7 +62,9 @@ class MatrixDeliverer:
         return {"event_id": event_id}
 
     async def _invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        room_id, user_id = message.payload["room_id"], message.payload["user_id"]
+        return await self.invite(conn, message.payload["room_id"], message.payload["user_id"])
+
+    async def invite(self, conn: asyncpg.Connection, room_id: str, user_id: str) -> dict[str, Any]:
         try:
             await self.session.api.invite_user(RoomID(room_id), UserID(user_id))
         except MatrixRequestError as error:

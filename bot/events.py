@@ -178,10 +178,10 @@ class EventProcessor:
         return f"command {command.name}"
 
     def _refusal(self, ctx: CommandContext, permission: Permission) -> str | None:
-        if permission is Permission.ANYONE or self.deps.is_admin(ctx.sender):
+        if permission is Permission.ANYONE:
             return None
         if permission is Permission.ADMIN:
-            return N_("only bot administrators may do this")
+            return None if self.deps.is_admin(ctx.sender) else N_("only bot administrators may do this")
         level = ctx.staff_level()
         if level is None:
             return N_("only the staff of this room may do this")

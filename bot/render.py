@@ -45,6 +45,12 @@ def pill(user_id: str) -> jinja2.utils.markupsafe.Markup:
     return jinja2.utils.markupsafe.Markup(f'<a href="{MATRIX_TO}{escaped}">{escaped}</a>')
 
 
+def squash(text: str) -> str:
+    """One line from a template fragment laid out over many; keeps HTML markup safe."""
+    joined = " ".join(str(text).split())
+    return jinja2.utils.markupsafe.Markup(joined) if isinstance(text, jinja2.utils.markupsafe.Markup) else joined
+
+
 def _squash_blank_lines(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -67,6 +73,7 @@ class Renderer:
             )
             environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
             environment.filters["pill"] = pill if for_html else (lambda user_id: user_id)
+            environment.filters["squash"] = squash
             self._environments[key] = environment
         return environment
 

@@ -15,15 +15,18 @@ from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, is_transient
 from bot.provision import ensure_topic_rooms
+from bot.reactions import on_reaction
 from bot.render import Renderer
 from bot.sync import SyncLoop
+from bot.ticket_delivery import TicketDelivery
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
+from tickets.lifecycle import TicketService
 
 log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
-COMMAND_MODULES = ("bot.help",)
+COMMAND_MODULES = ("bot.help", "bot.ticket_commands")
 
 
 class Bot:
@@ -37,7 +40,7 @@ class Bot:
         server_name: str,
         command_prefix: str = "!",
         admins: list[str] | tuple[str, ...] = (),
-        services: dict[str, Any] | None = None,
+        tickets: TicketService | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
     ) -> None:
@@ -56,11 +59,13 @@ class Bot:
             registry=REGISTRY,
             session=self.session,
             directory=self.directory,
-            services=services or {},
+            tickets=tickets,
         )
         self.processor = EventProcessor(pool, self.deps)
+        self.processor.reaction_hooks.append(on_reaction)
         self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
         self.deliverer = MatrixDeliverer(self.session, pool)
+        self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

@@ -12,11 +12,16 @@ import asyncpg
 
 from bot.matrix import MatrixSettings
 from bot.service import Bot
+from intake import routes as intake_routes
+from intake.auth import TokenBook
+from intake.context import IntakeContext
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
+from regulations.engine import DeadlineEngine
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
+from tickets.lifecycle import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,9 @@ class Opsroom:
         self.pool: asyncpg.Pool | None = None
         self.bot: Bot | None = None
         self.dispatcher: outbox.OutboxDispatcher | None = None
+        self.deadlines: DeadlineEngine | None = None
+        self.intake: IntakeContext | None = None
+        self.tickets = TicketService(config.rooms, config.regulations)
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
         self._started_at = time.monotonic()
@@ -81,6 +89,7 @@ class Opsroom:
             admins=config.bot.admins,
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
+            tickets=self.tickets,
         )
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
@@ -89,16 +98,28 @@ class Opsroom:
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
         )
+        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
+        self.intake = IntakeContext(
+            pool=self.pool,
+            tickets=self.tickets,
+            sources=TokenBook("source", {s.token.reveal(): s.name for s in config.sources}),
+            api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
+            max_body_bytes=config.http.max_body_bytes,
+        )
+        intake_routes.setup(app, self.intake)
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
         await self.bot.start()
         await self.dispatcher.start()
+        await self.deadlines.start()
 
     async def stop(self) -> None:
         if self.http is not None:
             await self.http.stop()
+        if self.deadlines is not None:
+            await self.deadlines.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self.bot is not None:
@@ -140,5 +161,12 @@ class Opsroom:
             report["homeserver"] = {"ok": False, "error": type(error).__name__}
         if self.bot is not None:
             report["homeserver"]["bot"] = self.bot.health()
+        if self.intake is not None:
+            report["intake"] = {
+                "auth_failures": {
+                    "sources": dict(self.intake.sources.failures),
+                    "api": dict(self.intake.api_callers.failures),
+                }
+            }
         report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
         return report

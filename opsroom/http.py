@@ -7,14 +7,11 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from intake.validation import json_error
+
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
-
-
-def json_error(status: int, error: str, **details: Any) -> web.Response:
-    """Every 4xx/5xx the server gives has a JSON body naming the problem."""
-    return web.json_response({"error": error, **details}, status=status)
 
 
 @web.middleware
@@ -22,7 +19,7 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge as error:
-        return json_error(413, "request body too large", limit_bytes=error.max_size if hasattr(error, "max_size") else None)
+        return json_error(413, "request body too large", detail=error.text)
     except web.HTTPException as error:
         if error.status < 400 or error.content_type == "application/json" or error.content_type == "text/html":
             raise

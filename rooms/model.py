@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 ROOM_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
@@ -20,6 +21,14 @@ def check_room_key(value: str) -> str | None:
     if ROOM_KEY.match(value):
         return None
     return "use lowercase letters, digits, '-' and '_' (it becomes the room alias #opsroom-<key>)"
+
+
+def check_timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r} (use a name such as Europe/Prague or UTC)"
+    return None
 
 
 def check_level(value: int) -> str | None:
@@ -38,6 +47,7 @@ class TopicRoom:
     name: str
     topic: str = ""
     language: Language = "en"
+    timezone: str = field(default="UTC", metadata={"check": check_timezone})  # times shown in messages
     # alarm field or label -> allowed values; every listed field must match
     match: dict[str, list[str]] = field(default_factory=dict)
     default: bool = False

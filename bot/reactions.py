@@ -1,0 +1,52 @@
+"""Claiming by reaction: ✋ or 👍 on a ticket's announcement, in any skin tone or variation."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime, timezone
+
+from bot.context import CommandContext
+from bot.i18n import N_
+from bot.render import Message
+from tickets import store as tickets
+from tickets.lifecycle import Status
+
+CLAIM_KEYS = frozenset({"✋", "👍"})
+_SKIN_TONES = range(0x1F3FB, 0x1F400)
+_IGNORED = {0xFE0E, 0xFE0F, 0x200D}  # text/emoji variation selectors, zero-width joiner
+
+
+def normalize_key(key: str) -> str:
+    """The bare emoji: without variation selectors, skin-tone modifiers or joiners."""
+    text = unicodedata.normalize("NFC", key.strip())
+    return "".join(ch for ch in text if ord(ch) not in _IGNORED and ord(ch) not in _SKIN_TONES)
+
+
+async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
+    if normalize_key(key) not in CLAIM_KEYS:
+        return None
+    ticket_id = await tickets.id_by_announcement(ctx.conn, target_event_id)
+    if ticket_id is None or ctx.deps.tickets is None:
+        return None
+    level = ctx.staff_level()
+    if level is None:
+        await ctx.say_in_thread(target_event_id, _line(ctx, N_("%(person)s, thank you, but only the staff of this room can claim tickets."), person=ctx.sender))
+        return "claim refused: not staff"
+    outcome = await ctx.deps.tickets.claim(ctx.conn, ticket_id, ctx.sender, level, datetime.now(timezone.utc), via="reaction")
+    if outcome.status is Status.HELD_BY_OTHER:
+        await ctx.say_in_thread(
+            target_event_id,
+            _line(
+                ctx,
+                N_("%(person)s, #%(id)s is held by %(holder)s. To take it over, send %(command)s."),
+                person=ctx.sender, id=ticket_id, holder=outcome.info["holder"], command=f"{ctx.prefix}take #{ticket_id}",
+            ),
+        )
+    return f"reaction claim: {outcome.status.value}"
+
+
+def _line(ctx: CommandContext, text: str, **values: object) -> Message:
+    from html import escape
+
+    translated = ctx._(text) % values
+    return Message(plain=translated, html=escape(translated))

@@ -1,0 +1,152 @@
+"""Delivery of ticket outbox rows: the announcement, its in-place edits, thread notes, pages.
+
+Rendered when delivered, from the ticket's state at that moment, so an edit always shows
+the current state and a burst of changes collapses into one edit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncpg
+
+from bot import store as bot_store
+from bot.delivery import MatrixDeliverer
+from bot.render import MATRIX_TO, Message, Renderer
+from bot.ticket_view import TicketView, ticket_values
+from regulations import store as deadlines
+from rooms.directory import RoomDirectory
+from rooms.model import TopicRoom
+from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from tickets import store as tickets
+from tickets.model import Ticket
+
+BOT_ACTOR = "opsroom"
+
+
+class TicketDelivery:
+    def __init__(self, deliverer: MatrixDeliverer, renderer: Renderer, directory: RoomDirectory, prefix: str) -> None:
+        self.deliverer = deliverer
+        self.renderer = renderer
+        self.directory = directory
+        self.prefix = prefix
+        deliverer.register("ticket.announce", self.announce)
+        deliverer.register("ticket.refresh", self.refresh)
+        deliverer.register("ticket.note", self.note)
+        deliverer.register("ticket.page", self.page)
+        deliverer.register("invite", self.invite)
+
+    async def _ticket(self, conn: asyncpg.Connection, message: OutboxMessage) -> tuple[Ticket, TopicRoom | None]:
+        ticket = await tickets.get(conn, message.payload["ticket_id"])
+        if ticket is None:
+            raise PermanentDeliveryError(f"ticket {message.payload['ticket_id']} does not exist")
+        return ticket, self.directory.by_key(ticket.room_key)
+
+    def _room_id(self, room_key: str) -> str:
+        room_id = self.directory.room_id(room_key)
+        if room_id is None:
+            raise TransientDeliveryError(f"topic room {room_key} is not set up yet")
+        return room_id
+
+    async def render_announcement(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom | None) -> tuple[Message, list[str]]:
+        language = room.language if room else "en"
+        view = TicketView(room, language)
+        values = ticket_values(ticket, room, await deadlines.active(conn, ticket.id), view, self.prefix)
+        message = self.renderer.render("announcement", language, **values)
+        return message, values["callees"]
+
+    async def announce(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, message)
+        if ticket.announcement_event_id:
+            return {"event_id": ticket.announcement_event_id, "already": True}
+        room_id = self._room_id(ticket.room_key)
+        rendered, callees = await self.render_announcement(conn, ticket, room)
+        # the announcement pages the people who must claim: m.text with mentions
+        content = Message(rendered.plain, rendered.html, mentions=tuple(callees), notify=True).content()
+        event_id = await self.deliverer.send_event(room_id, content, txn_id)
+        await tickets.set_announcement(conn, ticket.id, event_id, room_id)
+        await tickets.add_event(conn, ticket.id, "announced", BOT_ACTOR, {"event_id": event_id}, at=datetime.now(timezone.utc))
+        return {"event_id": event_id}
+
+    async def refresh(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, message)
+        if not ticket.announcement_event_id or not ticket.room_id:
+            return {"skipped": "not announced"}
+        rendered, _callees = await self.render_announcement(conn, ticket, room)
+        new_content = {
+            "msgtype": "m.text",
+            "body": rendered.plain,
+            "format": "org.matrix.custom.html",
+            "formatted_body": rendered.html,
+            "m.mentions": {},
+        }
+        content = {
+            "msgtype": "m.text",
+            "body": f"* {rendered.plain}",
+            "format": "org.matrix.custom.html",
+            "formatted_body": f"* {rendered.html}",
+            "m.new_content": new_content,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": ticket.announcement_event_id},
+            "m.mentions": {},  # an edit must not page anyone again
+        }
+        event_id = await self.deliverer.send_event(ticket.room_id, content, txn_id)
+        return {"event_id": event_id}
+
+    async def note(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, message)
+        payload = message.payload
+        language = room.language if room else "en"
+        view = TicketView(room, language)
+        values = ticket_values(ticket, room, [], view, self.prefix)
+        rendered = self.renderer.render(
+            f"note_{payload['note']}",
+            language,
+            mentions=tuple(payload.get("mentions") or ()),
+            notify=bool(payload.get("notify")),
+            params=_Params(payload["params"]),
+            called=payload.get("mentions") or [],
+            **values,
+        )
+        content = rendered.content()
+        room_id = ticket.room_id or self._room_id(ticket.room_key)
+        if ticket.announcement_event_id:
+            content["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": ticket.announcement_event_id,
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": ticket.announcement_event_id},
+            }
+        event_id = await self.deliverer.send_event(room_id, content, txn_id)
+        return {"event_id": event_id}
+
+    async def page(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, message)
+        user_id = message.payload["user_id"]
+        language = room.language if room else "en"
+        view = TicketView(room, language)
+        values = ticket_values(ticket, room, [], view, self.prefix)
+        room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
+        link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
+        rendered = self.renderer.render(
+            "page", language, mentions=(user_id,), notify=True, params=_Params(message.payload["params"]), link=link, **values
+        )
+        direct_room = await self.deliverer.direct_room(user_id)
+        event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)
+        return {"event_id": event_id, "room_id": direct_room}
+
+    async def invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        payload = message.payload
+        room_id = payload.get("room_id") or self._room_id(payload["room_key"])
+        members = await bot_store.members(conn, room_id)
+        if payload["user_id"] in members:
+            return {"skipped": members[payload["user_id"]]}
+        return await self.deliverer.invite(conn, room_id, payload["user_id"])
+
+
+class _Params(dict):  # type: ignore[type-arg]
+    """Note parameters, readable as attributes in templates; a missing one is None."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name)
+        return _Params(value) if isinstance(value, dict) else value

@@ -1,0 +1,128 @@
+"""How tickets read in a room: times in the room's zone, states and history in its language."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from bot.i18n import N_, translations
+from regulations.durations import format_duration
+from regulations.store import Deadline
+from rooms.model import TopicRoom
+from tickets.model import Ticket, TicketEvent
+
+# texts the domain records as data (escalation reasons) and the bot translates when shown
+DOMAIN_TEXTS = (N_("claim deadline passed"), N_("resolve deadline passed"), N_("source recovered"))
+
+STATE_NAMES = {
+    "open": N_("waiting for a claim"),
+    "claimed": N_("claimed"),
+    "resolved": N_("resolved"),
+}
+
+EVENT_TEXTS = {
+    "created": N_("created by %(actor)s"),
+    "announced": N_("announced in the room"),
+    "deduplicated": N_("reported again (%(occurrences)s times)"),
+    "claimed": N_("claimed by %(actor)s"),
+    "taken_over": N_("taken over by %(actor)s from %(from)s"),
+    "escalated": N_("escalated to level %(level)s: %(reason)s"),
+    "escalation_exhausted": N_("escalation exhausted at level %(level)s"),
+    "wanted": N_("solver wanted by %(actor)s"),
+    "paused": N_("put on hold by %(actor)s: %(reason)s"),
+    "resumed": N_("resumed by %(actor)s"),
+    "resolved": N_("resolved by %(actor)s: %(summary)s"),
+    "source_recovered": N_("source recovered"),
+    "comment": N_("comment by %(actor)s"),
+}
+
+
+def as_datetime(value: datetime | str | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+class TicketView:
+    """Formatting helpers bound to one room (time zone, language) and one moment."""
+
+    def __init__(self, room: TopicRoom | None, language: str, now: datetime | None = None) -> None:
+        self.zone = ZoneInfo(room.timezone if room else "UTC")
+        self.language = language
+        self.now = now or datetime.now(timezone.utc)
+        self._ = translations(language).gettext
+
+    def when(self, value: datetime | str | None) -> str:
+        moment = as_datetime(value)
+        if moment is None:
+            return "-"
+        local = moment.astimezone(self.zone)
+        today = self.now.astimezone(self.zone).date()
+        pattern = "%H:%M %Z" if local.date() == today else "%Y-%m-%d %H:%M %Z"
+        return local.strftime(pattern)
+
+    def left(self, value: datetime | str | None) -> str:
+        moment = as_datetime(value)
+        if moment is None:
+            return "-"
+        remaining = moment - self.now
+        if remaining.total_seconds() >= 0:
+            return self._(N_("in %(duration)s")) % {"duration": format_duration(remaining + timedelta(seconds=0.5))}
+        return self._(N_("%(duration)s overdue")) % {"duration": format_duration(-remaining)}
+
+    def duration(self, value: float | timedelta | None) -> str:
+        if value is None:
+            return "-"
+        if not isinstance(value, timedelta):
+            value = timedelta(seconds=float(value))
+        return format_duration(value)
+
+    def state_of(self, ticket: Ticket) -> str:
+        return self._(STATE_NAMES.get(ticket.state, ticket.state))
+
+    def event_text(self, event: TicketEvent) -> str:
+        template = EVENT_TEXTS.get(event.kind)
+        if template is None:
+            return event.kind
+        values: dict[str, Any] = {"actor": event.actor, **{k: v for k, v in event.data.items()}}
+        if "reason" in values and isinstance(values["reason"], str):
+            values["reason"] = self._(values["reason"])
+        try:
+            return self._(template) % _Defaulting(values)
+        except (TypeError, ValueError):
+            return event.kind
+
+    def functions(self) -> dict[str, Callable[..., str]]:
+        return {
+            "when": self.when,
+            "left": self.left,
+            "duration": self.duration,
+            "state_of": self.state_of,
+            "event_text": self.event_text,
+        }
+
+
+class _Defaulting(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def ticket_values(
+    ticket: Ticket, room: TopicRoom | None, deadlines: list[Deadline], view: TicketView, prefix: str
+) -> dict[str, Any]:
+    """What every ticket template gets."""
+    due = {deadline.kind: deadline.due_at for deadline in deadlines}
+    callees = room.staff_at(ticket.escalation_level) if room else []
+    return {
+        "t": ticket,
+        "room": room,
+        "prefix": prefix,
+        "claim_due": due.get("claim"),
+        "resolve_due": due.get("resolve"),
+        "callees": callees,
+        "details_lines": [],
+        "details_html": "",
+        "state_name": view.state_of(ticket),
+        **view.functions(),
+    }

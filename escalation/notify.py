@@ -1,0 +1,34 @@
+"""Reaching the people of a level: a mention in the ticket's thread, an invitation into the
+room if they are not in it, and a direct message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from rooms.model import TopicRoom
+from tickets import notices
+from tickets.model import Ticket
+
+
+async def call_level(
+    conn: asyncpg.Connection,
+    ticket: Ticket,
+    room: TopicRoom,
+    level: int,
+    *,
+    note: str,
+    params: dict[str, Any],
+    due_at: datetime | None,
+) -> list[str]:
+    """Queue the thread mention, invitations and direct messages; returns who is called."""
+    people = room.staff_at(level)
+    await notices.note(
+        conn, ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=people, notify=True
+    )
+    for user_id in people:
+        await notices.invite(conn, ticket.room_key, user_id)
+        await notices.page(conn, ticket, user_id, {**params, "level": level, "due_at": due_at, "note": note})
+    return people

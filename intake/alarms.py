@@ -1,0 +1,48 @@
+"""``POST /api/v1/alarms``: one alarm in opsroom's own JSON shape, from a configured source."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from intake.auth import authenticate
+from intake.context import INTAKE
+from intake.validation import InvalidInput, choice, http_url, no_unknown_fields, read_json_object, string, string_map
+from tickets.model import SEVERITIES, AlarmInput
+
+ALARM_FIELDS = frozenset(
+    {"title", "severity", "service", "host", "source", "description", "labels", "url", "fingerprint", "status"}
+)
+
+
+def parse_alarm(data: dict[str, Any], source_name: str) -> AlarmInput:
+    no_unknown_fields(data, ALARM_FIELDS)
+    title = string(data, "title", required=True, max_length=500)
+    assert title is not None
+    return AlarmInput(
+        title=title,
+        source=string(data, "source", max_length=100) or source_name,
+        severity=choice(data, "severity", SEVERITIES, "warning"),  # type: ignore[arg-type]
+        service=string(data, "service", max_length=200),
+        host=string(data, "host", max_length=255),
+        description=string(data, "description", max_length=20000),
+        labels=string_map(data, "labels"),
+        url=http_url(data, "url"),
+        fingerprint=string(data, "fingerprint", max_length=200),
+        status=choice(data, "status", ("firing", "resolved"), "firing"),  # type: ignore[arg-type]
+    )
+
+
+async def post_alarm(request: web.Request) -> web.Response:
+    intake = request.app[INTAKE]
+    source_name = authenticate(request, intake.sources)
+    try:
+        alarm = parse_alarm(await read_json_object(request, intake.max_body_bytes), source_name)
+    except InvalidInput as error:
+        return error.response()
+    async with intake.pool.acquire() as conn, conn.transaction():
+        outcome = await intake.tickets.receive_alarm(conn, alarm, datetime.now(timezone.utc))
+    # durable before the answer: the transaction has committed
+    return web.json_response({"ticket": outcome.ticket_id, "result": outcome.result}, status=202)

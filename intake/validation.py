@@ -1,0 +1,99 @@
+"""Checking JSON from outside: a 400 names the field and what is wrong with it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+def json_error(status: int, error: str, **details: Any) -> web.Response:
+    """Every 4xx/5xx opsroom gives has a JSON body naming the problem."""
+    return web.json_response({"error": error, **details}, status=status)
+
+
+class InvalidInput(Exception):
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"error": f"{self.field}: {self.message}" if self.field else self.message}
+        if self.field:
+            body["field"] = self.field
+        return web.json_response(body, status=400)
+
+
+async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object; 413 past ``max_bytes``, 400 when not a JSON object."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw))
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInput(None, f"malformed JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(None, "expected a JSON object")
+    return data
+
+
+def string(data: dict[str, Any], name: str, *, required: bool = False, max_length: int = 1000) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(name, "required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(name, f"expected a string, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(name, "must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(name, f"longer than {max_length} characters")
+    return value or None
+
+
+def choice(data: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise InvalidInput(name, f"must be one of {', '.join(allowed)}")
+    return value.lower()
+
+
+def string_map(data: dict[str, Any], name: str, *, max_entries: int = 64, max_length: int = 1000) -> dict[str, str]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(name, "expected an object of strings")
+    if len(value) > max_entries:
+        raise InvalidInput(name, f"more than {max_entries} entries")
+    result = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise InvalidInput(f"{name}.{key}", "expected a string")
+        text = str(item)
+        if len(text) > max_length or len(key) > 200:
+            raise InvalidInput(f"{name}.{key}", "too long")
+        result[str(key)] = text
+    return result
+
+
+def http_url(data: dict[str, Any], name: str) -> str | None:
+    value = string(data, name, max_length=2000)
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise InvalidInput(name, "expected an http:// or https:// URL")
+    return value
+
+
+def no_unknown_fields(data: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInput(unknown[0], "unknown field")

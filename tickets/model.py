@@ -1,0 +1,99 @@
+"""What a ticket is, and what arrives to become one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Severity = Literal["critical", "major", "minor", "warning", "info"]
+SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "warning", "info")
+AlarmStatus = Literal["firing", "resolved"]
+TicketState = Literal["open", "claimed", "resolved"]
+
+
+@dataclass(frozen=True)
+class AlarmInput:
+    """An alarm or a report, validated at the edge, before routing."""
+
+    title: str
+    source: str
+    severity: Severity = "warning"
+    service: str | None = None
+    host: str | None = None
+    description: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+    fingerprint: str | None = None
+    status: AlarmStatus = "firing"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def field_value(self, name: str) -> str | None:
+        """A routing field: a top-level field, else a label."""
+        if name in ("service", "host", "source", "severity", "title"):
+            return getattr(self, name)
+        return self.labels.get(name)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    room_key: str
+    fingerprint: str | None
+    source: str
+    title: str
+    severity: str
+    service: str | None
+    host: str | None
+    description: str | None
+    url: str | None
+    labels: dict[str, Any]
+    details: dict[str, Any]
+    state: str
+    paused_at: datetime | None
+    pause_reason: str | None
+    responsible: str | None
+    responsible_level: int | None
+    chain: str
+    escalation_level: int
+    top_repeats: int
+    escalation_exhausted: bool
+    wanted_at: datetime | None
+    occurrences: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    source_recovered_at: datetime | None
+    created_at: datetime
+    claimed_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    announcement_event_id: str | None
+    room_id: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != "resolved"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, value in self.__dict__.items():
+            data[name] = value.isoformat() if isinstance(value, datetime) else value
+        return data
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    id: int
+    ticket_id: int
+    at: datetime
+    kind: str
+    actor: str
+    data: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat(), "kind": self.kind, "actor": self.actor, "data": self.data}

@@ -1,0 +1,90 @@
+"""What tickets tell the rooms, queued as outbox rows in the caller's transaction.
+
+Rows carry what happened (a kind, the ticket, parameters), not finished text: the bot
+renders them at delivery in the room's language, from the ticket's state at that moment.
+One queue per topic room keeps a room's messages in order (the announcement before its
+thread); edits of the announcement coalesce, so a burst of changes costs one edit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+import asyncpg
+
+from storage import outbox
+from tickets.model import Ticket
+
+
+def room_queue(room_key: str) -> str:
+    return f"room:{room_key}"
+
+
+def direct_queue(user_id: str) -> str:
+    return f"dm:{user_id}"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def announce(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
+    await outbox.enqueue(conn, queue=room_queue(room_key), kind="ticket.announce", payload={"ticket_id": ticket_id})
+
+
+async def refresh(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
+    """Edit the announcement to show the ticket's current state."""
+    await outbox.enqueue(
+        conn,
+        queue=room_queue(room_key),
+        kind="ticket.refresh",
+        payload={"ticket_id": ticket_id},
+        coalesce_key=f"refresh:{ticket_id}",
+    )
+
+
+async def note(
+    conn: asyncpg.Connection,
+    ticket: Ticket,
+    note: str,
+    params: dict[str, Any] | None = None,
+    *,
+    mentions: Iterable[str] = (),
+    notify: bool = False,
+) -> None:
+    """A step of the ticket's log, in its thread."""
+    await outbox.enqueue(
+        conn,
+        queue=room_queue(ticket.room_key),
+        kind="ticket.note",
+        payload={
+            "ticket_id": ticket.id,
+            "note": note,
+            "params": _json_safe(params or {}),
+            "mentions": sorted(set(mentions)),
+            "notify": notify,
+        },
+    )
+
+
+async def page(conn: asyncpg.Connection, ticket: Ticket, user_id: str, params: dict[str, Any]) -> None:
+    """A direct message asking one person to act on a ticket."""
+    await outbox.enqueue(
+        conn,
+        queue=direct_queue(user_id),
+        kind="ticket.page",
+        payload={"ticket_id": ticket.id, "user_id": user_id, "params": _json_safe(params)},
+    )
+
+
+async def invite(conn: asyncpg.Connection, room_key: str, user_id: str) -> None:
+    await outbox.enqueue(conn, queue=room_queue(room_key), kind="invite", payload={"room_key": room_key, "user_id": user_id})

@@ -1,0 +1,142 @@
+"""SQL for tickets and their append-only event history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from tickets.model import AlarmInput, Ticket, TicketEvent
+
+_COLUMNS = (
+    "id, room_key, fingerprint, source, title, severity, service, host, description, url, labels, details, state, "
+    "paused_at, pause_reason, responsible, responsible_level, chain, escalation_level, top_repeats, "
+    "escalation_exhausted, wanted_at, occurrences, first_seen_at, last_seen_at, source_recovered_at, created_at, "
+    "claimed_at, resolved_at, resolved_by, resolution, announcement_event_id, room_id"
+)
+# columns a lifecycle step may change
+_UPDATABLE = frozenset(
+    {
+        "state", "paused_at", "pause_reason", "responsible", "responsible_level", "chain", "escalation_level",
+        "top_repeats", "escalation_exhausted", "wanted_at", "source_recovered_at", "claimed_at", "resolved_at",
+        "resolved_by", "resolution", "details", "last_seen_at",
+    }
+)
+
+
+def _ticket(row: asyncpg.Record | None) -> Ticket | None:
+    return Ticket(**dict(row)) if row is not None else None
+
+
+async def insert_or_touch(
+    conn: asyncpg.Connection, room_key: str, alarm: AlarmInput, fingerprint: str, now: datetime
+) -> tuple[int, bool]:
+    """Open a ticket, or count one more occurrence of the open ticket with this fingerprint.
+
+    One statement, so two identical alarms arriving together make one ticket."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO tickets (room_key, fingerprint, source, title, severity, service, host, description, url,
+                             labels, details, first_seen_at, last_seen_at, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)
+        ON CONFLICT (fingerprint) WHERE state <> 'resolved'
+        DO UPDATE SET occurrences = tickets.occurrences + 1,
+                      last_seen_at = EXCLUDED.last_seen_at,
+                      source_recovered_at = NULL,
+                      details = CASE WHEN EXCLUDED.details = '{}'::jsonb THEN tickets.details ELSE EXCLUDED.details END
+        RETURNING id, (xmax = 0) AS inserted
+        """,
+        room_key,
+        fingerprint,
+        alarm.source,
+        alarm.title,
+        alarm.severity,
+        alarm.service,
+        alarm.host,
+        alarm.description,
+        alarm.url,
+        alarm.labels,
+        alarm.details,
+        now,
+    )
+    return row["id"], row["inserted"]
+
+
+async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False) -> Ticket | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return _ticket(await conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE id = $1{suffix}", ticket_id))
+
+
+async def open_by_fingerprint(conn: asyncpg.Connection, fingerprint: str, *, lock: bool = False) -> Ticket | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return _ticket(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM tickets WHERE fingerprint = $1 AND state <> 'resolved'{suffix}", fingerprint
+        )
+    )
+
+
+async def id_by_announcement(conn: asyncpg.Connection, event_id: str) -> int | None:
+    return await conn.fetchval("SELECT id FROM tickets WHERE announcement_event_id = $1", event_id)
+
+
+async def update(conn: asyncpg.Connection, ticket_id: int, **changes: Any) -> None:
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(changes, start=2))
+    await conn.execute(f"UPDATE tickets SET {assignments} WHERE id = $1", ticket_id, *changes.values())
+
+
+async def set_announcement(conn: asyncpg.Connection, ticket_id: int, event_id: str, room_id: str) -> None:
+    await conn.execute(
+        "UPDATE tickets SET announcement_event_id = $2, room_id = $3 WHERE id = $1", ticket_id, event_id, room_id
+    )
+
+
+async def add_event(
+    conn: asyncpg.Connection, ticket_id: int, kind: str, actor: str, data: dict[str, Any] | None = None, *, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO ticket_events (ticket_id, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5)",
+        ticket_id,
+        at,
+        kind,
+        actor,
+        data or {},
+    )
+
+
+async def events(conn: asyncpg.Connection, ticket_id: int, *, limit: int | None = None) -> list[TicketEvent]:
+    if limit is None:
+        rows = await conn.fetch(
+            "SELECT id, ticket_id, at, kind, actor, data FROM ticket_events WHERE ticket_id = $1 ORDER BY id", ticket_id
+        )
+    else:
+        rows = await conn.fetch(
+            """
+            SELECT * FROM (SELECT id, ticket_id, at, kind, actor, data FROM ticket_events
+                           WHERE ticket_id = $1 ORDER BY id DESC LIMIT $2) latest ORDER BY id
+            """,
+            ticket_id,
+            limit,
+        )
+    return [TicketEvent(**dict(row)) for row in rows]
+
+
+async def count_events(conn: asyncpg.Connection, ticket_id: int) -> int:
+    return await conn.fetchval("SELECT count(*) FROM ticket_events WHERE ticket_id = $1", ticket_id)
+
+
+async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int = 50) -> list[Ticket]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM tickets WHERE room_key = $1 AND state <> 'resolved' ORDER BY id LIMIT $2",
+        room_key,
+        limit,
+    )
+    return [Ticket(**dict(row)) for row in rows]
+
+
+async def count_open_in_room(conn: asyncpg.Connection, room_key: str) -> int:
+    return await conn.fetchval("SELECT count(*) FROM tickets WHERE room_key = $1 AND state <> 'resolved'", room_key)
