@@ -57,3 +57,24 @@ def stop_pid(pid: int, steps: Sequence[tuple[int, float]]) -> bool:
         else:
             return True
     return not alive(pid)
+
+
+def descendants(root: int) -> set[int]:
+    """Every living process below ``root`` (children, their children ...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    queue = [root]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            if child not in found:
+                found.add(child)
+                queue.append(child)
+    return {pid for pid in found if alive(pid)}

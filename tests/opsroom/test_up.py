@@ -27,7 +27,7 @@ from nio import AsyncClient, LoginError, RoomResolveAliasError
 
 from opsroom.config import ENVIRONMENT_OVERRIDES, EXAMPLE_CONFIG
 from opsroom.embedded.postgres import EmbeddedPostgres
-from opsroom.embedded.process import alive, cmdline
+from opsroom.embedded.process import alive, cmdline, descendants
 from tests.support.matrix import Specialist, body, replying_to
 
 pytestmark = pytest.mark.integration
@@ -45,26 +45,6 @@ def free_port() -> int:
 
 
 # ---- processes --------------------------------------------------------------------------
-
-
-def descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    queue = [root]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            if child not in found:
-                found.add(child)
-                queue.append(child)
-    return {pid for pid in found if alive(pid)}
 
 
 def wait_gone(pids: set[int], timeout: float = 15.0) -> set[int]:
