@@ -62,6 +62,9 @@ def _secrets(data_dir: Path) -> dict[str, str]:
 def render_config(settings: SynapseSettings) -> Path:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not (TEMPLATE_DIR / "homeserver.yaml.j2").exists():  # a non-editable install has no synapse-config/
+        raise SynapseError(f"Synapse configuration templates not found in {TEMPLATE_DIR}; "
+                           "set OPSROOM_SYNAPSE_CONFIG_DIR to the synapse-config folder of the opsroom sources")
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined)
     values: dict[str, Any] = {
         "data_dir": str(data_dir),
