@@ -14,6 +14,7 @@ from opsroom.embedded.synapse import register_user
 
 Event = dict[str, Any]
 Predicate = Callable[[str, Event], bool]
+SYNC_FILTER = {"room": {"timeline": {"limit": 1000}}, "presence": {"not_types": ["*"]}}
 
 
 def new_localpart(prefix: str) -> str:
@@ -47,7 +48,8 @@ class Specialist:
         return self.client.user_id
 
     async def sync_once(self, timeout_ms: int = 500) -> None:
-        response = await self.client.sync(timeout=timeout_ms)
+        # a long timeline, so that nothing posted between two syncs of a busy test is cut off
+        response = await self.client.sync(timeout=timeout_ms, sync_filter=SYNC_FILTER)
         if isinstance(response, SyncError):
             raise RuntimeError(f"sync failed: {response.message}")
         for room_id, room in response.rooms.join.items():
@@ -73,6 +75,21 @@ class Specialist:
         while room_id not in self.invites and room_id not in self.client.rooms:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.user_id} was not invited to {room_id}")
+            await self.sync_once()
+
+    async def wait_for_direct_message(self, predicate: Predicate, timeout: float = 20.0, *, what: str = "a direct message") -> Event:
+        """Accept the invitations to direct rooms as they come (as a person in Element would) and wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for room_id in list(self.invites):
+                if room_id not in self.client.rooms or self.client.rooms[room_id].invited_users.get(self.user_id):
+                    await self.join(room_id)
+                self.invites.discard(room_id)
+            for room_id, event in self.timeline:
+                if predicate(room_id, event):
+                    return event
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.user_id} did not see {what} within {timeout}s")
             await self.sync_once()
 
     async def join(self, room_id: str) -> None:
