@@ -8,6 +8,7 @@ import sys
 # name -> module with a main() that prints its figures
 BENCHMARKS = {
     "startup": "bench.startup",
+    "deadlines": "bench.deadlines",
 }
 
 

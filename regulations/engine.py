@@ -54,9 +54,12 @@ class DeadlineEngine:
         self._listener: asyncpg.Connection | None = None
         self._armed_for: datetime | None = None
         self._firing = asyncio.Lock()
+        self._ringing = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
         self._rearm_task: asyncio.Task[None] | None = None
         self.fired = 0
-        self.lag_observer: Callable[[Deadline, datetime], None] | None = None  # for benchmarks
+        # called with each applied deadline and the time its step committed (benchmarks)
+        self.lag_observer: Callable[[Deadline, datetime], None] | None = None
 
     @property
     def scheduler(self) -> AsyncIOScheduler:
@@ -66,13 +69,33 @@ class DeadlineEngine:
         if self._owns_scheduler:
             self._scheduler.start()
         self._scheduler.add_job(
-            self.fire_due, "interval", seconds=self._sweep_seconds, id=SWEEP_JOB, replace_existing=True,
-            coalesce=True, max_instances=1, misfire_grace_time=None,
+            self.ring, "interval", seconds=self._sweep_seconds, id=SWEEP_JOB, replace_existing=True,
+            coalesce=True, misfire_grace_time=None, max_instances=100,
         )
         await self._listen()
         await self.fire_due()  # overdue deadlines fire at once after a restart
+        self._runner = asyncio.create_task(self._run(), name="deadline-engine")
+
+    async def ring(self) -> None:
+        """The alarm clock's bell: returns at once, the runner does the work.
+
+        A coroutine, so APScheduler runs it on the event loop (a plain function would run
+        in a worker thread, where setting an asyncio event is not safe).
+
+        Scheduler jobs must not do the work themselves: a wake-up due while a firing is
+        still running would be skipped as a concurrent instance of the same job."""
+        self._ringing.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ringing.wait()
+            self._ringing.clear()
+            await self.fire_due()
 
     async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
         for job_id in (WAKE_JOB, SWEEP_JOB):
             if self._scheduler.get_job(job_id):
                 self._scheduler.remove_job(job_id)
@@ -111,9 +134,12 @@ class DeadlineEngine:
         if self._armed_for == due and self._scheduler.get_job(WAKE_JOB):
             return
         self._armed_for = due
+        if due <= utcnow():
+            self._ringing.set()  # already due: no need for the clock
+            return
+        # ringing is idempotent, so overlapping rings are allowed rather than skipped
         self._scheduler.add_job(
-            self.fire_due, "date", run_date=max(due, utcnow()), id=WAKE_JOB, replace_existing=True,
-            misfire_grace_time=None,
+            self.ring, "date", run_date=due, id=WAKE_JOB, replace_existing=True, misfire_grace_time=None, max_instances=100
         )
 
     async def fire_due(self) -> int:
@@ -134,7 +160,7 @@ class DeadlineEngine:
 
     async def _fire_batch(self) -> tuple[int, bool]:
         now = utcnow()
-        applied = 0
+        applied: list[Deadline] = []
         async with self._pool.acquire() as conn, conn.transaction():
             due = await store.take_due(conn, now, self._batch_size)
             for deadline in due:
@@ -143,15 +169,18 @@ class DeadlineEngine:
                         if not await store.mark_fired(conn, deadline.id, now):
                             continue
                         await self._on_due(conn, deadline, now)
-                    applied += 1
-                    if self.lag_observer is not None:
-                        self.lag_observer(deadline, utcnow())
+                    applied.append(deadline)
                 except Exception:
                     log.exception(
                         "deadline %d of ticket %d could not be applied; retrying in %s",
                         deadline.id, deadline.ticket_id, RETRY_FAILED_STEP,
                     )
                     await store.postpone(conn, deadline.id, now + RETRY_FAILED_STEP)
-        self.fired += applied
-        return applied, len(due) == self._batch_size
+        # committed: the steps have taken effect
+        if self.lag_observer is not None:
+            committed_at = utcnow()
+            for deadline in applied:
+                self.lag_observer(deadline, committed_at)
+        self.fired += len(applied)
+        return len(applied), len(due) == self._batch_size
 
