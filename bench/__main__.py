@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = {
     "startup": "bench.startup",
     "deadlines": "bench.deadlines",
+    "latency": "bench.latency",
 }
 
 
