@@ -50,3 +50,16 @@ def _line(ctx: CommandContext, text: str, **values: object) -> Message:
 
     translated = ctx._(text) % values
     return Message(plain=translated, html=escape(translated))
+
+
+async def on_thread_message(ctx: CommandContext) -> str | None:
+    """People talking in a ticket's thread: their words join the ticket's history."""
+    root = ctx.thread_root
+    if root is None or ctx.deps.tickets is None:
+        return None
+    ticket_id = await tickets.id_by_announcement(ctx.conn, root)
+    if ticket_id is None:
+        return None
+    text = str(ctx.event.content.get("body", ""))[:4000]
+    await ctx.deps.tickets.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
+    return f"recorded in #{ticket_id}"

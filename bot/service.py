@@ -15,7 +15,7 @@ from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, is_transient
 from bot.provision import ensure_topic_rooms
-from bot.reactions import on_reaction
+from bot.reactions import on_reaction, on_thread_message
 from bot.render import Renderer
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
@@ -63,6 +63,7 @@ class Bot:
         )
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
+        self.processor.message_hooks.append(on_thread_message)
         self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
         self.deliverer = MatrixDeliverer(self.session, pool)
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)

@@ -35,6 +35,7 @@ class TicketDelivery:
         deliverer.register("ticket.refresh", self.refresh)
         deliverer.register("ticket.note", self.note)
         deliverer.register("ticket.page", self.page)
+        deliverer.register("ticket.attachment", self.attachment)
         deliverer.register("invite", self.invite)
 
     async def _ticket(self, conn: asyncpg.Connection, message: OutboxMessage) -> tuple[Ticket, TopicRoom | None]:
@@ -134,6 +135,37 @@ class TicketDelivery:
         direct_room = await self.deliverer.direct_room(user_id)
         event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)
         return {"event_id": event_id, "room_id": direct_room}
+
+    async def attachment(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        """Upload the stored file to the homeserver (once) and post it in the ticket's thread."""
+        ticket, _room = await self._ticket(conn, message)
+        row = await tickets.attachment(conn, message.payload["attachment_id"])
+        if row is None:
+            raise PermanentDeliveryError(f"attachment {message.payload['attachment_id']} does not exist")
+        mxc_uri = row["mxc_uri"]
+        if mxc_uri is None:
+            mxc_uri = await self.deliverer.session.api.upload_media(
+                bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"], size=row["size_bytes"]
+            )
+            await tickets.set_attachment_uri(conn, row["id"], mxc_uri)
+        msgtype = "m.image" if row["content_type"].startswith("image/") else "m.file"
+        content: dict[str, Any] = {
+            "msgtype": msgtype,
+            "body": row["filename"],
+            "filename": row["filename"],
+            "url": mxc_uri,
+            "info": {"mimetype": row["content_type"], "size": row["size_bytes"]},
+        }
+        if ticket.announcement_event_id:
+            content["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": ticket.announcement_event_id,
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": ticket.announcement_event_id},
+            }
+        room_id = ticket.room_id or self._room_id(ticket.room_key)
+        event_id = await self.deliverer.send_event(room_id, content, txn_id)
+        return {"event_id": event_id, "mxc_uri": mxc_uri}
 
     async def invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
         payload = message.payload

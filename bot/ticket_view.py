@@ -35,6 +35,9 @@ EVENT_TEXTS = {
     "resolved": N_("resolved by %(actor)s: %(summary)s"),
     "source_recovered": N_("source recovered"),
     "comment": N_("comment by %(actor)s"),
+    "chat": N_("message by %(actor)s in the thread"),
+    "attachment_added": N_("attachment %(filename)s added by %(actor)s"),
+    "attachment_refused": N_("attachment %(filename)s refused: too large"),
 }
 
 
@@ -78,6 +81,18 @@ class TicketView:
             value = timedelta(seconds=float(value))
         return format_duration(value)
 
+    @staticmethod
+    def size(value: float | int | None) -> str:
+        """Bytes as people read them: 512 B, 12.5 kB, 3.2 MB."""
+        if value is None:
+            return "-"
+        amount = float(value)
+        for unit in ("B", "kB", "MB", "GB"):
+            if amount < 1024 or unit == "GB":
+                return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+            amount /= 1024
+        return f"{amount:.1f} GB"
+
     def state_of(self, ticket: Ticket) -> str:
         return self._(STATE_NAMES.get(ticket.state, ticket.state))
 
@@ -100,6 +115,7 @@ class TicketView:
             "duration": self.duration,
             "state_of": self.state_of,
             "event_text": self.event_text,
+            "size": self.size,
         }
 
 

@@ -57,7 +57,7 @@ class Opsroom:
         self.dispatcher: outbox.OutboxDispatcher | None = None
         self.deadlines: DeadlineEngine | None = None
         self.intake: IntakeContext | None = None
-        self.tickets = TicketService(config.rooms, config.regulations)
+        self.tickets = TicketService(config.rooms, config.regulations, attachment_max_bytes=config.attachments.max_bytes)
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
         self._started_at = time.monotonic()

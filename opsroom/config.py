@@ -128,6 +128,12 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class AttachmentsConfig:
+    # a file above this is refused with a note in the ticket's thread; the ticket is still created
+    max_bytes: int = field(default=10 * 1024 * 1024, metadata={"check": _check_positive})
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     homeserver: HomeserverConfig | None = None
@@ -137,6 +143,7 @@ class Config:
     embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
     sources: list[SourceConfig] = field(default_factory=list)
     api: ApiConfig = field(default_factory=ApiConfig)
+    attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
     rooms: list[TopicRoom] = field(default_factory=list)
     regulations: dict[str, Regulation] = field(default_factory=dict)
 

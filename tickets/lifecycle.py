@@ -23,7 +23,7 @@ from rooms.model import TopicRoom
 from rooms.routing import route
 from tickets import notices, store
 from tickets.fingerprint import derive_fingerprint
-from tickets.model import AlarmInput, Ticket
+from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
 
 BOT_ACTOR = "opsroom"
 
@@ -57,10 +57,20 @@ class AlarmOutcome:
     result: str  # created | deduplicated | recovered | unmatched
 
 
+DEFAULT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+
+
 class TicketService:
-    def __init__(self, rooms: Sequence[TopicRoom], regulations: dict[str, Regulation]) -> None:
+    def __init__(
+        self,
+        rooms: Sequence[TopicRoom],
+        regulations: dict[str, Regulation],
+        *,
+        attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES,
+    ) -> None:
         self.rooms = list(rooms)
         self.regulations = regulations
+        self.attachment_max_bytes = attachment_max_bytes
         self._rooms_by_key = {room.key: room for room in self.rooms}
 
     def room(self, key: str) -> TopicRoom:
@@ -99,6 +109,58 @@ class TicketService:
         await store.add_event(conn, ticket_id, "created", actor, {**data, "room": room.key}, at=now)
         await deadlines.start(conn, ticket_id, "claim", regulation.claim_within, now)
         await notices.announce(conn, ticket_id, room.key)
+
+    # ---- reports by people -------------------------------------------------------------
+
+    async def open_report(self, conn: asyncpg.Connection, report: ReportInput, now: datetime) -> int:
+        """A ticket raised by a person: routed (or placed in the room it was raised in), never deduplicated."""
+        room = self._rooms_by_key.get(report.room_key or "") or route(report, self.rooms)
+        ticket_id = await store.insert_report(conn, room.key, report, now)
+        actor = report.reporter_user_id or report.reporter_email or report.reporter_name or report.source
+        await self.open_ticket(conn, ticket_id, room, actor, now, {"via": report.source})
+        if report.attachments:
+            ticket = await store.get(conn, ticket_id)
+            assert ticket is not None
+            await self.attach(conn, ticket, report.attachments, actor, now)
+        return ticket_id
+
+    async def attach(
+        self, conn: asyncpg.Connection, ticket: Ticket, attachments: Sequence[Attachment], actor: str, now: datetime
+    ) -> list[int]:
+        """Store attachments with the ticket and post them in its thread; refuse (with a note) those too large."""
+        stored = []
+        for item in attachments:
+            if len(item.data) > self.attachment_max_bytes:
+                data = {"filename": item.filename, "size_bytes": len(item.data), "limit_bytes": self.attachment_max_bytes}
+                await store.add_event(conn, ticket.id, "attachment_refused", actor, data, at=now)
+                await notices.note(conn, ticket, "attachment_refused", data)
+                continue
+            attachment_id = await store.add_attachment(conn, ticket.id, item, actor, now)
+            await store.add_event(
+                conn, ticket.id, "attachment_added", actor,
+                {"attachment_id": attachment_id, "filename": item.filename, "size_bytes": len(item.data)}, at=now,
+            )
+            await notices.attachment(conn, ticket, attachment_id)
+            stored.append(attachment_id)
+        return stored
+
+    async def comment(
+        self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, now: datetime, *,
+        via: str, attachments: Sequence[Attachment] = (),
+    ) -> Outcome:
+        """A comment from outside the room (REST API, mail): recorded and shown in the thread."""
+        ticket = await store.get(conn, ticket_id, lock=True)
+        if ticket is None:
+            return Outcome(Status.NOT_FOUND)
+        await store.add_event(conn, ticket.id, "comment", actor, {"text": text, "via": via}, at=now)
+        await notices.note(conn, ticket, "comment", {"actor": actor, "text": text, "via": via})
+        if attachments:
+            await self.attach(conn, ticket, attachments, actor, now)
+        return Outcome(Status.DONE, ticket)
+
+    async def record_chat(self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, event_id: str, now: datetime) -> None:
+        """A message in the ticket's thread joins its history (it is already visible in the room)."""
+        await store.add_event(conn, ticket_id, "chat", actor, {"text": text, "event_id": event_id}, at=now)
 
     async def source_recovered(self, conn: asyncpg.Connection, ticket: Ticket, actor: str, now: datetime) -> None:
         await store.update(conn, ticket.id, source_recovered_at=now)

@@ -36,6 +36,38 @@ class AlarmInput:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    """A problem raised by a person (web form, chat, REST API, mail)."""
+
+    title: str
+    source: str  # web | chat | api | mail
+    description: str | None = None
+    severity: Severity = "minor"
+    reporter_name: str | None = None
+    reporter_email: str | None = None
+    reporter_user_id: str | None = None
+    device: str | None = None
+    service: str | None = None
+    host: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    room_key: str | None = None  # raised inside a topic room: that room, not the routing rules
+    attachments: tuple[Attachment, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def field_value(self, name: str) -> str | None:
+        if name in ("service", "host", "source", "severity", "title", "device"):
+            return getattr(self, name)
+        return self.labels.get(name)
+
+
+@dataclass(frozen=True)
 class Ticket:
     id: int
     room_key: str
@@ -70,6 +102,10 @@ class Ticket:
     resolution: str | None
     announcement_event_id: str | None
     room_id: str | None
+    reporter_name: str | None
+    reporter_email: str | None
+    reporter_user_id: str | None
+    device: str | None
 
     @property
     def is_open(self) -> bool:

@@ -88,3 +88,13 @@ async def page(conn: asyncpg.Connection, ticket: Ticket, user_id: str, params: d
 
 async def invite(conn: asyncpg.Connection, room_key: str, user_id: str) -> None:
     await outbox.enqueue(conn, queue=room_queue(room_key), kind="invite", payload={"room_key": room_key, "user_id": user_id})
+
+
+async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: int) -> None:
+    """Post a stored attachment as a file in the ticket's thread."""
+    await outbox.enqueue(
+        conn,
+        queue=room_queue(ticket.room_key),
+        kind="ticket.attachment",
+        payload={"ticket_id": ticket.id, "attachment_id": attachment_id},
+    )

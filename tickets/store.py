@@ -7,13 +7,14 @@ from typing import Any
 
 import asyncpg
 
-from tickets.model import AlarmInput, Ticket, TicketEvent
+from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent
 
 _COLUMNS = (
     "id, room_key, fingerprint, source, title, severity, service, host, description, url, labels, details, state, "
     "paused_at, pause_reason, responsible, responsible_level, chain, escalation_level, top_repeats, "
     "escalation_exhausted, wanted_at, occurrences, first_seen_at, last_seen_at, source_recovered_at, created_at, "
-    "claimed_at, resolved_at, resolved_by, resolution, announcement_event_id, room_id"
+    "claimed_at, resolved_at, resolved_by, resolution, announcement_event_id, room_id, "
+    "reporter_name, reporter_email, reporter_user_id, device"
 )
 # columns a lifecycle step may change
 _UPDATABLE = frozenset(
@@ -61,6 +62,71 @@ async def insert_or_touch(
         now,
     )
     return row["id"], row["inserted"]
+
+
+async def insert_report(conn: asyncpg.Connection, room_key: str, report: ReportInput, now: datetime) -> int:
+    """A ticket raised by a person: never deduplicated."""
+    return await conn.fetchval(
+        """
+        INSERT INTO tickets (room_key, source, title, severity, service, host, description, labels, details,
+                             reporter_name, reporter_email, reporter_user_id, device,
+                             first_seen_at, last_seen_at, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14)
+        RETURNING id
+        """,
+        room_key,
+        report.source,
+        report.title,
+        report.severity,
+        report.service,
+        report.host,
+        report.description,
+        report.labels,
+        report.details,
+        report.reporter_name,
+        report.reporter_email,
+        report.reporter_user_id,
+        report.device,
+        now,
+    )
+
+
+async def add_attachment(conn: asyncpg.Connection, ticket_id: int, attachment: Attachment, added_by: str, now: datetime) -> int:
+    import hashlib
+
+    return await conn.fetchval(
+        """
+        INSERT INTO ticket_attachments (ticket_id, filename, content_type, size_bytes, sha256, data, added_by, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+        """,
+        ticket_id,
+        attachment.filename,
+        attachment.content_type,
+        len(attachment.data),
+        hashlib.sha256(attachment.data).hexdigest(),
+        attachment.data,
+        added_by,
+        now,
+    )
+
+
+async def attachment(conn: asyncpg.Connection, attachment_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, ticket_id, filename, content_type, size_bytes, sha256, data, mxc_uri FROM ticket_attachments WHERE id = $1",
+        attachment_id,
+    )
+
+
+async def set_attachment_uri(conn: asyncpg.Connection, attachment_id: int, mxc_uri: str) -> None:
+    await conn.execute("UPDATE ticket_attachments SET mxc_uri = $2 WHERE id = $1", attachment_id, mxc_uri)
+
+
+async def attachments_of(conn: asyncpg.Connection, ticket_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, filename, content_type, size_bytes, sha256, added_by, created_at, mxc_uri FROM ticket_attachments "
+        "WHERE ticket_id = $1 ORDER BY id",
+        ticket_id,
+    )
 
 
 async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False) -> Ticket | None:
