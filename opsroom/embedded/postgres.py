@@ -97,6 +97,7 @@ class EmbeddedPostgres:
         self._bin = postgres_bin()
         self._user = _system_user()
         self._lock: IO[str] | None = None
+        self._prepared = False
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -107,16 +108,26 @@ class EmbeddedPostgres:
         if database:
             self.ensure_database(database)
 
-    def launch(self) -> None:
-        """Start the server without waiting for it (``opsroom up`` starts Synapse meanwhile)."""
-        if self.process is not None and self.process.poll() is None:
-            return
+    def prepare(self) -> None:
+        """The slow part before a start (lock, directories, initdb, leftovers); any thread may run it."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self._prepare_directories()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
         self._clear_stale_server()
+        self._prepared = True
+
+    def launch(self) -> None:
+        """Spawn the server without waiting for it (``opsroom up`` starts Synapse meanwhile).
+
+        Call it from a thread that lives as long as the server: Linux sends the parent-death
+        signal when the *thread* that forked the child ends, not only the process.
+        """
+        if self.process is not None and self.process.poll() is None:
+            return
+        if not self._prepared:
+            self.prepare()
         log_file = open(self.log_path, "ab")
         try:
             self.process = subprocess.Popen(
@@ -175,6 +186,7 @@ class EmbeddedPostgres:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        self._prepared = False
 
     def poll(self) -> int | None:
         return self.process.poll() if self.process else None

@@ -14,7 +14,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def child_preexec(death_signal: int = signal.SIGTERM) -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to signal the child when its parent dies (no orphans)."""
+    """A preexec_fn asking Linux to signal the child when its parent dies (no orphans).
+
+    Linux ties the signal to the *thread* that forked the child: spawn long-lived children
+    from a thread that lives as long as they do (the main thread), never from a worker pool.
+    """
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)

@@ -98,15 +98,27 @@ class SynapseProcess:
     def __init__(self, settings: SynapseSettings) -> None:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
+        self._config_path: Path | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         self.launch()
         self.wait_ready(timeout)
 
-    def launch(self) -> None:
-        """Start Synapse without waiting for it (``opsroom up`` starts PostgreSQL meanwhile)."""
+    def prepare(self) -> Path:
+        """The slow part before a start (configuration, keys on first start, a leftover); any thread may run it."""
         config_path = render_config(self.settings)
         self._stop_leftover(config_path)
+        self._config_path = config_path
+        return config_path
+
+    def launch(self) -> None:
+        """Spawn Synapse without waiting for it (``opsroom up`` starts PostgreSQL meanwhile).
+
+        Call it from a thread that lives as long as Synapse: Linux sends the parent-death
+        signal when the *thread* that forked the child ends, not only the process.
+        """
+        config_path = self._config_path or self.prepare()
+        self._config_path = None
         if _port_answers(self.settings.port):
             raise SynapseError(
                 f"port {self.settings.port} on 127.0.0.1 is already in use; stop what listens there "

@@ -182,13 +182,13 @@ class Stack:
         from opsroom.embedded.synapse import SynapseProcess, SynapseSettings, shared_secret
 
         config = self.config
-        launches = []
+        preparations = []
         if config.database.url is None:
             from opsroom.embedded.postgres import EmbeddedPostgres
 
             self.postgres = EmbeddedPostgres(self.layout.postgres)
             log.info("starting the embedded PostgreSQL (%s)", self.layout.shown(self.layout.postgres))
-            launches.append(self._job(self.postgres.start))
+            preparations.append(self._job(self.postgres.prepare))
         if config.homeserver is None:
             settings = SynapseSettings(
                 data_dir=self.layout.synapse,
@@ -198,19 +198,29 @@ class Stack:
             )
             self.synapse = SynapseProcess(settings)
             log.info("starting the embedded Synapse on %s", settings.url)
-            launches.append(self._job(self.synapse.start))
-        from opsroom.app import Opsroom  # imported while the children boot
-
-        await asyncio.gather(*launches)
+            preparations.append(self._job(self.synapse.prepare))
+        await asyncio.gather(*preparations)
+        # spawned here, in the main thread: the parent-death signal follows the forking thread
+        waits = []
         if self.postgres is not None:
+            self.postgres.launch()
             assert self.postgres.pid is not None
             self.children.append(Child("PostgreSQL", self.postgres.pid, self.postgres.poll, (self.postgres.log_path,)))
+            waits.append(self._job(self.postgres.wait_ready))
         if self.synapse is not None:
+            self.synapse.launch()
             assert self.synapse.pid is not None
             data = self.synapse.settings.data_dir
             self.children.append(
                 Child("Synapse", self.synapse.pid, self.synapse.poll, (data / "homeserver.log", data / "homeserver.stdout.log"))
             )
+            waits.append(self._job(self.synapse.wait_ready))
+        from opsroom.app import Opsroom  # imported while the children boot
+
+        await asyncio.gather(*waits)
+        if self.postgres is not None:
+            await self._job(self.postgres.ensure_database, "opsroom")
+        if self.synapse is not None:
             assert self.plan is not None
             await self._job(provision, self.plan, self.layout, self.synapse.settings.url, shared_secret(self.synapse.settings))
             config = with_runtime(
@@ -276,7 +286,8 @@ class Stack:
         if failed in done:
             say(f"opsroom: a part of opsroom stopped: {failed.result()!r}; stopping everything", error=True)
             return 1
-        say("\nopsroom: stopping (opsroom, then Synapse, then PostgreSQL)")
+        order = ", then ".join(["opsroom", *(child.name for child in reversed(self.children))])
+        say(f"\nopsroom: stopping ({order})")
         return 0
 
     def _report_failure(self, error: BaseException | None) -> int:
