@@ -30,12 +30,15 @@ class UsageError(Exception):
 class Argument:
     """One argument: parses itself off the front of the remaining text."""
 
-    def __init__(self, name: str, *, optional: bool = False) -> None:
+    def __init__(self, name: str, *, optional: bool = False, shown: str | None = None) -> None:
         self.name = name
         self.optional = optional
+        self._shown = shown  # the usage text, when the name alone does not say it
 
     @property
     def usage(self) -> str:
+        if self._shown:
+            return self._shown
         return f"[{self.placeholder}]" if self.optional else f"<{self.placeholder}>"
 
     @property

@@ -45,6 +45,11 @@ def thread_root_of(content: dict[str, Any]) -> str | None:
     return None
 
 
+def thread_relation(root: str) -> dict[str, Any]:
+    """A message in the thread under ``root`` (clients without threads show it as a reply)."""
+    return {"rel_type": "m.thread", "event_id": root, "is_falling_back": True, "m.in_reply_to": {"event_id": root}}
+
+
 def reply_relation(event_id: str, thread_root: str | None) -> dict[str, Any]:
     """In a thread: stay in it; elsewhere: a plain reply to the command."""
     if thread_root:
@@ -121,5 +126,4 @@ class CommandContext:
 
     async def say_in_thread(self, root_event_id: str, message: Message) -> None:
         """A message in a ticket's thread (answers to reactions, which have no thread of their own)."""
-        relation = {"rel_type": "m.thread", "event_id": root_event_id, "is_falling_back": True, "m.in_reply_to": {"event_id": root_event_id}}
-        await send_message(self.conn, self.room_id, message, relates_to=relation, queue=self.queue)
+        await send_message(self.conn, self.room_id, message, relates_to=thread_relation(root_event_id), queue=self.queue)

@@ -12,10 +12,12 @@ from typing import Any
 import asyncpg
 
 from bot import store as bot_store
+from bot.context import thread_relation
 from bot.delivery import MatrixDeliverer
 from bot.render import MATRIX_TO, Message, Renderer
 from bot.ticket_view import TicketView, ticket_values
 from regulations import store as deadlines
+from rooms import store as rooms_store
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
 from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
@@ -36,6 +38,7 @@ class TicketDelivery:
         deliverer.register("ticket.note", self.note)
         deliverer.register("ticket.page", self.page)
         deliverer.register("ticket.attachment", self.attachment)
+        deliverer.register("storm.digest", self.storm_digest)
         deliverer.register("invite", self.invite)
 
     async def _ticket(self, conn: asyncpg.Connection, message: OutboxMessage) -> tuple[Ticket, TopicRoom | None]:
@@ -43,6 +46,22 @@ class TicketDelivery:
         if ticket is None:
             raise PermanentDeliveryError(f"ticket {message.payload['ticket_id']} does not exist")
         return ticket, self.directory.by_key(ticket.room_key)
+
+    async def _thread_root(self, conn: asyncpg.Connection, ticket: Ticket) -> str | None:
+        """Where the ticket's thread hangs: its announcement, or the storm digest it was folded into."""
+        if ticket.announcement_event_id:
+            return ticket.announcement_event_id
+        if ticket.digest_id is not None:
+            digest = await rooms_store.digest(conn, ticket.digest_id)
+            if digest is not None and digest["event_id"]:
+                return digest["event_id"]
+            raise TransientDeliveryError(f"the storm digest of ticket {ticket.id} is not posted yet")
+        return None
+
+    @staticmethod
+    def _silent(ticket: Ticket) -> bool:
+        """A silenced ticket that was never shown: nothing about it is posted either."""
+        return ticket.silence_id is not None and not ticket.announcement_event_id and ticket.digest_id is None
 
     def _room_id(self, room_key: str) -> str:
         room_id = self.directory.room_id(room_key)
@@ -75,27 +94,13 @@ class TicketDelivery:
         if not ticket.announcement_event_id or not ticket.room_id:
             return {"skipped": "not announced"}
         rendered, _callees = await self.render_announcement(conn, ticket, room)
-        new_content = {
-            "msgtype": "m.text",
-            "body": rendered.plain,
-            "format": "org.matrix.custom.html",
-            "formatted_body": rendered.html,
-            "m.mentions": {},
-        }
-        content = {
-            "msgtype": "m.text",
-            "body": f"* {rendered.plain}",
-            "format": "org.matrix.custom.html",
-            "formatted_body": f"* {rendered.html}",
-            "m.new_content": new_content,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": ticket.announcement_event_id},
-            "m.mentions": {},  # an edit must not page anyone again
-        }
-        event_id = await self.deliverer.send_event(ticket.room_id, content, txn_id)
+        event_id = await self.deliverer.send_event(ticket.room_id, edit_content(ticket.announcement_event_id, rendered), txn_id)
         return {"event_id": event_id}
 
     async def note(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
         ticket, room = await self._ticket(conn, message)
+        if self._silent(ticket):
+            return {"skipped": "silenced"}
         payload = message.payload
         language = room.language if room else "en"
         view = TicketView(room, language)
@@ -111,13 +116,9 @@ class TicketDelivery:
         )
         content = rendered.content()
         room_id = ticket.room_id or self._room_id(ticket.room_key)
-        if ticket.announcement_event_id:
-            content["m.relates_to"] = {
-                "rel_type": "m.thread",
-                "event_id": ticket.announcement_event_id,
-                "is_falling_back": True,
-                "m.in_reply_to": {"event_id": ticket.announcement_event_id},
-            }
+        root = await self._thread_root(conn, ticket)
+        if root:
+            content["m.relates_to"] = thread_relation(root)
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
         return {"event_id": event_id}
 
@@ -139,6 +140,8 @@ class TicketDelivery:
     async def attachment(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
         """Upload the stored file to the homeserver (once) and post it in the ticket's thread."""
         ticket, _room = await self._ticket(conn, message)
+        if self._silent(ticket):
+            return {"skipped": "silenced"}
         row = await tickets.attachment(conn, message.payload["attachment_id"])
         if row is None:
             raise PermanentDeliveryError(f"attachment {message.payload['attachment_id']} does not exist")
@@ -156,16 +159,34 @@ class TicketDelivery:
             "url": mxc_uri,
             "info": {"mimetype": row["content_type"], "size": row["size_bytes"]},
         }
-        if ticket.announcement_event_id:
-            content["m.relates_to"] = {
-                "rel_type": "m.thread",
-                "event_id": ticket.announcement_event_id,
-                "is_falling_back": True,
-                "m.in_reply_to": {"event_id": ticket.announcement_event_id},
-            }
+        root = await self._thread_root(conn, ticket)
+        if root:
+            content["m.relates_to"] = thread_relation(root)
         room_id = ticket.room_id or self._room_id(ticket.room_key)
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
         return {"event_id": event_id, "mxc_uri": mxc_uri}
+
+    async def storm_digest(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        """The room's storm digest: posted once (paging the first line), then edited as it grows."""
+        digest = await rooms_store.digest(conn, message.payload["digest_id"])
+        if digest is None:
+            raise PermanentDeliveryError(f"storm digest {message.payload['digest_id']} does not exist")
+        room = self.directory.by_key(digest["room_key"])
+        room_id = digest["room_id"] or self._room_id(digest["room_key"])
+        language = room.language if room else "en"
+        view = TicketView(room, language)
+        members, total = await tickets.in_digest(conn, digest["id"], limit=DIGEST_LISTED)
+        callees = room.staff_at(1) if room else []
+        rendered = self.renderer.render(
+            "storm_digest", language, mentions=tuple(callees), notify=True,
+            tickets=members, total=total, started_at=digest["started_at"], prefix=self.prefix, **view.functions(),
+        )
+        if digest["event_id"] is None:
+            event_id = await self.deliverer.send_event(room_id, rendered.content(), txn_id)
+            await rooms_store.set_digest_event(conn, digest["id"], event_id, room_id)
+            return {"event_id": event_id}
+        event_id = await self.deliverer.send_event(room_id, edit_content(digest["event_id"], rendered), txn_id)
+        return {"event_id": event_id, "edited": digest["event_id"]}
 
     async def invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
         payload = message.payload
@@ -174,6 +195,29 @@ class TicketDelivery:
         if payload["user_id"] in members:
             return {"skipped": members[payload["user_id"]]}
         return await self.deliverer.invite(conn, room_id, payload["user_id"])
+
+
+DIGEST_LISTED = 30
+
+
+def edit_content(original_event_id: str, rendered: Message) -> dict[str, Any]:
+    """An in-place edit (m.replace) that shows the new text and pages nobody again."""
+    new_content = {
+        "msgtype": "m.text",
+        "body": rendered.plain,
+        "format": "org.matrix.custom.html",
+        "formatted_body": rendered.html,
+        "m.mentions": {},
+    }
+    return {
+        "msgtype": "m.text",
+        "body": f"* {rendered.plain}",
+        "format": "org.matrix.custom.html",
+        "formatted_body": f"* {rendered.html}",
+        "m.new_content": new_content,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
+        "m.mentions": {},
+    }
 
 
 class _Params(dict):  # type: ignore[type-arg]

@@ -22,6 +22,7 @@ from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
 from tickets.lifecycle import TicketService
+from tickets.silencing import SilenceExpiry
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,14 @@ class Opsroom:
         self.bot: Bot | None = None
         self.dispatcher: outbox.OutboxDispatcher | None = None
         self.deadlines: DeadlineEngine | None = None
+        self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
-        self.tickets = TicketService(config.rooms, config.regulations, attachment_max_bytes=config.attachments.max_bytes)
+        self.tickets = TicketService(
+            config.rooms,
+            config.regulations,
+            attachment_max_bytes=config.attachments.max_bytes,
+            maintenance=config.maintenance,
+        )
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
         self._started_at = time.monotonic()
@@ -99,6 +106,7 @@ class Opsroom:
             poll_interval=self._outbox_poll_interval,
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
+        self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
@@ -114,10 +122,13 @@ class Opsroom:
         await self.bot.start()
         await self.dispatcher.start()
         await self.deadlines.start()
+        self.silences.start()
 
     async def stop(self) -> None:
         if self.http is not None:
             await self.http.stop()
+        if self.silences is not None:
+            self.silences.stop()
         if self.deadlines is not None:
             await self.deadlines.stop()
         if self.dispatcher is not None:

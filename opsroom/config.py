@@ -15,9 +15,11 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from intake.settings import ReportFormConfig, check_origin, check_source_expression
 from opsroom.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
 from rooms.model import TopicRoom, check_user_id
+from rooms.silences import MaintenanceWindow
 
 EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
 
@@ -82,6 +84,8 @@ class BotConfig:
     command_prefix: str = "!"
     # invitations are accepted only from these users
     admins: list[str] = field(default_factory=list)
+    # whose direct-message invitations the bot accepts: anyone, people of its own homeserver, or admins
+    direct_messages: Literal["anyone", "local", "admins"] = "local"
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,52 @@ class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_signature_header(value: str) -> str | None:
+    if not HTTP_TOKEN.match(value):
+        return f"not an HTTP header name: {value!r}"
+    if value.lower() in ("authorization", "content-type", "content-length", "host"):
+        return f"{value} is a standard header; choose another, e.g. X-Opsroom-Signature"
+    return None
+
+
+@dataclass(frozen=True)
+class BasicAuthConfig:
+    """HTTP basic credentials (Alertmanager's ``http_config.basic_auth``)."""
+
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True)
+class HmacConfig:
+    """An HMAC-SHA256 signature of the raw body in a header, written ``sha256=<hex>``."""
+
+    secret: Secret
+    header: str = field(default="X-Opsroom-Signature", metadata={"check": _check_signature_header})
+
+
 @dataclass(frozen=True)
 class SourceConfig:
-    """A monitoring system allowed to send alarms."""
+    """A monitoring system allowed to send alarms; any one of its credentials identifies it."""
 
     name: str
-    token: Secret
+    token: Secret | None = None  # Authorization: Bearer <token>
+    basic: BasicAuthConfig | None = None
+    hmac: HmacConfig | None = None
+    # Events API v2 (PagerDuty-compatible): the routing_key of the events identifies the source
+    routing_key: Secret | None = None
+
+    def secrets(self) -> list[tuple[str, Secret]]:
+        """(key, secret) of every credential configured, for checks and log redaction."""
+        found = [("token", self.token), ("routing_key", self.routing_key)]
+        if self.basic:
+            found.append(("basic.password", self.basic.password))
+        if self.hmac:
+            found.append(("hmac.secret", self.hmac.secret))
+        return [(key, secret) for key, secret in found if secret is not None]
 
 
 @dataclass(frozen=True)
@@ -144,8 +188,10 @@ class Config:
     sources: list[SourceConfig] = field(default_factory=list)
     api: ApiConfig = field(default_factory=ApiConfig)
     attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
+    report_form: ReportFormConfig = field(default_factory=ReportFormConfig)
     rooms: list[TopicRoom] = field(default_factory=list)
     regulations: dict[str, Regulation] = field(default_factory=dict)
+    maintenance: list[MaintenanceWindow] = field(default_factory=list)
 
     @property
     def server_name(self) -> str:
@@ -274,6 +320,10 @@ def check_consistency(config: Config) -> list[Problem]:
         problems.append(Problem("rooms", "one room needs `default: true` to receive alarms that no rule matches"))
     for extra in defaults[1:]:
         problems.append(Problem(f"{extra}.default", "only one room can be the default"))
+    for index, window in enumerate(config.maintenance):
+        for room_index, key in enumerate(window.rooms):
+            if key not in seen_keys:
+                problems.append(Problem(f"maintenance[{index}].rooms[{room_index}]", f"unknown room {key!r}"))
     for name, regulation in config.regulations.items():
         path = f"regulations.{name}.escalation"
         for kind, steps in (("unclaimed", regulation.escalation.unclaimed), ("unresolved", regulation.escalation.unresolved)):
@@ -282,22 +332,66 @@ def check_consistency(config: Config) -> list[Problem]:
                 problems.append(Problem(f"{path}.{kind}", "levels must rise from step to step"))
         if regulation.escalation.repeat_top < 0:
             problems.append(Problem(f"{path}.repeat_top", "must be zero or more"))
-    for label, entries in (("sources", config.sources), ("api.tokens", config.api.tokens)):
-        names: set[str] = set()
-        tokens: set[str] = set()
-        for index, entry in enumerate(entries):
-            if entry.name in names:
-                problems.append(Problem(f"{label}[{index}].name", f"duplicate name {entry.name!r}"))
-            if entry.token.reveal() in tokens:
-                problems.append(Problem(f"{label}[{index}].token", "the same token is used twice"))
-            names.add(entry.name)
-            tokens.add(entry.token.reveal())
+    problems.extend(_check_sources(config.sources))
+    names: set[str] = set()
+    tokens: set[str] = set()
+    for index, entry in enumerate(config.api.tokens):
+        if entry.name in names:
+            problems.append(Problem(f"api.tokens[{index}].name", f"duplicate name {entry.name!r}"))
+        if entry.token.reveal() in tokens:
+            problems.append(Problem(f"api.tokens[{index}].token", "the same token is used twice"))
+        names.add(entry.name)
+        tokens.add(entry.token.reveal())
     for index, admin in enumerate(config.bot.admins):
         message = check_user_id(admin)
         if message:
             problems.append(Problem(f"bot.admins[{index}]", message))
+    problems.extend(_check_report_form(config))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
+    return problems
+
+
+def _check_report_form(config: Config) -> list[Problem]:
+    form = config.report_form
+    problems = [
+        Problem(f"report_form.frame_ancestors[{index}]", message)
+        for index, source in enumerate(form.frame_ancestors)
+        if (message := check_source_expression(source))
+    ]
+    problems += [
+        Problem(f"report_form.allowed_origins[{index}]", message)
+        for index, origin in enumerate(form.allowed_origins)
+        if (message := check_origin(origin))
+    ]
+    if "'none'" in form.frame_ancestors and len(form.frame_ancestors) > 1:
+        problems.append(Problem("report_form.frame_ancestors", "'none' cannot be combined with other sources"))
+    if form.enabled and not config.rooms:
+        problems.append(Problem("report_form.enabled", "the form needs topic rooms (`rooms`) to route tickets to"))
+    return problems
+
+
+def _check_sources(sources: list[SourceConfig]) -> list[Problem]:
+    """Every source can authenticate somehow, and no credential could name two sources."""
+    problems: list[Problem] = []
+    names: set[str] = set()
+    used: dict[str, str] = {}  # secret -> key path of its first use
+    basic_users: set[str] = set()
+    for index, source in enumerate(sources):
+        path = f"sources[{index}]"
+        if source.name in names:
+            problems.append(Problem(f"{path}.name", f"duplicate name {source.name!r}"))
+        names.add(source.name)
+        if not (source.token or source.basic or source.hmac or source.routing_key):
+            problems.append(Problem(path, "give at least one credential: token, basic, hmac or routing_key"))
+        for key, secret in source.secrets():
+            first = used.setdefault(secret.reveal(), f"{path}.{key}")
+            if first != f"{path}.{key}":
+                problems.append(Problem(f"{path}.{key}", f"the same secret is already used at {first}"))
+        if source.basic:
+            if source.basic.username in basic_users:
+                problems.append(Problem(f"{path}.basic.username", f"user {source.basic.username!r} is used by another source"))
+            basic_users.add(source.basic.username)
     return problems
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,10 +36,67 @@ def check_level(value: int) -> str | None:
     return None if 1 <= value <= 9 else "levels go from 1 (first line) to 9"
 
 
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def check_email(value: str | None) -> str | None:
+    if value is None or EMAIL.match(value):
+        return None
+    return f"not an e-mail address: {value!r}"
+
+
+def check_pattern(value: list[str]) -> str | None:
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            return f"not a regular expression: {pattern!r} ({error})"
+    return None
+
+
 @dataclass(frozen=True)
 class StaffMember:
     user: str = field(metadata={"check": check_user_id})
     level: int = field(default=1, metadata={"check": check_level})
+    # escalation pages by mail go here (when the regulation asks for them)
+    email: str | None = field(default=None, metadata={"check": check_email})
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them."""
+
+    user: str = field(metadata={"check": check_user_id})
+    email: str = field(metadata={"check": check_email})
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class RequiredField:
+    """Something a report must contain, and how to see it: a text pattern or an attachment name."""
+
+    name: str
+    label: str  # shown to people (in the thread, in the mail to the reporter)
+    # case-insensitive regular expressions searched in the title and text; any one suffices
+    patterns: list[str] = field(default_factory=list, metadata={"check": check_pattern})
+    # a shell-style pattern for an attachment's file name, e.g. "*.log"
+    attachment: str | None = None
+
+
+def _check_positive_count(value: int) -> str | None:
+    return None if value >= 1 else "must be at least 1"
+
+
+def _check_window(value: timedelta) -> str | None:
+    return None if value.total_seconds() >= 1 else "must be at least 1s"
+
+
+@dataclass(frozen=True)
+class StormControl:
+    """More than ``max_announcements`` new tickets within ``window``: the rest go into one digest."""
+
+    max_announcements: int = field(default=10, metadata={"check": _check_positive_count})
+    window: timedelta = field(default=timedelta(minutes=1), metadata={"check": _check_window})
 
 
 @dataclass(frozen=True)
@@ -53,6 +111,11 @@ class TopicRoom:
     default: bool = False
     regulation: str = "standard"
     staff: list[StaffMember] = field(default_factory=list)
+    # an Alertmanager/Grafana alert group routed here becomes one ticket per alert, not one per group
+    split_alert_groups: bool = False
+    # what mail and web-form reports raised here must contain; a report lacking some is incomplete
+    required_fields: list[RequiredField] = field(default_factory=list)
+    storm: StormControl = field(default_factory=StormControl)
 
     @property
     def alias_localpart(self) -> str:

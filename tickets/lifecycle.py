@@ -9,7 +9,7 @@ commands, reactions, deadlines and alarms touching one ticket are serialised.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -19,9 +19,11 @@ from escalation.chain import Chain, Decision, next_step
 from escalation.notify import call_level
 from regulations import store as deadlines
 from regulations.model import Regulation
+from rooms import store as rooms_store
 from rooms.model import TopicRoom
 from rooms.routing import route
-from tickets import notices, store
+from rooms.silences import MaintenanceWindow, Matcher, all_match
+from tickets import alert_groups, notices, store
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
 
@@ -54,7 +56,7 @@ class Outcome:
 @dataclass(frozen=True)
 class AlarmOutcome:
     ticket_id: int | None
-    result: str  # created | deduplicated | recovered | unmatched
+    result: str  # created | deduplicated | updated (an alert group) | recovered | acknowledged | unmatched
 
 
 DEFAULT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
@@ -67,9 +69,11 @@ class TicketService:
         regulations: dict[str, Regulation],
         *,
         attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES,
+        maintenance: Sequence[MaintenanceWindow] = (),
     ) -> None:
         self.rooms = list(rooms)
         self.regulations = regulations
+        self.maintenance = list(maintenance)
         self.attachment_max_bytes = attachment_max_bytes
         self._rooms_by_key = {room.key: room for room in self.rooms}
 
@@ -101,14 +105,144 @@ class TicketService:
         await self.open_ticket(conn, ticket_id, room, actor, now, {"fingerprint": fingerprint, "severity": alarm.severity})
         return AlarmOutcome(ticket_id, "created")
 
+    async def receive_alert_group(
+        self, conn: asyncpg.Connection, group: AlarmInput, members: Sequence[AlarmInput], now: datetime
+    ) -> list[AlarmOutcome]:
+        """One notification about a group of alerts (Alertmanager, Grafana): one ticket for the
+        group, routed by its common labels, or one ticket per alert (``members``, each routed by its
+        own labels) when the group's room splits groups."""
+        room = route(group, self.rooms)
+        parts = members if room.split_alert_groups else (group,)
+        return [await self._receive_alerts(conn, part, now) for part in parts]
+
+    async def _receive_alerts(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
+        """Merge the alerts into the open ticket's member list; all resolved: the source recovered."""
+        fingerprint = derive_fingerprint(alarm)
+        actor = f"source:{alarm.source}"
+        common = alarm.labels
+        ticket = await store.open_by_fingerprint(conn, fingerprint, lock=True)
+        if ticket is None:
+            merged = alert_groups.merge([], alarm.alerts, common)
+            if not merged.firing:
+                return AlarmOutcome(None, "unmatched")
+            room = route(alarm, self.rooms)
+            first = replace(alarm, details={**alarm.details, "alerts": merged.alerts})
+            ticket_id, created = await store.insert_or_touch(conn, room.key, first, fingerprint, now)
+            if created:
+                data = {"fingerprint": fingerprint, "severity": alarm.severity, "firing": merged.firing}
+                await self.open_ticket(conn, ticket_id, room, actor, now, data)
+                return AlarmOutcome(ticket_id, "created")
+            # another notification opened it meanwhile: merge into that (the sender repeats the whole group later)
+            ticket = await store.get(conn, ticket_id, lock=True)
+            assert ticket is not None
+        merged = alert_groups.merge(ticket.details.get("alerts", []), alarm.alerts, common)
+        details = {**ticket.details, **alarm.details, "alerts": merged.alerts}
+        details["dropped_alerts"] = ticket.details.get("dropped_alerts", 0) + merged.dropped
+        if not merged.firing:
+            await store.update(conn, ticket.id, details=details)
+            if ticket.source_recovered_at is None:
+                await self.source_recovered(conn, ticket, actor, now)
+            else:
+                await notices.refresh(conn, ticket.id, ticket.room_key)
+            return AlarmOutcome(ticket.id, "recovered")
+        firing_again = ticket.source_recovered_at is not None
+        await store.update(conn, ticket.id, details=details, last_seen_at=now, source_recovered_at=None)
+        if merged.changed or firing_again:
+            change = {**merged.summary(), "firing_again": firing_again}
+            await store.add_event(conn, ticket.id, "alerts_changed", actor, change, at=now)
+            await notices.note(conn, ticket, "alerts_changed", change)
+        await notices.refresh(conn, ticket.id, ticket.room_key)
+        return AlarmOutcome(ticket.id, "updated")
+
+    async def source_acknowledged(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
+        """The sending tool says someone there acknowledged the alarm. Recorded and told in the
+        thread; it is not a claim: the regulation still waits for a person in the room."""
+        ticket = await store.open_by_fingerprint(conn, derive_fingerprint(alarm), lock=True)
+        if ticket is None:
+            return AlarmOutcome(None, "unmatched")
+        actor = f"source:{alarm.source}"
+        await store.add_event(conn, ticket.id, "source_acknowledged", actor, {}, at=now)
+        await notices.note(conn, ticket, "source_acknowledged", {"actor": actor})
+        return AlarmOutcome(ticket.id, "acknowledged")
+
     async def open_ticket(
         self, conn: asyncpg.Connection, ticket_id: int, room: TopicRoom, actor: str, now: datetime, data: dict[str, Any]
     ) -> None:
-        """What every new ticket gets: its history starts, the claim clock runs, the room hears of it."""
-        regulation = self.regulations[room.regulation]
+        """What every new ticket gets: its history starts, then either a silence keeps it quiet, or
+        the claim clock runs and the room hears of it."""
         await store.add_event(conn, ticket_id, "created", actor, {**data, "room": room.key}, at=now)
-        await deadlines.start(conn, ticket_id, "claim", regulation.claim_within, now)
-        await notices.announce(conn, ticket_id, room.key)
+        ticket = await store.get(conn, ticket_id)
+        assert ticket is not None
+        silence_id = await self._matching_silence(conn, ticket, room, now)
+        if silence_id is not None:
+            await store.update(conn, ticket_id, silence_id=silence_id)
+            await store.add_event(conn, ticket_id, "silenced", BOT_ACTOR, {"silence_id": silence_id}, at=now)
+            return
+        await self._start_regulation(conn, ticket, room, now)
+
+    async def _start_regulation(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom, now: datetime) -> None:
+        regulation = self.regulations[room.regulation]
+        await deadlines.start(conn, ticket.id, "claim", regulation.claim_within, now)
+        state = await rooms_store.count_announcement(conn, room.key, now, room.storm.window)
+        if state["announced"] <= room.storm.max_announcements:
+            await notices.announce(conn, ticket.id, room.key)
+            return
+        # a storm: folded into the window's digest, still a ticket under the regulation
+        digest_id = state["digest_id"] or await rooms_store.start_digest(conn, room.key, now)
+        await store.update(conn, ticket.id, digest_id=digest_id)
+        await store.add_event(conn, ticket.id, "folded", BOT_ACTOR, {"digest_id": digest_id}, at=now)
+        await notices.storm_digest(conn, room.key, digest_id)
+
+    # ---- silences ----------------------------------------------------------------------
+
+    async def _matching_silence(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom, now: datetime) -> int | None:
+        value_of = ticket.field_value
+        for silence in await rooms_store.active_silences(conn, room.key, now):
+            if all_match([Matcher.from_json(m) for m in silence["matchers"]], value_of):
+                return silence["id"]
+        for window in self.maintenance:
+            occurrence = window.occurrence(now) if window.applies_to(room.key) else None
+            if occurrence is not None and all_match(window.parsed_matchers(), value_of):
+                return await rooms_store.create_silence(
+                    conn, room_key=room.key, matchers=[m.as_json() for m in window.parsed_matchers()],
+                    starts_at=occurrence[0], ends_at=occurrence[1], reason=window.reason,
+                    created_by=f"maintenance:{window.name}", maintenance=window.name,
+                )
+        return None
+
+    async def create_silence(
+        self, conn: asyncpg.Connection, room_key: str, matchers: list[Matcher], until: datetime, reason: str,
+        actor: str, now: datetime,
+    ) -> int:
+        return await rooms_store.create_silence(
+            conn, room_key=room_key, matchers=[m.as_json() for m in matchers], starts_at=now, ends_at=until,
+            reason=reason, created_by=actor,
+        )
+
+    async def end_silence(self, conn: asyncpg.Connection, silence_id: int, actor: str, now: datetime) -> list[int] | None:
+        """End a silence; its still-firing tickets are announced (those that recovered meanwhile are
+        resolved quietly). Returns the tickets announced, or None if it had ended already."""
+        if not await rooms_store.end_silence(conn, silence_id, now, actor):
+            return None
+        announced = []
+        for ticket_id in await store.open_silenced_by(conn, silence_id):
+            ticket = await store.get(conn, ticket_id, lock=True)
+            if ticket is None or not ticket.is_open or ticket.silence_id != silence_id:
+                continue
+            room = self.room(ticket.room_key)
+            other = await self._matching_silence(conn, ticket, room, now)
+            if other is not None:
+                await store.update(conn, ticket.id, silence_id=other)
+                await store.add_event(conn, ticket.id, "silenced", BOT_ACTOR, {"silence_id": other}, at=now)
+                continue
+            await store.update(conn, ticket.id, silence_id=None)
+            await store.add_event(conn, ticket.id, "unsilenced", actor, {"silence_id": silence_id}, at=now)
+            if ticket.source_recovered_at is not None:
+                await self._resolve(conn, ticket, BOT_ACTOR, "source recovered while silenced", now, automatic=True)
+                continue
+            await self._start_regulation(conn, ticket, room, now)
+            announced.append(ticket.id)
+        return announced
 
     # ---- reports by people -------------------------------------------------------------
 

@@ -13,8 +13,36 @@ TicketState = Literal["open", "claimed", "resolved"]
 
 
 @dataclass(frozen=True)
+class Alert:
+    """One member of an alert group (Alertmanager, Grafana): the group's ticket lists its members
+    and keeps their states current as notifications arrive."""
+
+    key: str  # the sender's fingerprint of this alert, stable while its labels are
+    status: AlarmStatus
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    # generator, runbook, dashboard, panel, silence -> URL
+    links: dict[str, str] = field(default_factory=dict)
+    value: str | None = None  # what the rule measured, as the sender words it
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "status": self.status,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "starts_at": self.starts_at.isoformat() if self.starts_at else None,
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "links": self.links,
+            "value": self.value,
+        }
+
+
+@dataclass(frozen=True)
 class AlarmInput:
-    """An alarm or a report, validated at the edge, before routing."""
+    """An alarm, validated at the edge, before routing."""
 
     title: str
     source: str
@@ -27,6 +55,8 @@ class AlarmInput:
     fingerprint: str | None = None
     status: AlarmStatus = "firing"
     details: dict[str, Any] = field(default_factory=dict)
+    # an alert group's members as this notification reports them (empty: a single alarm)
+    alerts: tuple[Alert, ...] = ()
 
     def field_value(self, name: str) -> str | None:
         """A routing field: a top-level field, else a label."""
@@ -106,10 +136,21 @@ class Ticket:
     reporter_email: str | None
     reporter_user_id: str | None
     device: str | None
+    silence_id: int | None
+    digest_id: int | None
+    # required fields the report lacks (rooms[].required_fields); empty when complete
+    missing_fields: list[str] = field(default_factory=list)
 
     @property
     def is_open(self) -> bool:
         return self.state != "resolved"
+
+    def field_value(self, name: str) -> str | None:
+        """A field or label, as silences and routing name them."""
+        if name in ("title", "severity", "service", "host", "source", "device"):
+            return getattr(self, name)
+        value = self.labels.get(name)
+        return None if value is None else str(value)
 
     @property
     def is_paused(self) -> bool:
@@ -133,3 +174,15 @@ class TicketEvent:
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at.isoformat(), "kind": self.kind, "actor": self.actor, "data": self.data}
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """Filters of a ticket listing (REST API); every given filter must hold."""
+
+    rooms: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    words: tuple[str, ...] = ()  # each appears in the title or the description, in any case

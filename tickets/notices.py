@@ -98,3 +98,14 @@ async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: in
         kind="ticket.attachment",
         payload={"ticket_id": ticket.id, "attachment_id": attachment_id},
     )
+
+
+async def storm_digest(conn: asyncpg.Connection, room_key: str, digest_id: int) -> None:
+    """Post or edit the storm digest of a room's window (edits coalesce)."""
+    await outbox.enqueue(
+        conn,
+        queue=room_queue(room_key),
+        kind="storm.digest",
+        payload={"digest_id": digest_id},
+        coalesce_key=f"digest:{digest_id}",
+    )

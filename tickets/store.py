@@ -7,21 +7,21 @@ from typing import Any
 
 import asyncpg
 
-from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent
+from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent, TicketQuery
 
 _COLUMNS = (
     "id, room_key, fingerprint, source, title, severity, service, host, description, url, labels, details, state, "
     "paused_at, pause_reason, responsible, responsible_level, chain, escalation_level, top_repeats, "
     "escalation_exhausted, wanted_at, occurrences, first_seen_at, last_seen_at, source_recovered_at, created_at, "
     "claimed_at, resolved_at, resolved_by, resolution, announcement_event_id, room_id, "
-    "reporter_name, reporter_email, reporter_user_id, device"
+    "reporter_name, reporter_email, reporter_user_id, device, silence_id, digest_id, missing_fields"
 )
 # columns a lifecycle step may change
 _UPDATABLE = frozenset(
     {
         "state", "paused_at", "pause_reason", "responsible", "responsible_level", "chain", "escalation_level",
         "top_repeats", "escalation_exhausted", "wanted_at", "source_recovered_at", "claimed_at", "resolved_at",
-        "resolved_by", "resolution", "details", "last_seen_at",
+        "resolved_by", "resolution", "details", "last_seen_at", "silence_id", "digest_id", "missing_fields",
     }
 )
 
@@ -206,3 +206,58 @@ async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int = 
 
 async def count_open_in_room(conn: asyncpg.Connection, room_key: str) -> int:
     return await conn.fetchval("SELECT count(*) FROM tickets WHERE room_key = $1 AND state <> 'resolved'", room_key)
+
+
+async def open_silenced_by(conn: asyncpg.Connection, silence_id: int) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT id FROM tickets WHERE silence_id = $1 AND state <> 'resolved' ORDER BY id", silence_id
+    )
+    return [row["id"] for row in rows]
+
+
+async def in_digest(conn: asyncpg.Connection, digest_id: int, *, limit: int) -> tuple[list[Ticket], int]:
+    """The tickets folded into a storm digest (the first ``limit``) and how many there are."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM tickets WHERE digest_id = $1 ORDER BY id LIMIT $2", digest_id, limit
+    )
+    total = await conn.fetchval("SELECT count(*) FROM tickets WHERE digest_id = $1", digest_id)
+    return [Ticket(**dict(row)) for row in rows], total
+
+
+def _like_pattern(word: str) -> str:
+    """``word`` anywhere, taken literally (``%``, ``_`` and ``\\`` lose their LIKE meaning)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search(
+    conn: asyncpg.Connection, query: TicketQuery, *, limit: int, after: tuple[datetime, int] | None = None
+) -> list[Ticket]:
+    """Tickets matching ``query``, newest first; ``after`` continues a listing past (created_at, id)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    if query.rooms:
+        conditions.append(f"room_key = ANY({param(list(query.rooms))}::text[])")
+    if query.states:
+        conditions.append(f"state = ANY({param(list(query.states))}::text[])")
+    if query.severities:
+        conditions.append(f"severity = ANY({param(list(query.severities))}::text[])")
+    if query.since is not None:
+        conditions.append(f"created_at >= {param(query.since)}")
+    if query.until is not None:
+        conditions.append(f"created_at < {param(query.until)}")
+    for word in query.words:
+        pattern = param(_like_pattern(word))
+        conditions.append(f"(title ILIKE {pattern} OR description ILIKE {pattern})")
+    if after is not None:
+        conditions.append(f"(created_at, id) < ({param(after[0])}, {param(after[1])})")
+    where = " AND ".join(conditions) or "true"
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {param(limit)}", *params
+    )
+    return [Ticket(**dict(row)) for row in rows]

@@ -1,0 +1,28 @@
+"""People known by both Matrix ID and e-mail address: a mail's sender becomes a person, and a
+person called by escalation can be paged by mail too."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rooms.model import Person, TopicRoom
+
+
+class PeopleDirectory:
+    def __init__(self, people: Sequence[Person] = (), rooms: Sequence[TopicRoom] = ()) -> None:
+        self._by_email: dict[str, Person] = {}
+        self._email_of: dict[str, str] = {}
+        for person in people:
+            self._by_email.setdefault(person.email.lower(), person)
+            self._email_of.setdefault(person.user, person.email)
+        for room in rooms:
+            for member in room.staff:
+                if member.email:
+                    self._by_email.setdefault(member.email.lower(), Person(member.user, member.email))
+                    self._email_of.setdefault(member.user, member.email)
+
+    def by_email(self, address: str | None) -> Person | None:
+        return self._by_email.get(address.lower()) if address else None
+
+    def email_of(self, user_id: str) -> str | None:
+        return self._email_of.get(user_id)

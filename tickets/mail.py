@@ -1,0 +1,36 @@
+"""Mail to people about a ticket, queued as outbox rows on the ``mail`` channel.
+
+Rows carry what to say (a kind and its parameters), not the finished mail: the mail deliverer
+composes it at delivery in the room's language and threads it into the reporter's
+conversation by the Message-IDs stored with the ticket. A failing SMTP server delays a mail;
+it never loses one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from storage import outbox
+from tickets.model import Ticket
+from tickets.notices import _json_safe
+
+MAIL_CHANNEL = "mail"
+
+
+def ticket_queue(ticket_id: int) -> str:
+    """One queue per ticket keeps a ticket's mails in order."""
+    return f"mail:ticket:{ticket_id}"
+
+
+async def queue(conn: asyncpg.Connection, ticket: Ticket, kind: str, to: str, params: dict[str, Any]) -> int:
+    """``kind``: reply (a person's answer to the reporter), missing_fields (ask the reporter for
+    what the report lacks), page (escalation calls a person)."""
+    return await outbox.enqueue(
+        conn,
+        queue=ticket_queue(ticket.id),
+        channel=MAIL_CHANNEL,
+        kind=f"mail.{kind}",
+        payload={"ticket_id": ticket.id, "to": to, "params": _json_safe(params)},
+    )
