@@ -86,7 +86,7 @@ def _read_pid(path: Path) -> int | None:
 class EmbeddedPostgres:
     """One PostgreSQL server kept in ``data_dir``: ``data/`` (the cluster), ``postgres.log``, ``run/`` (socket)."""
 
-    def __init__(self, data_dir: Path, *, shared_buffers: str = "32MB", max_connections: int = 50) -> None:
+    def __init__(self, data_dir: Path, *, shared_buffers: str = "32MB", max_connections: int = 100) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.pgdata = self.data_dir / "data"
         self.log_path = self.data_dir / "postgres.log"

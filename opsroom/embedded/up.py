@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import os
 import re
@@ -331,7 +330,7 @@ class Stack:
         assert self.app is not None and self.app.http is not None and config.homeserver is not None
         lines = ["", f"opsroom is up ({time.monotonic() - self._started:.1f}s).", ""]
         homeserver = config.homeserver.url
-        hint = "in Element: Sign in > Edit, enter this homeserver; any Matrix client works"
+        hint = "in Element: Sign in > Edit the homeserver; any Matrix client works"
         lines.append(f"  Homeserver   {homeserver}   ({hint})")
         plan = self.plan
         if self.synapse is not None and plan is not None and plan.demo:

@@ -6,7 +6,6 @@ a demo user's `!help`, SIGTERM and a second start, a dead Synapse, a killed opsr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
