@@ -1,0 +1,22 @@
+"""``GET /api/v1/checks``: every active check and heartbeat with its state, last result and latency."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from intake.auth import authenticate
+from intake.checks import store
+from intake.context import INTAKE
+
+
+async def get_checks(request: web.Request) -> web.Response:
+    intake = request.app[INTAKE]
+    authenticate(request, intake.api_callers)
+    room = request.query.get("room") or None
+    async with intake.pool.acquire() as conn:
+        checks = await store.listed(conn, "check", room)
+        beats = await store.listed(conn, "heartbeat", room)
+    return web.json_response({
+        "checks": [state.as_json() for state in checks],
+        "heartbeats": [state.as_json() for state in beats],
+    })
