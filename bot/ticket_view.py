@@ -38,6 +38,12 @@ EVENT_TEXTS = {
     "chat": N_("message by %(actor)s in the thread"),
     "attachment_added": N_("attachment %(filename)s added by %(actor)s"),
     "attachment_refused": N_("attachment %(filename)s refused: too large"),
+    "incomplete": N_("incomplete report, missing: %(missing)s"),
+    "fields_supplied": N_("%(actor)s supplied missing fields: %(supplied)s"),
+    "completed": N_("report completed by %(actor)s"),
+    "mail_reply": N_("%(actor)s replied by mail to %(to)s"),
+    "mail_sent": N_("mail sent to %(to)s"),
+    "mail_problems": N_("the mail could not be read completely"),
 }
 
 
@@ -100,7 +106,10 @@ class TicketView:
         template = EVENT_TEXTS.get(event.kind)
         if template is None:
             return event.kind
-        values: dict[str, Any] = {"actor": event.actor, **{k: v for k, v in event.data.items()}}
+        values: dict[str, Any] = {
+            "actor": event.actor,
+            **{k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in event.data.items()},
+        }
         if "reason" in values and isinstance(values["reason"], str):
             values["reason"] = self._(values["reason"])
         try:

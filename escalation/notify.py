@@ -4,11 +4,12 @@ room if they are not in it, and a direct message."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 import asyncpg
 
 from rooms.model import TopicRoom
+from tickets import mail as ticket_mail
 from tickets import notices
 from tickets.model import Ticket
 
@@ -22,8 +23,10 @@ async def call_level(
     note: str,
     params: dict[str, Any],
     due_at: datetime | None,
+    emails: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Queue the thread mention, invitations and direct messages; returns who is called."""
+    """Queue the thread mention, invitations and direct messages (and mail pages to ``emails``,
+    user -> address); returns who is called."""
     people = room.staff_at(level)
     await notices.note(
         conn, ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=people, notify=True
@@ -31,4 +34,8 @@ async def call_level(
     for user_id in people:
         await notices.invite(conn, ticket.room_key, user_id)
         await notices.page(conn, ticket, user_id, {**params, "level": level, "due_at": due_at, "note": note})
+        if emails and user_id in emails:
+            await ticket_mail.queue(
+                conn, ticket, "page", emails[user_id], {**params, "level": level, "due_at": due_at, "user_id": user_id}
+            )
     return people

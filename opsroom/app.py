@@ -11,12 +11,17 @@ import aiohttp
 import asyncpg
 
 from bot.matrix import MatrixSettings
+from bot.mail_render import MailComposer
 from bot.service import Bot
+from escalation.mail import MailDeliverer, SmtpSender, SmtpSettings
 from intake import routes as intake_routes
+from intake.mail.imap import MailIntake
+from intake.mail.ingest import MailIngest
 from intake.auth import TokenBook
 from intake.context import IntakeContext
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
+from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
 from storage import outbox
 from storage.migrate import migrate
@@ -64,7 +69,10 @@ class Opsroom:
             config.regulations,
             attachment_max_bytes=config.attachments.max_bytes,
             maintenance=config.maintenance,
+            people=PeopleDirectory(config.people, config.rooms),
+            mail_out=config.mail.smtp is not None,
         )
+        self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
         self._started_at = time.monotonic()
@@ -101,7 +109,7 @@ class Opsroom:
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
             self.dsn,
-            {"matrix": self.bot.deliverer},
+            {"matrix": self.bot.deliverer, **self._mail_deliverers()},
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
         )
@@ -123,8 +131,32 @@ class Opsroom:
         await self.dispatcher.start()
         await self.deadlines.start()
         self.silences.start()
+        if config.mail.imap:
+            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
+            await self.mail_intake.start()
+
+    def _mail_deliverers(self) -> dict[str, Any]:
+        """The outbox channel ``mail`` when an SMTP server is configured (its rows wait otherwise)."""
+        smtp = self.config.mail.smtp
+        if smtp is None or self.bot is None:
+            return {}
+        settings = SmtpSettings(
+            host=smtp.host,
+            port=smtp.port,
+            from_address=smtp.from_address,
+            security=smtp.security,
+            username=smtp.username,
+            password=smtp.password.reveal() if smtp.password else None,
+            from_name=smtp.from_name,
+            timeout_seconds=smtp.timeout.total_seconds(),
+        )
+        languages = {room.key: room.language for room in self.config.rooms}
+        composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
+        return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
 
     async def stop(self) -> None:
+        if self.mail_intake is not None:
+            await self.mail_intake.stop()
         if self.http is not None:
             await self.http.stop()
         if self.silences is not None:
@@ -179,5 +211,7 @@ class Opsroom:
                     "api": dict(self.intake.api_callers.failures),
                 }
             }
+        if self.mail_intake is not None:
+            report["mail"] = self.mail_intake.health()
         report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
         return report

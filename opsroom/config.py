@@ -16,9 +16,10 @@ from typing import Any, Literal, Mapping
 import yaml
 
 from intake.settings import ReportFormConfig, check_origin, check_source_expression
+from intake.mail.settings import MailConfig
 from opsroom.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
-from rooms.model import TopicRoom, check_user_id
+from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
 
 EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
@@ -192,6 +193,9 @@ class Config:
     rooms: list[TopicRoom] = field(default_factory=list)
     regulations: dict[str, Regulation] = field(default_factory=dict)
     maintenance: list[MaintenanceWindow] = field(default_factory=list)
+    mail: MailConfig = field(default_factory=MailConfig)
+    # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
+    people: list[Person] = field(default_factory=list)
 
     @property
     def server_name(self) -> str:
@@ -347,6 +351,7 @@ def check_consistency(config: Config) -> list[Problem]:
         if message:
             problems.append(Problem(f"bot.admins[{index}]", message))
     problems.extend(_check_report_form(config))
+    problems.extend(_check_mail(config))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
     return problems
@@ -392,6 +397,47 @@ def _check_sources(sources: list[SourceConfig]) -> list[Problem]:
             if source.basic.username in basic_users:
                 problems.append(Problem(f"{path}.basic.username", f"user {source.basic.username!r} is used by another source"))
             basic_users.add(source.basic.username)
+    return problems
+
+
+def _check_mail(config: Config) -> list[Problem]:
+    """Mailboxes, people, required fields and mail pages against the rest of the configuration."""
+    problems: list[Problem] = []
+    room_keys = {room.key for room in config.rooms}
+    names: set[str] = set()
+    for index, mailbox in enumerate(config.mail.imap):
+        path = f"mail.imap[{index}]"
+        if mailbox.name in names:
+            problems.append(Problem(f"{path}.name", f"duplicate mailbox name {mailbox.name!r}"))
+        names.add(mailbox.name)
+        if mailbox.room is not None and mailbox.room not in room_keys:
+            problems.append(Problem(f"{path}.room", f"unknown room {mailbox.room!r} (known: {', '.join(sorted(room_keys)) or 'none'})"))
+        if mailbox.processed_folder is not None and mailbox.processed_folder == mailbox.folder:
+            problems.append(Problem(f"{path}.processed_folder", "must differ from folder"))
+    smtp = config.mail.smtp
+    if smtp is not None and (smtp.username is None) != (smtp.password is None):
+        problems.append(Problem("mail.smtp", "give both username and password, or neither"))
+    users: set[str] = set()
+    emails: set[str] = set()
+    for index, person in enumerate(config.people):
+        if person.user in users:
+            problems.append(Problem(f"people[{index}].user", f"{person.user} is listed twice"))
+        if person.email.lower() in emails:
+            problems.append(Problem(f"people[{index}].email", f"{person.email} is listed twice"))
+        users.add(person.user)
+        emails.add(person.email.lower())
+    for room_index, room in enumerate(config.rooms):
+        seen_fields: set[str] = set()
+        for field_index, required in enumerate(room.required_fields):
+            path = f"rooms[{room_index}].required_fields[{field_index}]"
+            if required.name in seen_fields:
+                problems.append(Problem(f"{path}.name", f"duplicate field {required.name!r}"))
+            seen_fields.add(required.name)
+            if not required.patterns and not required.attachment:
+                problems.append(Problem(path, "give patterns, an attachment name pattern, or both"))
+    for name, regulation in config.regulations.items():
+        if regulation.escalation.email_levels and smtp is None:
+            problems.append(Problem(f"regulations.{name}.escalation.email_levels", "mail pages need mail.smtp"))
     return problems
 
 

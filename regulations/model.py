@@ -36,6 +36,9 @@ class EscalationPolicy:
     unresolved: list[UnresolvedStep] = field(default_factory=list)
     # at the top level, call again this many times, then stop and record it
     repeat_top: int = 0
+    # the staff of these levels are also paged by e-mail when called (addresses from `people`
+    # or `rooms[].staff[].email`; needs `mail.smtp`)
+    email_levels: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

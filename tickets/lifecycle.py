@@ -26,6 +26,9 @@ from rooms.silences import MaintenanceWindow, Matcher, all_match
 from tickets import alert_groups, notices, store
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
+from rooms.people import PeopleDirectory
+from tickets import completeness
+from tickets import mail as ticket_mail
 
 BOT_ACTOR = "opsroom"
 
@@ -40,6 +43,7 @@ class Status(enum.Enum):
     NOT_PAUSED = "not_paused"
     PAUSED_ALREADY = "paused_already"
     EXHAUSTED = "exhausted"
+    NO_ADDRESS = "no_address"  # nobody to mail: the ticket has no reporter e-mail
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,16 @@ class TicketService:
         regulations: dict[str, Regulation],
         *,
         attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES,
+        people: PeopleDirectory | None = None,
+        mail_out: bool = False,  # an SMTP server is configured: reporters and paged people get mail
         maintenance: Sequence[MaintenanceWindow] = (),
     ) -> None:
         self.rooms = list(rooms)
         self.regulations = regulations
         self.maintenance = list(maintenance)
         self.attachment_max_bytes = attachment_max_bytes
+        self.people = people or PeopleDirectory()
+        self.mail_out = mail_out
         self._rooms_by_key = {room.key: room for room in self.rooms}
 
     def room(self, key: str) -> TopicRoom:
@@ -252,11 +260,18 @@ class TicketService:
         ticket_id = await store.insert_report(conn, room.key, report, now)
         actor = report.reporter_user_id or report.reporter_email or report.reporter_name or report.source
         await self.open_ticket(conn, ticket_id, room, actor, now, {"via": report.source})
+        ticket = await store.get(conn, ticket_id)
+        assert ticket is not None
         if report.attachments:
-            ticket = await store.get(conn, ticket_id)
-            assert ticket is not None
             await self.attach(conn, ticket, report.attachments, actor, now)
+        text = f"{report.title}\n{report.description or ''}"
+        await completeness.check_report(
+            conn, ticket, room, text, self._accepted_names(report.attachments), actor, now, ask_by_mail=self.mail_out
+        )
         return ticket_id
+
+    def _accepted_names(self, attachments: Sequence[Attachment]) -> list[str]:
+        return [item.filename for item in attachments if len(item.data) <= self.attachment_max_bytes]
 
     async def attach(
         self, conn: asyncpg.Connection, ticket: Ticket, attachments: Sequence[Attachment], actor: str, now: datetime
@@ -290,6 +305,22 @@ class TicketService:
         await notices.note(conn, ticket, "comment", {"actor": actor, "text": text, "via": via})
         if attachments:
             await self.attach(conn, ticket, attachments, actor, now)
+        room = self._rooms_by_key.get(ticket.room_key)
+        if room is not None:
+            await completeness.check_supplement(conn, ticket, room, text, self._accepted_names(attachments), actor, now)
+        return Outcome(Status.DONE, ticket)
+
+    async def reply_by_mail(self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, now: datetime) -> Outcome:
+        """A person's answer to the reporter: recorded, shown in the thread, and mailed (threaded
+        into the reporter's conversation, ``[#N]`` in the subject)."""
+        ticket = await store.get(conn, ticket_id, lock=True)
+        if ticket is None:
+            return Outcome(Status.NOT_FOUND)
+        if not ticket.reporter_email:
+            return Outcome(Status.NO_ADDRESS, ticket)
+        await store.add_event(conn, ticket.id, "mail_reply", actor, {"text": text, "to": ticket.reporter_email}, at=now)
+        await ticket_mail.queue(conn, ticket, "reply", ticket.reporter_email, {"actor": actor, "text": text})
+        await notices.note(conn, ticket, "mail_reply", {"actor": actor, "text": text, "to": ticket.reporter_email})
         return Outcome(Status.DONE, ticket)
 
     async def record_chat(self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, event_id: str, now: datetime) -> None:
@@ -465,6 +496,13 @@ class TicketService:
         decision = next_step(self.regulation_of(ticket), chain, ticket.escalation_level, ticket.top_repeats)
         await self._apply(conn, ticket, decision, BOT_ACTOR, f"{deadline.kind} deadline passed", now, manual=False)
 
+    def _email_pages(self, ticket: Ticket, room: TopicRoom, level: int) -> dict[str, str]:
+        """user -> address of the people also paged by mail at this level (the regulation says which levels)."""
+        if not self.mail_out or level not in self.regulation_of(ticket).escalation.email_levels:
+            return {}
+        addresses = {user: self.people.email_of(user) for user in room.staff_at(level)}
+        return {user: address for user, address in addresses.items() if address}
+
     async def _apply(
         self, conn: asyncpg.Connection, ticket: Ticket, decision: Decision, actor: str, reason: str, now: datetime, *, manual: bool
     ) -> None:
@@ -498,5 +536,6 @@ class TicketService:
             note="escalated",
             params={"reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "actor": actor, "manual": manual},
             due_at=due_at,
+            emails=self._email_pages(ticket, room, decision.level),
         )
         await notices.refresh(conn, ticket.id, ticket.room_key)

@@ -8,11 +8,13 @@ it never loses one.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Sequence
 
 import asyncpg
 
 from storage import outbox
+from tickets import mail_store, notices, store
 from tickets.model import Ticket
 from tickets.notices import _json_safe
 
@@ -34,3 +36,21 @@ async def queue(conn: asyncpg.Connection, ticket: Ticket, kind: str, to: str, pa
         kind=f"mail.{kind}",
         payload={"ticket_id": ticket.id, "to": to, "params": _json_safe(params)},
     )
+
+
+async def record_received(
+    conn: asyncpg.Connection, ticket_id: int, message_id: str | None, sender: str | None, subject: str
+) -> None:
+    """Keep an incoming mail's Message-ID with its ticket: replies find the ticket by it, and our
+    mails to the reporter are threaded to it."""
+    if message_id:
+        await mail_store.add(conn, ticket_id, "in", message_id, sender, subject[:500])
+
+
+async def record_problems(conn: asyncpg.Connection, ticket_id: int, actor: str, problems: Sequence[str], now: datetime) -> None:
+    """What could not be read of a mail (broken MIME, unknown charset): in the history and the thread."""
+    ticket = await store.get(conn, ticket_id)
+    if ticket is None or not problems:
+        return
+    await store.add_event(conn, ticket_id, "mail_problems", actor, {"problems": list(problems)}, at=now)
+    await notices.note(conn, ticket, "mail_problems", {"problems": list(problems)})
