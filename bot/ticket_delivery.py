@@ -10,11 +10,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
+from markupsafe import Markup
 
 from bot import store as bot_store
 from bot.context import thread_relation
 from bot.delivery import MatrixDeliverer
 from bot.render import MATRIX_TO, Message, Renderer
+from bot.ticket_details import details_values
 from bot.ticket_view import TicketView, ticket_values
 from regulations import store as deadlines
 from rooms import store as rooms_store
@@ -73,6 +75,11 @@ class TicketDelivery:
         language = room.language if room else "en"
         view = TicketView(room, language)
         values = ticket_values(ticket, room, await deadlines.active(conn, ticket.id), view, self.prefix)
+        details = details_values(ticket)
+        if details is not None:  # what the gateway stored: an alert group's members, an event's details
+            shown = self.renderer.render("ticket_details", language, **view.functions(), **details)
+            values["details_lines"] = shown.plain.splitlines()
+            values["details_html"] = Markup(shown.html)
         message = self.renderer.render("announcement", language, **values)
         return message, values["callees"]
 

@@ -38,6 +38,8 @@ EVENT_TEXTS = {
     "chat": N_("message by %(actor)s in the thread"),
     "attachment_added": N_("attachment %(filename)s added by %(actor)s"),
     "attachment_refused": N_("attachment %(filename)s refused: too large"),
+    "alerts_changed": N_("alerts changed: %(firing)s of %(total)s firing"),
+    "source_acknowledged": N_("acknowledged at the source (%(actor)s)"),
     "incomplete": N_("incomplete report, missing: %(missing)s"),
     "fields_supplied": N_("%(actor)s supplied missing fields: %(supplied)s"),
     "completed": N_("report completed by %(actor)s"),

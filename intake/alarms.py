@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from intake.auth import authenticate
+from intake.auth import AuthFailure, read_from_source
 from intake.context import INTAKE
-from intake.validation import InvalidInput, choice, http_url, no_unknown_fields, read_json_object, string, string_map
+from intake.validation import InvalidInput, choice, http_url, no_unknown_fields, parse_json_object, string, string_map
 from tickets.model import SEVERITIES, AlarmInput
 
 ALARM_FIELDS = frozenset(
@@ -37,9 +37,11 @@ def parse_alarm(data: dict[str, Any], source_name: str) -> AlarmInput:
 
 async def post_alarm(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    source_name = authenticate(request, intake.sources)
     try:
-        alarm = parse_alarm(await read_json_object(request, intake.max_body_bytes), source_name)
+        source_name, raw = await read_from_source(request, intake.sources, intake.max_body_bytes)
+        alarm = parse_alarm(parse_json_object(raw), source_name)
+    except AuthFailure as failure:
+        return failure.response()
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():

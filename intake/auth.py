@@ -1,13 +1,29 @@
-"""Bearer tokens of sources and API callers, compared in constant time, never logged."""
+"""Credentials of sources and API callers, compared in constant time, never logged.
+
+Sources (monitoring systems) authenticate with any one of their configured credentials: a
+bearer token, HTTP basic credentials, an HMAC-SHA256 signature of the body in a header, or (on
+the Events API v2 endpoints) the event's ``routing_key``. Every presented credential is compared
+with every source's, without stopping at a match, so the time taken tells nothing about which
+source matched or how much of a secret was right.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import hmac
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
 
 from aiohttp import web
+
+from intake.validation import read_body
+
+if TYPE_CHECKING:
+    from opsroom.config import SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +66,160 @@ def authenticate(request: web.Request, book: TokenBook) -> str:
             headers={"WWW-Authenticate": 'Bearer realm="opsroom"'},
         )
     return name
+
+
+# ---- sources ----------------------------------------------------------------------------
+
+SIGNATURE_PREFIX = "sha256="
+
+
+def _same(secret: bytes, presented: bytes) -> bool:
+    """Constant-time equality that does not reveal the secret's length either."""
+    return hmac.compare_digest(hashlib.sha256(secret).digest(), hashlib.sha256(presented).digest())
+
+
+def sign(secret: bytes | str, body: bytes) -> str:
+    """The signature header value a sender computes: ``sha256=<hex HMAC-SHA256 of the raw body>``."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return SIGNATURE_PREFIX + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceCredentials:
+    name: str
+    token: bytes | None = None
+    basic: tuple[bytes, bytes] | None = None  # username, password
+    hmac_secret: bytes | None = None
+    hmac_header: str | None = None
+    routing_key: bytes | None = None
+
+    @classmethod
+    def from_config(cls, source: SourceConfig) -> SourceCredentials:
+        return cls(
+            name=source.name,
+            token=source.token.reveal().encode() if source.token else None,
+            basic=(source.basic.username.encode(), source.basic.password.reveal().encode()) if source.basic else None,
+            hmac_secret=source.hmac.secret.reveal().encode() if source.hmac else None,
+            hmac_header=source.hmac.header.lower() if source.hmac else None,
+            routing_key=source.routing_key.reveal().encode() if source.routing_key else None,
+        )
+
+
+# what a failed method is called in answers and logs
+METHOD_TEXTS = {
+    "token": "wrong bearer token",
+    "basic": "wrong basic credentials",
+    "hmac": "wrong signature",
+    "routing_key": "unknown routing_key",
+    "scheme": "unsupported Authorization scheme (use Bearer or Basic)",
+}
+MISSING_HINT = "send Authorization: Bearer <token>, HTTP basic credentials or a body signature header of a configured source"
+
+
+class AuthFailure(Exception):
+    """A request whose credentials identify no single source. Carries no secret."""
+
+    def __init__(self, reason: str, methods: tuple[str, ...] = ()) -> None:
+        self.reason = reason  # missing | wrong | conflicting
+        self.methods = methods  # the presented methods that matched no source
+        if reason == "missing":
+            message = "missing credentials"
+        elif reason == "conflicting":
+            message = "the credentials presented belong to different sources"
+        else:
+            message = "; ".join(METHOD_TEXTS[m] for m in methods)
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.reason == "missing":
+            body["hint"] = MISSING_HINT
+        return body
+
+    def response(self) -> web.Response:
+        return web.json_response(
+            self.body(), status=401, headers={"WWW-Authenticate": 'Bearer realm="opsroom", Basic realm="opsroom"'}
+        )
+
+
+@dataclass
+class SourceBook:
+    """The configured sources' credentials, and the failures seen (by reason and by method, for /healthz)."""
+
+    sources: list[SourceCredentials]
+    failures: Counter[str] = field(default_factory=Counter)
+    failed_methods: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_config(cls, sources: Iterable[SourceConfig]) -> SourceBook:
+        return cls([SourceCredentials.from_config(source) for source in sources])
+
+    @property
+    def signature_headers(self) -> list[str]:
+        return sorted({s.hmac_header for s in self.sources if s.hmac_header})
+
+    def presents_credentials(self, request: web.Request) -> bool:
+        """Whether the headers carry anything to check (the body need not be read otherwise)."""
+        return "Authorization" in request.headers or any(h in request.headers for h in self.signature_headers)
+
+    def identify(self, request: web.Request, body: bytes, routing_key: str | None = None) -> str:
+        """The one source that every presented credential names; else AuthFailure (counted, logged)."""
+        presented: list[tuple[str, set[str]]] = []
+        header = request.headers.get("Authorization")
+        if header is not None:
+            presented.append(self._authorization(header))
+        for name in self.signature_headers:
+            value = request.headers.get(name)
+            if value is not None:
+                signature = value.strip().lower().removeprefix(SIGNATURE_PREFIX).encode()
+                presented.append(("hmac", {
+                    s.name for s in self.sources
+                    if s.hmac_header == name and s.hmac_secret is not None
+                    and _same(hmac.new(s.hmac_secret, body, hashlib.sha256).hexdigest().encode(), signature)
+                }))
+        if routing_key is not None:
+            key = routing_key.encode()
+            presented.append(("routing_key", {s.name for s in self.sources if s.routing_key is not None and _same(s.routing_key, key)}))
+        if not presented:
+            raise self._failed(request, AuthFailure("missing"))
+        unmatched = tuple(method for method, names in presented if not names)
+        if unmatched:
+            raise self._failed(request, AuthFailure("wrong", unmatched))
+        names = set().union(*(names for _method, names in presented))
+        if len(names) != 1:
+            raise self._failed(request, AuthFailure("conflicting"))
+        return names.pop()
+
+    def _authorization(self, header: str) -> tuple[str, set[str]]:
+        scheme, _, value = header.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer":
+            token = value.encode()
+            return "token", {s.name for s in self.sources if s.token is not None and _same(s.token, token)}
+        if scheme.lower() == "basic":
+            try:
+                username, colon, password = base64.b64decode(value, validate=True).partition(b":")
+            except (binascii.Error, ValueError):
+                return "basic", set()
+            if not colon:
+                return "basic", set()
+            return "basic", {
+                s.name for s in self.sources
+                if s.basic is not None and (_same(s.basic[0], username) & _same(s.basic[1], password))
+            }
+        return "scheme", set()
+
+    def _failed(self, request: web.Request, failure: AuthFailure) -> AuthFailure:
+        self.failures[failure.reason] += 1
+        for method in failure.methods:
+            self.failed_methods[method] += 1
+        # what was presented is never logged, only which kind of credential failed
+        log.warning("%s: %s source credentials %s from %s", request.path, failure.reason, list(failure.methods), request.remote)
+        return failure
+
+
+async def read_from_source(request: web.Request, book: SourceBook, max_bytes: int) -> tuple[str, bytes]:
+    """The sending source's name and the raw body. Without any credential the body is not read."""
+    raw = await read_body(request, max_bytes) if book.presents_credentials(request) else b""
+    return book.identify(request, raw), raw

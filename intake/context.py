@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from intake.auth import TokenBook
+from intake.auth import SourceBook, TokenBook
 from tickets.lifecycle import TicketService
 
 
@@ -15,7 +15,7 @@ from tickets.lifecycle import TicketService
 class IntakeContext:
     pool: asyncpg.Pool
     tickets: TicketService
-    sources: TokenBook
+    sources: SourceBook
     api_callers: TokenBook
     max_body_bytes: int
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from intake import alarms, api
+from intake import alarms, alertmanager, api, events_v2, grafana
 from intake.context import INTAKE, IntakeContext
 
 
 def setup(app: web.Application, context: IntakeContext) -> None:
     app[INTAKE] = context
     app.router.add_post("/api/v1/alarms", alarms.post_alarm)
+    app.router.add_post("/api/v1/alarms/alertmanager", alertmanager.post_alertmanager)
+    app.router.add_post("/api/v1/alarms/grafana", grafana.post_grafana)
+    app.router.add_post("/api/v1/alarms/events-v2", events_v2.post_event)
+    app.router.add_post("/v2/enqueue", events_v2.post_event)  # PagerDuty's path: tools change only the host
     app.router.add_get("/api/v1/tickets/{ticket_id}", api.get_ticket)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Iterator
 
 from aiohttp import web
 
@@ -28,11 +30,25 @@ class InvalidInput(Exception):
 
 async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object; 413 past ``max_bytes``, 400 when not a JSON object."""
+    return parse_json_object(await read_body(request, max_bytes))
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The raw request body (signatures are computed over it); 413 past ``max_bytes``."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
-    raw = await request.content.read(max_bytes + 1)
+    raw = bytearray()
+    while len(raw) <= max_bytes:  # read() returns what has arrived so far, not all of it
+        chunk = await request.content.read(max_bytes + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw))
+    return bytes(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -97,3 +113,50 @@ def no_unknown_fields(data: dict[str, Any], known: frozenset[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise InvalidInput(unknown[0], "unknown field")
+
+
+@contextmanager
+def within(prefix: str) -> Iterator[None]:
+    """Problems found inside a nested object name their full path (``alerts[2].labels.job``)."""
+    try:
+        yield
+    except InvalidInput as error:
+        raise InvalidInput(f"{prefix}.{error.field}" if error.field else prefix, error.message) from None
+
+
+def mapping(data: dict[str, Any], name: str, *, required: bool = False) -> dict[str, Any] | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(name, "required")
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(name, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def array(data: dict[str, Any], name: str, *, required: bool = False, max_items: int = 1000) -> list[Any]:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(name, "required")
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(name, f"expected a list, got {type(value).__name__}")
+    if len(value) > max_items:
+        raise InvalidInput(name, f"more than {max_items} items")
+    return value
+
+
+def timestamp(data: dict[str, Any], name: str) -> datetime | None:
+    """An RFC 3339 time; Go's zero time (``0001-01-01T00:00:00Z``) means none."""
+    value = string(data, name, max_length=64)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(name, "expected an RFC 3339 time such as 2026-11-20T08:14:03Z") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(name, "the time needs a zone (Z or +01:00)")
+    return None if moment.year <= 1 else moment

@@ -17,7 +17,7 @@ from escalation.mail import MailDeliverer, SmtpSender, SmtpSettings
 from intake import routes as intake_routes
 from intake.mail.imap import MailIntake
 from intake.mail.ingest import MailIngest
-from intake.auth import TokenBook
+from intake.auth import SourceBook, TokenBook
 from intake.context import IntakeContext
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
@@ -120,7 +120,7 @@ class Opsroom:
         self.intake = IntakeContext(
             pool=self.pool,
             tickets=self.tickets,
-            sources=TokenBook("source", {s.token.reveal(): s.name for s in config.sources}),
+            sources=SourceBook.from_config(config.sources),
             api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
             max_body_bytes=config.http.max_body_bytes,
         )
@@ -208,6 +208,7 @@ class Opsroom:
             report["intake"] = {
                 "auth_failures": {
                     "sources": dict(self.intake.sources.failures),
+                    "source_methods": dict(self.intake.sources.failed_methods),
                     "api": dict(self.intake.api_callers.failures),
                 }
             }

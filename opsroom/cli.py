@@ -28,7 +28,10 @@ def config_secrets(config: Config) -> Iterable[str]:
     for secret in (config.bot.password, config.bot.access_token):
         if secret:
             yield secret.reveal()
-    for entry in [*config.sources, *config.api.tokens]:
+    for source in config.sources:
+        for _key, secret in source.secrets():
+            yield secret.reveal()
+    for entry in config.api.tokens:
         yield entry.token.reveal()
 
 

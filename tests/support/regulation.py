@@ -66,6 +66,16 @@ class Room:
             what=f"an edit of the announcement containing {contains!r}",
         )
 
+    async def row_counts(self) -> tuple[int, int, int]:
+        """Tickets, ticket events and outbox rows: a rejected request must change none of them."""
+        assert self.app.pool is not None
+        async with self.app.pool.acquire() as conn:
+            return (
+                await conn.fetchval("SELECT count(*) FROM tickets"),
+                await conn.fetchval("SELECT count(*) FROM ticket_events"),
+                await conn.fetchval("SELECT count(*) FROM outbox"),
+            )
+
     async def events_of(self, number: int) -> list[dict[str, Any]]:
         status, ticket = await self.get_ticket(number)
         assert status == 200
@@ -123,7 +133,7 @@ async def open_room(make_config, run_opsroom, specialists, *, regulation: dict[s
     config = make_config(
         rooms=[{**room_config(key, staff, language=language), **extra.pop("room", {})}],
         regulations={"standard": regulation or {"claim_within": "5m", "resolve_within": "4h"}},
-        sources=[{"name": "prometheus", "token": SOURCE_TOKEN}],
+        sources=extra.pop("sources", [{"name": "prometheus", "token": SOURCE_TOKEN}]),
         api={"tokens": [{"name": "tests", "token": API_TOKEN}]},
         **extra,
     )

@@ -1,0 +1,100 @@
+"""Source authentication: every method, every failure reason, and no secret in answers or logs."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from intake.auth import AuthFailure, SourceBook, sign
+from opsroom.config import parse_config
+
+BODY = b'{"title": "Disk full"}'
+SOURCES = [
+    {"name": "prometheus", "token": "prom-token-0123456789"},
+    {"name": "alertmanager", "basic": {"username": "am", "password": "am-password-0123"}},
+    {"name": "script", "hmac": {"secret": "hmac-secret-0123456789"}},
+    {"name": "custom", "hmac": {"secret": "other-secret-0123456789", "header": "X-Hub-Signature-256"}},
+    {"name": "zabbix", "routing_key": "R0UT1NGKEY00000000000000000000AB"},
+    {"name": "both", "token": "both-token-0123456789", "routing_key": "BOTHKEY0000000000000000000000000"},
+]
+SECRETS = ["prom-token-0123456789", "am-password-0123", "hmac-secret-0123456789", "other-secret-0123456789",
+           "R0UT1NGKEY00000000000000000000AB", "both-token-0123456789", "BOTHKEY0000000000000000000000000"]
+
+
+@pytest.fixture
+def book() -> SourceBook:
+    return SourceBook.from_config(parse_config({"sources": SOURCES}, {}).sources)
+
+
+def request(**headers: str):
+    return make_mocked_request("POST", "/api/v1/alarms", headers=headers)
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_each_method_identifies_its_source(book):
+    assert book.identify(request(Authorization="Bearer prom-token-0123456789"), BODY) == "prometheus"
+    assert book.identify(request(Authorization=basic("am", "am-password-0123")), BODY) == "alertmanager"
+    assert book.identify(request(**{"X-Opsroom-Signature": sign("hmac-secret-0123456789", BODY)}), BODY) == "script"
+    # the prefix is optional and the hex is case-insensitive; the header name is the source's own
+    bare = sign("other-secret-0123456789", BODY).removeprefix("sha256=").upper()
+    assert book.identify(request(**{"x-hub-signature-256": bare}), BODY) == "custom"
+    assert book.identify(request(), BODY, routing_key="R0UT1NGKEY00000000000000000000AB") == "zabbix"
+    # two credentials of one source agree
+    assert book.identify(request(Authorization="Bearer both-token-0123456789"), BODY, "BOTHKEY0000000000000000000000000") == "both"
+    assert not book.failures
+
+
+@pytest.mark.parametrize(
+    "headers, routing_key, reason, message",
+    [
+        ({}, None, "missing", "missing credentials"),
+        ({"Authorization": "Bearer nope"}, None, "wrong", "wrong bearer token"),
+        ({"Authorization": "Bearer "}, None, "wrong", "wrong bearer token"),
+        ({"Authorization": basic("am", "wrong")}, None, "wrong", "wrong basic credentials"),
+        ({"Authorization": basic("someone", "am-password-0123")}, None, "wrong", "wrong basic credentials"),
+        ({"Authorization": "Basic not-base64!"}, None, "wrong", "wrong basic credentials"),
+        ({"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}, None, "wrong", "wrong basic credentials"),
+        ({"Authorization": "Digest abc"}, None, "wrong", "unsupported Authorization scheme (use Bearer or Basic)"),
+        ({"X-Opsroom-Signature": sign("hmac-secret-0123456789", BODY + b" ")}, None, "wrong", "wrong signature"),
+        ({"X-Opsroom-Signature": sign("other-secret-0123456789", BODY)}, None, "wrong", "wrong signature"),
+        ({}, "R0UT1NGKEY00000000000000000000XX", "wrong", "unknown routing_key"),
+        # a right token with a wrong signature: every presented credential must hold
+        ({"Authorization": "Bearer prom-token-0123456789", "X-Opsroom-Signature": "sha256=00"}, None, "wrong", "wrong signature"),
+        ({"Authorization": "Bearer prom-token-0123456789"}, "R0UT1NGKEY00000000000000000000AB", "conflicting",
+         "the credentials presented belong to different sources"),
+    ],
+)
+def test_failures_are_counted_by_reason_and_tell_nothing_secret(book, caplog, headers, routing_key, reason, message):
+    caplog.set_level(logging.WARNING, logger="intake.auth")
+    with pytest.raises(AuthFailure) as caught:
+        book.identify(request(**headers), BODY, routing_key)
+    failure = caught.value
+    assert failure.reason == reason and failure.message == message
+    assert book.failures == {reason: 1}
+    response = failure.response()
+    assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    shown = response.text + caplog.text
+    assert "/api/v1/alarms" in caplog.text
+    presented = [value.split(" ", 1)[-1] for value in headers.values()] + ([routing_key] if routing_key else [])
+    for secret in SECRETS + [value for value in presented if len(value) > 3]:
+        assert secret not in shown, secret
+
+
+def test_failed_methods_are_counted_too(book):
+    for headers in ({"Authorization": "Bearer nope"}, {"Authorization": basic("am", "x")}, {"X-Opsroom-Signature": "sha256=0"}):
+        with pytest.raises(AuthFailure):
+            book.identify(request(**headers), BODY)
+    assert book.failures == {"wrong": 3}
+    assert book.failed_methods == {"token": 1, "basic": 1, "hmac": 1}
+
+
+def test_headers_without_credentials_need_no_body(book):
+    assert not book.presents_credentials(request(**{"Content-Type": "application/json"}))
+    assert book.presents_credentials(request(Authorization="Bearer x"))
+    assert book.presents_credentials(request(**{"X-Hub-Signature-256": "sha256=ab"}))
