@@ -33,9 +33,26 @@ class BotDeps:
     session: "MatrixSession"
     directory: RoomDirectory
     tickets: "TicketService | None" = None
+    # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
+    direct_messages: str = "local"
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
+
+    def accepts_invitation(self, inviter: str, *, is_direct: bool) -> bool:
+        """Rooms are joined on an administrator's invitation; direct chats as ``direct_messages`` says."""
+        if self.is_admin(inviter):
+            return True
+        if not is_direct or self.direct_messages == "admins":
+            return False
+        if self.direct_messages == "anyone":
+            return True
+        return server_of(inviter) == server_of(self.user_id)
+
+
+def server_of(user_id: str) -> str:
+    """``@alice:example.org`` -> ``example.org`` (a port, if any, stays part of it)."""
+    return user_id.split(":", 1)[1] if ":" in user_id else ""
 
 
 def thread_root_of(content: dict[str, Any]) -> str | None:

@@ -124,7 +124,7 @@ class EventProcessor:
         if event.sender == self.deps.user_id:
             return "own event"
         ctx = self._context(conn, event)
-        ctx.is_direct = await store.direct_room_user(conn, event.room_id) is not None
+        ctx.is_direct = await store.is_direct_room(conn, event.room_id)
         if event.type == "m.reaction":
             relates = event.content.get("m.relates_to") or {}
             if relates.get("rel_type") != "m.annotation" or not relates.get("event_id"):
@@ -193,8 +193,9 @@ class EventProcessor:
         inviter = event.sender
         is_direct = bool(event.content.get("is_direct"))
         api = self.deps.session.api
-        if not self.deps.is_admin(inviter):
-            log.info("declining invitation to %s from %s (not an administrator)", event.room_id, inviter)
+        if not self.deps.accepts_invitation(inviter, is_direct=is_direct):
+            why = f"direct messages: {self.deps.direct_messages}" if is_direct else "not an administrator"
+            log.info("declining invitation to %s from %s (%s)", event.room_id, inviter, why)
             try:
                 await api.leave_room(event.room_id)
             except Exception as error:

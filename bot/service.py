@@ -26,7 +26,7 @@ from tickets.lifecycle import TicketService
 log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
-COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands")
+COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command")
 
 
 class Bot:
@@ -40,6 +40,7 @@ class Bot:
         server_name: str,
         command_prefix: str = "!",
         admins: list[str] | tuple[str, ...] = (),
+        direct_messages: str = "local",
         tickets: TicketService | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
@@ -55,6 +56,7 @@ class Bot:
             user_id=settings.user_id,
             command_prefix=command_prefix,
             admins=frozenset(admins),
+            direct_messages=direct_messages,
             renderer=self.renderer,
             registry=REGISTRY,
             session=self.session,

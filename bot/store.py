@@ -192,3 +192,14 @@ async def save_direct_room(conn: asyncpg.Connection, user_id: str, room_id: str)
 
 async def direct_room_user(conn: asyncpg.Connection, room_id: str) -> str | None:
     return await conn.fetchval("SELECT user_id FROM bot_direct_rooms WHERE room_id = $1", room_id)
+
+
+async def is_direct_room(conn: asyncpg.Connection, room_id: str) -> bool:
+    """A direct chat: joined on a direct invitation, or the room the bot pages someone in."""
+    return await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM bot_rooms WHERE room_id = $1 AND is_direct)
+            OR EXISTS (SELECT 1 FROM bot_direct_rooms WHERE room_id = $1)
+        """,
+        room_id,
+    )

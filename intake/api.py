@@ -1,27 +1,217 @@
-"""The REST API for external systems: tickets with their history."""
+"""The REST API for external systems: create, list and read tickets, comment on them.
+
+Every answer is JSON; every refusal is a 4xx naming the field or parameter at fault, and a
+refused request changes nothing. Tickets created here take the one path every channel takes
+(``TicketService.open_report``): routed by the rules unless a room is named, never deduplicated.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import datetime, timezone
+from typing import Any
+
 from aiohttp import web
+from multidict import MultiMapping
 
 from intake.auth import authenticate
 from intake.context import INTAKE
-from intake.validation import json_error
+from intake.validation import (
+    InvalidInput,
+    choice,
+    email,
+    json_error,
+    matrix_user_id,
+    no_unknown_fields,
+    read_json_object,
+    string,
+    string_map,
+    timestamp,
+)
 from regulations import store as deadlines
 from tickets import store as tickets
+from tickets.model import SEVERITIES, ReportInput, TicketQuery
+
+TICKET_FIELDS = frozenset(
+    {
+        "title", "description", "severity", "room", "service", "host", "device",
+        "reporter_name", "reporter_email", "reporter_user_id", "labels",
+    }
+)
+COMMENT_FIELDS = frozenset({"text", "author"})
+LIST_PARAMETERS = frozenset({"room", "state", "severity", "since", "until", "q", "limit", "cursor"})
+STATES = ("open", "claimed", "resolved")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+_MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
+
+
+def ticket_number(request: web.Request) -> int:
+    text = request.match_info["ticket_id"].lstrip("#")
+    if not text.isdigit() or not 0 < int(text) <= _MAX_TICKET_NUMBER:
+        raise InvalidInput("ticket", "expected a ticket number")
+    return int(text)
+
+
+def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportInput:
+    no_unknown_fields(data, TICKET_FIELDS)
+    title = string(data, "title", required=True, max_length=500)
+    assert title is not None
+    room = string(data, "room", max_length=100)
+    if room is not None and room not in rooms:
+        raise InvalidInput("room", f"no such room (known: {', '.join(rooms)})")
+    return ReportInput(
+        title=title,
+        source="api",
+        description=string(data, "description", max_length=20000),
+        severity=choice(data, "severity", SEVERITIES, "minor"),  # type: ignore[arg-type]
+        reporter_name=string(data, "reporter_name", max_length=200),
+        reporter_email=email(data, "reporter_email"),
+        reporter_user_id=matrix_user_id(data, "reporter_user_id"),
+        device=string(data, "device", max_length=100),
+        service=string(data, "service", max_length=200),
+        host=string(data, "host", max_length=255),
+        labels=string_map(data, "labels"),
+        room_key=room,
+        details={"api_caller": caller},
+    )
+
+
+async def create_ticket(request: web.Request) -> web.Response:
+    intake = request.app[INTAKE]
+    caller = authenticate(request, intake.api_callers)
+    try:
+        data = await read_json_object(request, intake.max_body_bytes)
+        report = parse_ticket(data, [room.key for room in intake.tickets.rooms], caller)
+    except InvalidInput as error:
+        return error.response()
+    async with intake.pool.acquire() as conn, conn.transaction():
+        ticket_id = await intake.tickets.open_report(conn, report, datetime.now(timezone.utc))
+        ticket = await tickets.get(conn, ticket_id)
+    assert ticket is not None
+    location = f"/api/v1/tickets/{ticket_id}"
+    return web.json_response({"ticket": ticket_id, "room": ticket.room_key, "url": location}, status=201,
+                             headers={"Location": location})
+
+
+def _values(query: MultiMapping[str], name: str, allowed: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``name=a,b`` or ``name=a&name=b``; each value must be one of ``allowed``."""
+    values = [part.strip() for raw in query.getall(name, []) for part in raw.split(",") if part.strip()]
+    for value in values:
+        if value not in allowed:
+            raise InvalidInput(name, f"{value!r} is not one of {', '.join(allowed)}")
+    return tuple(dict.fromkeys(values))
+
+
+def _single(query: MultiMapping[str], name: str) -> str | None:
+    values = query.getall(name, [])
+    if len(values) > 1:
+        raise InvalidInput(name, "given more than once")
+    return values[0] if values else None
+
+
+def _time(query: MultiMapping[str], name: str) -> datetime | None:
+    value = _single(query, name)
+    # a '+' of the zone offset arrives as a space when the caller did not percent-encode it
+    return timestamp({name: value.replace(" ", "+") if value else value}, name)
+
+
+def _limit(query: MultiMapping[str]) -> int:
+    value = _single(query, "limit")
+    if value is None:
+        return DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise InvalidInput("limit", f"expected a number from 1 to {MAX_LIMIT}")
+    return int(value)
+
+
+def encode_cursor(created_at: datetime, ticket_id: int) -> str:
+    raw = json.dumps([created_at.isoformat(), ticket_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
+    if text is None:
+        return None
+    try:
+        created_at, ticket_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        moment = datetime.fromisoformat(created_at)
+        if not isinstance(ticket_id, int) or moment.tzinfo is None:
+            raise ValueError
+        return moment, ticket_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor", "not a cursor this API gave out (use next_cursor of the previous page)") from None
+
+
+def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQuery, int, tuple[datetime, int] | None]:
+    unknown = sorted(set(query) - LIST_PARAMETERS)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown parameter (known: {', '.join(sorted(LIST_PARAMETERS))})")
+    since, until = _time(query, "since"), _time(query, "until")
+    if since and until and since >= until:
+        raise InvalidInput("until", "must be later than since")
+    text = _single(query, "q") or ""
+    if len(text) > 200:
+        raise InvalidInput("q", "longer than 200 characters")
+    filters = TicketQuery(
+        rooms=_values(query, "room", rooms),
+        states=_values(query, "state", STATES),
+        severities=_values(query, "severity", SEVERITIES),
+        since=since,
+        until=until,
+        words=tuple(text.split()[:10]),
+    )
+    return filters, _limit(query), decode_cursor(_single(query, "cursor"))
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    intake = request.app[INTAKE]
+    authenticate(request, intake.api_callers)
+    try:
+        filters, limit, after = parse_listing(request.query, [room.key for room in intake.tickets.rooms])
+    except InvalidInput as error:
+        return error.response()
+    async with intake.pool.acquire() as conn:
+        found = await tickets.search(conn, filters, limit=limit + 1, after=after)
+    page = found[:limit]
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(found) > limit else None
+    return web.json_response({"tickets": [ticket.as_json() for ticket in page], "next_cursor": next_cursor})
+
+
+async def add_comment(request: web.Request) -> web.Response:
+    intake = request.app[INTAKE]
+    caller = authenticate(request, intake.api_callers)
+    try:
+        ticket_id = ticket_number(request)
+        data = await read_json_object(request, intake.max_body_bytes)
+        no_unknown_fields(data, COMMENT_FIELDS)
+        text = string(data, "text", required=True, max_length=20000)
+        author = string(data, "author", max_length=200)
+    except InvalidInput as error:
+        return error.response()
+    assert text is not None
+    async with intake.pool.acquire() as conn, conn.transaction():
+        outcome = await intake.tickets.comment(
+            conn, ticket_id, author or f"api:{caller}", text, datetime.now(timezone.utc), via=f"api:{caller}"
+        )
+    if not outcome.ok:
+        return json_error(404, f"no ticket #{ticket_id}", field="ticket")
+    return web.json_response({"ticket": ticket_id, "result": "commented"}, status=201)
 
 
 async def get_ticket(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
     authenticate(request, intake.api_callers)
     try:
-        ticket_id = int(request.match_info["ticket_id"])
-    except ValueError:
-        return json_error(400, "ticket: expected a ticket number", field="ticket")
+        ticket_id = ticket_number(request)
+    except InvalidInput as error:
+        return error.response()
     async with intake.pool.acquire() as conn:
         ticket = await tickets.get(conn, ticket_id)
         if ticket is None:
-            return json_error(404, f"no ticket #{ticket_id}")
+            return json_error(404, f"no ticket #{ticket_id}", field="ticket")
         events = await tickets.events(conn, ticket_id)
         active = await deadlines.active(conn, ticket_id)
     body = ticket.as_json()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
 
 from intake.auth import SourceBook, TokenBook
+from intake.settings import ReportFormConfig
 from tickets.lifecycle import TicketService
+
+if TYPE_CHECKING:
+    from intake.checks.runner import MonitorService
 
 
 @dataclass
@@ -18,6 +23,11 @@ class IntakeContext:
     sources: SourceBook
     api_callers: TokenBook
     max_body_bytes: int
+    # the address people use to reach opsroom (http.public_url); links and labels are built on it
+    public_url: str | None = None
+    report_form: ReportFormConfig = field(default_factory=ReportFormConfig)
+    # active checks and heartbeats (POST /api/v1/heartbeat/<name>)
+    monitors: "MonitorService | None" = None
 
 
 INTAKE = web.AppKey("intake", IntakeContext)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from intake import alarms, alertmanager, api, events_v2, grafana
+from intake import alarms, alertmanager, api, events_v2, grafana, openapi, web_form
 from intake.context import INTAKE, IntakeContext
 
 
@@ -15,4 +15,10 @@ def setup(app: web.Application, context: IntakeContext) -> None:
     app.router.add_post("/api/v1/alarms/grafana", grafana.post_grafana)
     app.router.add_post("/api/v1/alarms/events-v2", events_v2.post_event)
     app.router.add_post("/v2/enqueue", events_v2.post_event)  # PagerDuty's path: tools change only the host
+    app.router.add_get("/api/v1/openapi.json", openapi.serve)
+    app.router.add_get("/api/v1/tickets", api.list_tickets)
+    app.router.add_post("/api/v1/tickets", api.create_ticket)
     app.router.add_get("/api/v1/tickets/{ticket_id}", api.get_ticket)
+    app.router.add_post("/api/v1/tickets/{ticket_id}/comments", api.add_comment)
+    if context.report_form.enabled:
+        web_form.setup(app, context)

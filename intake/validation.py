@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
 
 from aiohttp import web
+
+from rooms.model import check_user_id
 
 
 def json_error(status: int, error: str, **details: Any) -> web.Response:
@@ -113,6 +116,23 @@ def no_unknown_fields(data: dict[str, Any], known: frozenset[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise InvalidInput(unknown[0], "unknown field")
+
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+def email(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = string(data, name, required=required, max_length=254)
+    if value is not None and not _EMAIL.match(value):
+        raise InvalidInput(name, "not an e-mail address (expected name@example.org)")
+    return value
+
+
+def matrix_user_id(data: dict[str, Any], name: str) -> str | None:
+    value = string(data, name, max_length=255)
+    if value is not None and check_user_id(value):
+        raise InvalidInput(name, "not a Matrix user ID (expected @name:server)")
+    return value
 
 
 @contextmanager

@@ -102,6 +102,7 @@ class Opsroom:
             server_name=config.server_name,
             command_prefix=config.bot.command_prefix,
             admins=config.bot.admins,
+            direct_messages=config.bot.direct_messages,
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
@@ -123,6 +124,8 @@ class Opsroom:
             sources=SourceBook.from_config(config.sources),
             api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
             max_body_bytes=config.http.max_body_bytes,
+            public_url=config.http.public_url,
+            report_form=config.report_form,
         )
         intake_routes.setup(app, self.intake)
         self.http = HttpServer(app, config.http.host, config.http.port)

@@ -1,0 +1,63 @@
+"""``!ticket <title> [| description]``: a person raises a ticket from chat.
+
+In a topic room the ticket belongs to that room; in a direct message to the bot the routing
+rules choose the room, as for every other channel (``TicketService.open_report``). The
+ticket, its announcement and the answer with its number commit with the command's event.
+"""
+
+from __future__ import annotations
+
+from bot.commands import Text, UsageError, command
+from bot.context import CommandContext
+from bot.i18n import N_
+from bot.ticket_commands import now, service
+from tickets import store as tickets
+from tickets.model import ReportInput
+
+TITLE_MAX = 500
+DESCRIPTION_MAX = 20000
+
+
+def split_report(text: str) -> tuple[str, str | None]:
+    """``title | description``, or the first line as the title and the other lines as the description."""
+    head, separator, tail = text.partition("|")
+    if not separator:
+        head, _, tail = text.partition("\n")
+    title = " ".join(head.split())
+    description = tail.strip() or None
+    if not title:
+        raise UsageError(N_("Missing %(argument)s"), {"argument": "<title>"})
+    if len(title) > TITLE_MAX:
+        raise UsageError(N_("The title is longer than %(limit)s characters; put the rest after |"), {"limit": TITLE_MAX})
+    if description and len(description) > DESCRIPTION_MAX:
+        raise UsageError(N_("The description is longer than %(limit)s characters"), {"limit": DESCRIPTION_MAX})
+    return title, description
+
+
+@command(
+    "ticket",
+    arguments=[Text("report", optional=True, shown="<title> [| description]")],
+    help=N_("Raise a ticket: in a topic room it goes to that room, in a direct message to me the routing rules choose the room."),
+)
+async def raise_ticket(ctx: CommandContext, report: str | None) -> None:
+    title, description = split_report(report or "")  # no text: "Missing <title>", not the whole usage
+    if ctx.topic_room is None and not ctx.is_direct:
+        await ctx.say(N_("Send %(command)s in a topic room or in a direct message to me."), command=f"{ctx.prefix}ticket")
+        return
+    tickets_service = service(ctx)
+    ticket_id = await tickets_service.open_report(
+        ctx.conn,
+        ReportInput(
+            title=title,
+            source="chat",
+            description=description,
+            reporter_user_id=ctx.sender,
+            room_key=ctx.topic_room.key if ctx.topic_room else None,
+            details={"room_id": ctx.room_id, "event_id": ctx.event.event_id},
+        ),
+        now(),
+    )
+    ticket = await tickets.get(ctx.conn, ticket_id)
+    assert ticket is not None
+    room = tickets_service.room(ticket.room_key)
+    await ctx.say(N_("Ticket #%(id)s created in %(room)s: %(title)s"), id=ticket_id, room=room.name, title=title)
