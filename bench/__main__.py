@@ -10,6 +10,7 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "deadlines": "bench.deadlines",
     "latency": "bench.latency",
+    "alert_groups": "bench.alert_groups",
 }
 
 
