@@ -26,7 +26,8 @@ from tickets.lifecycle import TicketService
 log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
-COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command")
+COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
+                   "bot.check_commands")
 
 
 class Bot:

@@ -18,7 +18,9 @@ from intake import routes as intake_routes
 from intake.mail.imap import MailIntake
 from intake.mail.ingest import MailIngest
 from intake.auth import SourceBook, TokenBook
+from intake.checks.runner import MonitorService
 from intake.context import IntakeContext
+from intake.snmp.receiver import TrapReceiver, build_receiver
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
@@ -62,6 +64,8 @@ class Opsroom:
         self.bot: Bot | None = None
         self.dispatcher: outbox.OutboxDispatcher | None = None
         self.deadlines: DeadlineEngine | None = None
+        self.monitors: MonitorService | None = None
+        self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
         self.tickets = TicketService(
@@ -127,12 +131,18 @@ class Opsroom:
             public_url=config.http.public_url,
             report_form=config.report_form,
         )
+        self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
+        self.intake.monitors = self.monitors
         intake_routes.setup(app, self.intake)
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
         await self.bot.start()
         await self.dispatcher.start()
         await self.deadlines.start()
+        await self.monitors.start()
+        if config.snmp.enabled:
+            self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
+            await self.traps.start()
         self.silences.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
@@ -158,6 +168,10 @@ class Opsroom:
         return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
 
     async def stop(self) -> None:
+        if self.traps is not None:
+            await self.traps.stop()
+        if self.monitors is not None:
+            await self.monitors.stop()
         if self.mail_intake is not None:
             await self.mail_intake.stop()
         if self.http is not None:
@@ -217,5 +231,7 @@ class Opsroom:
             }
         if self.mail_intake is not None:
             report["mail"] = self.mail_intake.health()
+        if self.traps is not None:
+            report["snmp"] = self.traps.health()
         report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
         return report

@@ -17,6 +17,8 @@ import yaml
 
 from intake.settings import ReportFormConfig, check_origin, check_source_expression
 from intake.mail.settings import MailConfig
+from intake.checks.settings import CheckConfig, HeartbeatConfig, check_monitors
+from intake.snmp.settings import SnmpConfig, check_snmp
 from opsroom.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
 from rooms.model import Person, TopicRoom, check_user_id
@@ -193,6 +195,10 @@ class Config:
     rooms: list[TopicRoom] = field(default_factory=list)
     regulations: dict[str, Regulation] = field(default_factory=dict)
     maintenance: list[MaintenanceWindow] = field(default_factory=list)
+    # devices: SNMP traps, active checks (HTTP, SNMP GET), heartbeats of sources
+    snmp: SnmpConfig = field(default_factory=SnmpConfig)
+    checks: list[CheckConfig] = field(default_factory=list)
+    heartbeats: list[HeartbeatConfig] = field(default_factory=list)
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
@@ -351,6 +357,9 @@ def check_consistency(config: Config) -> list[Problem]:
         if message:
             problems.append(Problem(f"bot.admins[{index}]", message))
     problems.extend(_check_report_form(config))
+    source_names = {source.name for source in config.sources}
+    problems.extend(check_snmp(config.snmp, source_names))
+    problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
