@@ -10,6 +10,8 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "deadlines": "bench.deadlines",
     "latency": "bench.latency",
+    "snmp_traps": "bench.snmp_traps",
+    "mail": "bench.mail",
     "alert_groups": "bench.alert_groups",
 }
 
