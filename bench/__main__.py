@@ -11,7 +11,6 @@ BENCHMARKS = {
     "deadlines": "bench.deadlines",
     "latency": "bench.latency",
     "snmp_traps": "bench.snmp_traps",
-    "mail": "bench.mail",
     "alert_groups": "bench.alert_groups",
 }
 
