@@ -5,7 +5,8 @@ host. The event's ``routing_key`` identifies the source (``sources[].routing_key
 ``dedup_key`` is the ticket's fingerprint: ``trigger`` opens or repeats the ticket, ``resolve``
 records that the source recovered, ``acknowledge`` is recorded and told in the thread (a tool
 acknowledging is not a person claiming). Answers have PagerDuty's shape, plus opsroom's
-``error``/``field`` on errors and ``ticket``/``result`` on success.
+``error``/``field`` on errors and ``ticket``/``result`` on success. Fields PagerDuty does not
+define are ignored, as tools add their own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from intake.validation import (
     choice,
     http_url,
     mapping,
-    no_unknown_fields,
     parse_json_object,
     read_body,
     string,
@@ -33,8 +33,6 @@ from intake.validation import (
 )
 from tickets.model import AlarmInput
 
-EVENT_FIELDS = frozenset({"routing_key", "event_action", "dedup_key", "payload", "images", "links", "client", "client_url"})
-PAYLOAD_FIELDS = frozenset({"summary", "source", "severity", "timestamp", "component", "group", "class", "custom_details"})
 ACTIONS = ("trigger", "acknowledge", "resolve")
 # PagerDuty's severities -> opsroom's
 SEVERITY_MAP = {"critical": "critical", "error": "major", "warning": "warning", "info": "info"}
@@ -56,7 +54,6 @@ def _links(data: dict[str, Any], name: str, url_key: str, text_key: str) -> list
 
 def parse_event(data: dict[str, Any], source: str) -> tuple[str, AlarmInput]:
     """The event's action and its alarm; InvalidInput naming the field otherwise."""
-    no_unknown_fields(data, EVENT_FIELDS)
     if data.get("event_action") is None:
         raise InvalidInput("event_action", "required: one of trigger, acknowledge, resolve")
     action = choice(data, "event_action", ACTIONS, "trigger")
@@ -69,7 +66,6 @@ def parse_event(data: dict[str, Any], source: str) -> tuple[str, AlarmInput]:
     payload = mapping(data, "payload", required=True)
     assert payload is not None
     with within("payload"):
-        no_unknown_fields(payload, PAYLOAD_FIELDS)
         summary = string(payload, "summary", required=True, max_length=1024)
         origin = string(payload, "source", required=True, max_length=255)
         if payload.get("severity") is None:
