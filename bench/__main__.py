@@ -10,6 +10,7 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "deadlines": "bench.deadlines",
     "latency": "bench.latency",
+    "mail": "bench.mail",
     "snmp_traps": "bench.snmp_traps",
     "alert_groups": "bench.alert_groups",
 }

@@ -258,4 +258,4 @@ def strip_quoted(text: str) -> str:
 
 
 def _is_attribution(line: str) -> bool:
-    return bool(re.search(r"(wrote|schrieb|napsal|napisał|написал|escribió|a écrit|写道|je napisao)\s*:\s*$", line, re.IGNORECASE))
+    return bool(re.search(r"(wrote|schrieb|napsal|napisał|написал|escribió|a écrit|写道|je napisao)(\s*\(a\))?\s*:\s*$", line, re.IGNORECASE))

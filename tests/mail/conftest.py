@@ -20,8 +20,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
 # the support procedure of the Polish log-system samples: what a report must contain
 REQUIRED_FIELDS = [
     {"name": "steps", "label": "Steps to reproduce", "patterns": [r"steps to reproduce\s*:", r"scenariusz powt\w*\s+b\w+\s*:"]},
-    {"name": "version", "label": "Software version", "patterns": [r"^\s*(software )?version\s*:\s*\S", r"wersja oprogramowania\s*:\s*\S"]},
-    {"name": "frequency", "label": "Error frequency", "patterns": [r"frequency\s*:\s*\S", r"cz\w*stotliwo\w*\s+b\w+\s*:\s*\S"]},
+    {"name": "version", "label": "Software version", "patterns": [r"^\s*(software )?version\s*:[ \t]*\S", r"wersja oprogramowania\s*:[ \t]*\S"]},
+    {"name": "frequency", "label": "Error frequency", "patterns": [r"frequency\s*:[ \t]*\S", r"cz\w*stotliwo\w*\s+b\w+\s*:[ \t]*\S"]},
     {"name": "log", "label": "Log file attached", "attachment": "*log*"},
 ]
 
