@@ -10,8 +10,9 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "deadlines": "bench.deadlines",
     "latency": "bench.latency",
-    "mail": "bench.mail",
+    "people": "bench.people",
     "snmp_traps": "bench.snmp_traps",
+    "mail": "bench.mail",
     "alert_groups": "bench.alert_groups",
 }
 

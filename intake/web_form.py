@@ -30,7 +30,7 @@ import segno
 from aiohttp import BodyPartReader, web
 
 from intake.context import IntakeContext
-from intake.rate_limit import RateLimiter, client_address, parse_networks
+from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, string
 from tickets.model import Attachment, ReportInput
 
@@ -181,7 +181,7 @@ async def style_sheet(request: web.Request) -> web.Response:
 async def submit_form(request: web.Request) -> web.Response:
     form = request.app[REPORT_FORM]
     address = client_address(request.remote, request.headers.get("X-Forwarded-For"), form.trusted_proxies)
-    wait = form.limiter.hit(address)
+    wait = form.limiter.hit(rate_key(address))
     if wait is not None:
         submission = await _read_submission(request, form)  # read, so the page keeps what was typed
         log.info("report form: rate limit reached by %s", address)
