@@ -31,7 +31,7 @@ from aiohttp import BodyPartReader, web
 
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
-from intake.validation import InvalidInput, email, json_error, string
+from intake.validation import InvalidInput, email, json_error, read_body, string
 from tickets.model import Attachment, ReportInput
 
 log = logging.getLogger(__name__)
@@ -253,10 +253,11 @@ async def _read_submission(request: web.Request, form: ReportForm) -> Submission
 
 
 async def _read_urlencoded(request: web.Request, submission: Submission) -> None:
-    raw = await request.content.read(FIELDS_BYTES + 1)
-    if len(raw) > FIELDS_BYTES:
+    try:
+        raw = await read_body(request, FIELDS_BYTES)
+    except web.HTTPRequestEntityTooLarge:
         submission.too_large = True
-        submission.problem(None, "The form is too large.")
+        submission.problem(None, f"The form is larger than {_size(FIELDS_BYTES)}.")
         return
     for name, value in urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
         if name in TEXT_FIELDS or name == HONEYPOT_FIELD:
@@ -293,7 +294,7 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
                 over = len(data) > limit
         if not is_file:
             if name in TEXT_FIELDS or name == HONEYPOT_FIELD:
-                text = bytes(data[:limit]).decode(part.get_charset(default="utf-8"), "replace")
+                text = _decode(bytes(data[:limit]), part.get_charset(default="utf-8"))
                 submission.values[name] = text if not over else text + "…"  # string() then says it is too long
             continue
         if name != FILE_FIELD or (not part.filename and not data):
@@ -309,6 +310,13 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
         else:
             content_type = part.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
             submission.attachments.append(Attachment(filename, content_type or "application/octet-stream", bytes(data)))
+
+
+def _decode(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # a charset nobody knows: read it as UTF-8 rather than refuse
+        return data.decode("utf-8", "replace")
 
 
 def _clean_filename(name: str) -> str:

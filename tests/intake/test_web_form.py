@@ -118,6 +118,12 @@ async def test_the_device_routes_the_ticket(people_desk):
     number = int(re.search(r"#(\d+)", page).group(1))
     _, ticket = await desk.api("GET", f"/api/v1/tickets/{number}")
     assert ticket["room_key"] == desk.rooms[1]
+    # a plain urlencoded post (a form without files, or curl -d) is accepted as well
+    async with desk.http.post(desk.base_url + "/report", data={**GOOD, "device": "INV-90001"}) as response:
+        assert response.status == 201
+        number = int(re.search(r"#(\d+)", await response.text()).group(1))
+    _, ticket = await desk.api("GET", f"/api/v1/tickets/{number}")
+    assert ticket["room_key"] == desk.rooms[1] and ticket["reporter_name"] == "Jana Nováková"
 
 
 async def test_missing_and_wrong_fields_are_listed_and_what_was_typed_is_kept(people_desk):
@@ -132,6 +138,16 @@ async def test_missing_and_wrong_fields_are_listed_and_what_was_typed_is_kept(pe
     assert "It &lt;b&gt;jams&lt;/b&gt;</textarea>" in page
     status, page, _ = await post(desk, form({**GOOD, "title": "x" * 501}))
     assert status == 400 and "longer than 500 characters" in page
+    for content_type, raw in [
+        ("multipart/form-data", b"no boundary at all"),
+        ("multipart/form-data; boundary=XYZ", b'--XYZ\r\nContent-Disposition: form-data; name="title"\r\n\r\ncut off'),
+        ("multipart/form-data; boundary=XYZ", b"--XYZ\r\nContent-Type: text/plain; charset=nonsense-9\r\n"
+                                              b'Content-Disposition: form-data; name="title"\r\n\r\nx\r\n--XYZ--\r\n'),
+        ("application/json", b'{"title": "x"}'),
+    ]:
+        async with desk.http.post(desk.base_url + "/report", data=raw, headers={"Content-Type": content_type}) as response:
+            assert response.status == 400 and response.content_type == "text/html", (content_type, raw)
+            assert "Please check the form" in await response.text()
     assert await desk.counts() == before
 
 
