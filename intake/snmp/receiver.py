@@ -108,6 +108,7 @@ class TrapReceiver:
         self._writer: asyncio.Task[None] | None = None
         self._processor: asyncio.Task[None] | None = None
         self._wake_processor = asyncio.Event()
+        self._processing = asyncio.Lock()  # held while a batch becomes alarms; stop() waits for it
         self._idle = asyncio.Event()
         self._idle.set()
         self._last_warning: dict[str, float] = {}
@@ -152,10 +153,13 @@ class TrapReceiver:
                 await asyncio.wait_for(self._drained(), drain_seconds)
             except asyncio.TimeoutError:
                 log.error("snmp: stopping with %d accepted traps not stored (database unavailable)", self.queue.qsize())
-        for task in (self._writer, self._processor):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._processor is not None:
+            async with self._processing:  # not in the middle of a transaction
+                self._processor.cancel()
+            await asyncio.gather(self._processor, return_exceptions=True)
 
     async def _drained(self) -> None:
         while not (self.queue.empty() and self._idle.is_set()):
@@ -299,8 +303,10 @@ class TrapReceiver:
                 pass
             self._wake_processor.clear()
             try:
-                while await self.process_pending() == PROCESS_BATCH:
-                    pass
+                while True:
+                    async with self._processing:
+                        if await self.process_pending() < PROCESS_BATCH:
+                            break
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 self._warn("process", "snmp: cannot turn stored traps into alarms (%s); retrying", type(error).__name__)
 

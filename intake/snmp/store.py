@@ -62,9 +62,3 @@ async def mark_processed(conn: asyncpg.Connection, trap_id: int, result: str, ti
         trap_id, now, result[:500], ticket_id,
     )
 
-
-async def counts(conn: asyncpg.Connection) -> dict[str, int]:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS stored, count(*) FILTER (WHERE processed_at IS NULL) AS pending FROM snmp_traps"
-    )
-    return {"stored": row["stored"], "pending": row["pending"]}
