@@ -41,7 +41,10 @@ class Message:
 
 
 def pill(user_id: str) -> jinja2.utils.markupsafe.Markup:
-    escaped = html.escape(user_id)
+    """A mention pill for a Matrix user; anything else (an e-mail address, source:x) stays text."""
+    escaped = html.escape(str(user_id))
+    if not (str(user_id).startswith("@") and ":" in str(user_id)):
+        return jinja2.utils.markupsafe.Markup(escaped)
     return jinja2.utils.markupsafe.Markup(f'<a href="{MATRIX_TO}{escaped}">{escaped}</a>')
 
 
