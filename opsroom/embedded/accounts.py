@@ -154,12 +154,16 @@ def provision(plan: AccountPlan, layout: Layout, base_url: str, registration_sec
             record()
         if plan.bot.user_id not in state["rate_limit_exempt"]:
             admin = plan.admin
-            if admin.user_id not in tokens:
-                tokens[admin.user_id] = login(base_url, admin.user_id, admin.password)
-            exempt_from_rate_limits(base_url, tokens[admin.user_id], plan.bot.user_id)
-            log.info("%s is exempt from message rate limits", plan.bot.user_id)
-            state["rate_limit_exempt"].append(plan.bot.user_id)
-            record()
+            try:  # worth a warning, not a failed start: the bot then waits out 429s
+                if admin.user_id not in tokens:
+                    tokens[admin.user_id] = login(base_url, admin.user_id, admin.password)
+                exempt_from_rate_limits(base_url, tokens[admin.user_id], plan.bot.user_id)
+            except SynapseError as error:
+                log.warning("could not exempt %s from message rate limits as %s: %s", plan.bot.user_id, admin.user_id, error)
+            else:
+                log.info("%s is exempt from message rate limits", plan.bot.user_id)
+                state["rate_limit_exempt"].append(plan.bot.user_id)
+                record()
     finally:
         for token in tokens.values():  # registration and admin tokens were needed once only
             try:

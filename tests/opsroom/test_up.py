@@ -24,9 +24,11 @@ import pytest
 import yaml
 from nio import AsyncClient, LoginError, RoomResolveAliasError
 
-from opsroom.config import ENVIRONMENT_OVERRIDES, EXAMPLE_CONFIG
+from opsroom.config import ENVIRONMENT_OVERRIDES, EXAMPLE_CONFIG, parse_config
+from opsroom.embedded.accounts import describe_role
 from opsroom.embedded.postgres import EmbeddedPostgres
 from opsroom.embedded.process import alive, cmdline, descendants
+from opsroom.embedded.up import check_up, env_references
 from tests.support.matrix import Specialist, body, replying_to
 
 pytestmark = pytest.mark.integration
@@ -333,3 +335,21 @@ async def test_embedded_postgres_alone_keeps_data_across_restarts(tmp_path: Path
         await admin.close()
     finally:
         server.stop()
+
+
+def test_references_roles_and_up_specific_checks() -> None:
+    data = yaml.safe_load(
+        "# ${IN_A_COMMENT} is no reference\n"
+        "sources: [{name: a, token: '${TOKEN_A}'}]\n"
+        "api: {tokens: [{name: b, token: 'x-${TOKEN_B}-${TOKEN_A}'}]}\n"
+    )
+    assert env_references(data) == {"TOKEN_A": ["sources[0].token", "api.tokens[0].token"], "TOKEN_B": ["api.tokens[0].token"]}
+    assert describe_role(True, {2: ["db", "net"], 1: ["general"]}) == (
+        "administrator; general: specialist (level 1); db, net: shift lead (level 2)"
+    )
+    assert describe_role(False, {}) == "member"
+    regulations = {"standard": {"claim_within": "5m", "resolve_within": "4h"}}
+    foreign_bot = parse_config({"bot": {"user_id": "@bot:example.org"}, "regulations": regulations}, {})
+    assert [p.path for p in check_up(foreign_bot)] == ["bot.user_id"]  # the embedded server is localhost
+    external = parse_config({"homeserver": {"url": "https://matrix.example.org"}, "regulations": regulations}, {})
+    assert {p.path for p in check_up(external)} == {"bot.user_id", "bot.password"}
