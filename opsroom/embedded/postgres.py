@@ -187,6 +187,11 @@ class EmbeddedPostgres:
             self._lock.close()
             self._lock = None
         self._prepared = False
+        if self.socket_dir.parent != self.data_dir and (self.process is None or self.process.poll() is not None):
+            try:  # the fallback directory in /tmp: empty once the server is gone
+                self.socket_dir.rmdir()
+            except OSError:
+                pass
 
     def poll(self) -> int | None:
         return self.process.poll() if self.process else None

@@ -318,6 +318,7 @@ async def test_embedded_postgres_alone_keeps_data_across_restarts(tmp_path: Path
     finally:
         server.stop()
     assert server.poll() is not None and not alive(server.pid or 0)
+    assert not server.socket_dir.exists()  # the fallback socket directory is not left behind in /tmp
 
     stale = long_dir / "data" / "postmaster.pid"  # as a killed run leaves it: naming a dead pid
     dead_pid = subprocess.Popen(["true"])
