@@ -111,11 +111,14 @@ async def test_direct_messages_setting_governs_direct_invitations_only(make_conf
     asked = await admin.send(admins_room.room_id, "!ticket Coffee machine is empty")
     answer = await admin.wait_for(replying_to(asked), what="where !ticket works")
     assert body(answer) == "Send !ticket in a topic room or in a direct message to me."
-    await anyone.stop()
 
+
+@pytest.mark.integration
+async def test_direct_messages_from_admins_only(make_config, run_opsroom, specialists):
+    rooms = [{"key": new_localpart("general"), "name": "General", "default": True}]
     admins_only = await run_opsroom(make_config(rooms=rooms, bot={"direct_messages": "admins"}))
     other = await specialists("other")
-    refused = await open_direct_chat(other, bot)
+    refused = await open_direct_chat(other, admins_only.config.bot.user_id)
     assert (await invitation_outcome(admins_only, refused)).startswith("declined")
     async with admins_only.pool.acquire() as conn:
         assert await conn.fetchval("SELECT membership FROM bot_rooms WHERE room_id = $1", refused) == "leave"
