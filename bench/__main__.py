@@ -10,6 +10,7 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "deadlines": "bench.deadlines",
     "latency": "bench.latency",
+    "intake_load": "bench.intake_load",
     "people": "bench.people",
     "snmp_traps": "bench.snmp_traps",
     "mail": "bench.mail",

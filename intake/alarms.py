@@ -8,8 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from intake.auth import AuthFailure, read_from_source
-from intake.context import INTAKE
-from intake.validation import InvalidInput, choice, http_url, no_unknown_fields, parse_json_object, string, string_map
+from intake.batching import Overloaded
+from intake.context import INTAKE, IntakeContext
+from intake.validation import InvalidInput, choice, http_url, json_error, no_unknown_fields, parse_json_object, string, string_map
+from tickets.lifecycle import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
 ALARM_FIELDS = frozenset(
@@ -44,7 +46,20 @@ async def post_alarm(request: web.Request) -> web.Response:
         return failure.response()
     except InvalidInput as error:
         return error.response()
-    async with intake.pool.acquire() as conn, conn.transaction():
-        outcome = await intake.tickets.receive_alarm(conn, alarm, datetime.now(timezone.utc))
+    outcome = await store_alarm(intake, alarm)
+    if outcome is None:
+        return json_error(503, "too many alarms queued; retry shortly", retry_after_seconds=1)
     # durable before the answer: the transaction has committed
     return web.json_response({"ticket": outcome.ticket_id, "result": outcome.result}, status=202)
+
+
+async def store_alarm(intake: IntakeContext, alarm: AlarmInput) -> AlarmOutcome | None:
+    """Through the group-commit batcher when it runs, else in a transaction of its own; None
+    when the batcher is full (nothing was accepted)."""
+    if intake.alarms is None:
+        async with intake.pool.acquire() as conn, conn.transaction():
+            return await intake.tickets.receive_alarm(conn, alarm, datetime.now(timezone.utc))
+    try:
+        return await intake.alarms.submit(alarm)
+    except Overloaded:
+        return None

@@ -13,6 +13,7 @@ from intake.settings import ReportFormConfig
 from tickets.lifecycle import TicketService
 
 if TYPE_CHECKING:
+    from intake.batching import AlarmBatcher
     from intake.checks.runner import MonitorService
 
 
@@ -28,6 +29,8 @@ class IntakeContext:
     report_form: ReportFormConfig = field(default_factory=ReportFormConfig)
     # active checks and heartbeats (POST /api/v1/heartbeat/<name>)
     monitors: "MonitorService | None" = None
+    # group commit of single alarms (POST /api/v1/alarms, Events API v2 triggers)
+    alarms: "AlarmBatcher | None" = None
 
 
 INTAKE = web.AppKey("intake", IntakeContext)

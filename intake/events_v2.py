@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from intake.auth import AuthFailure
+from intake.alarms import store_alarm
 from intake.context import INTAKE
 from intake.validation import (
     InvalidInput,
@@ -137,12 +138,14 @@ async def post_event(request: web.Request) -> web.Response:
         return invalid_event(401, failure.message, "routing_key" if "routing_key" in failure.methods else None)
     except InvalidInput as error:
         return invalid_event(400, error.message, error.field)
-    now = datetime.now(timezone.utc)
-    async with intake.pool.acquire() as conn, conn.transaction():
-        if action == "acknowledge":
-            outcome = await intake.tickets.source_acknowledged(conn, alarm, now)
-        else:
-            outcome = await intake.tickets.receive_alarm(conn, alarm, now)
+    if action == "acknowledge":
+        async with intake.pool.acquire() as conn, conn.transaction():
+            outcome = await intake.tickets.source_acknowledged(conn, alarm, datetime.now(timezone.utc))
+    else:
+        stored = await store_alarm(intake, alarm)
+        if stored is None:
+            return invalid_event(503, "too many events queued; retry shortly")
+        outcome = stored
     return web.json_response(
         {
             "status": "success",

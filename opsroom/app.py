@@ -19,6 +19,7 @@ from intake.mail.imap import MailIntake
 from intake.mail.ingest import MailIngest
 from intake.auth import SourceBook, TokenBook
 from intake.checks.runner import MonitorService
+from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
 from intake.snmp.receiver import TrapReceiver, build_receiver
 from opsroom.config import Config
@@ -80,6 +81,7 @@ class Opsroom:
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
         self._started_at = time.monotonic()
+        self._stopped = False
 
     async def start(self) -> None:
         config = self.config
@@ -133,6 +135,8 @@ class Opsroom:
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
+        self.intake.alarms = AlarmBatcher(self.pool, self.tickets, workers=2)
+        self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
@@ -168,6 +172,10 @@ class Opsroom:
         return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
 
     async def stop(self) -> None:
+        """Stop every part; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.traps is not None:
             await self.traps.stop()
         if self.monitors is not None:
@@ -176,6 +184,8 @@ class Opsroom:
             await self.mail_intake.stop()
         if self.http is not None:
             await self.http.stop()
+        if self.intake is not None and self.intake.alarms is not None:
+            await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
         if self.deadlines is not None:

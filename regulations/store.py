@@ -66,6 +66,20 @@ async def start(
     await _notify(conn)
 
 
+async def start_many(conn: asyncpg.Connection, due: dict[int, datetime], kind: DeadlineKind, now: datetime) -> None:
+    """Deadlines for new tickets (which have none yet), ticket -> due time, in one statement."""
+    if not due:
+        return
+    await conn.execute(
+        "INSERT INTO deadlines (ticket_id, kind, due_at, created_at) SELECT id, $3, at, $4 FROM unnest($1::bigint[], $2::timestamptz[]) AS d (id, at)",
+        list(due),
+        list(due.values()),
+        kind,
+        now,
+    )
+    await _notify(conn)
+
+
 async def cancel(conn: asyncpg.Connection, ticket_id: int, now: datetime, kind: DeadlineKind | None = None) -> None:
     await conn.execute(
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -103,22 +104,72 @@ async def take_expired_silences(conn: asyncpg.Connection, now: datetime, limit: 
 # ---- storm control ----------------------------------------------------------------------
 
 
-async def count_announcement(conn: asyncpg.Connection, room_key: str, now: datetime, window: timedelta) -> asyncpg.Record:
-    """Count one more announcement in the room's window (a new window when the old one is over).
+@dataclass(frozen=True)
+class StormState:
+    announced_before: int  # announcements in the room's window before this batch
+    digest_id: int | None  # the window's digest, if the storm has started
 
-    The row lock taken here serialises the count per room until the transaction ends."""
-    return await conn.fetchrow(
+
+async def count_announcements(
+    conn: asyncpg.Connection, counts: dict[str, int], windows: dict[str, timedelta], now: datetime
+) -> dict[str, StormState]:
+    """Count more announcements in each room's window (a new window once the old one is over).
+
+    The rows stay locked until the transaction ends, which serialises the counting per room;
+    rooms are always locked in key order, so two transactions never wait on each other."""
+    keys = sorted(counts)
+    await conn.execute(
         """
-        INSERT INTO room_storm_state AS s (room_key, window_start, announced) VALUES ($1, $2, 1)
-        ON CONFLICT (room_key) DO UPDATE SET
-            window_start = CASE WHEN s.window_start <= $2 - $3::interval THEN $2 ELSE s.window_start END,
-            announced = CASE WHEN s.window_start <= $2 - $3::interval THEN 1 ELSE s.announced + 1 END,
-            digest_id = CASE WHEN s.window_start <= $2 - $3::interval THEN NULL ELSE s.digest_id END
-        RETURNING window_start, announced, digest_id
+        INSERT INTO room_storm_state (room_key, window_start, announced)
+        SELECT room_key, $2, 0 FROM unnest($1::text[]) AS room_key ORDER BY room_key
+        ON CONFLICT (room_key) DO NOTHING
         """,
-        room_key,
+        keys,
         now,
-        window,
+    )
+    rows = await conn.fetch(
+        """
+        SELECT room_key, window_start, announced, digest_id FROM room_storm_state
+        WHERE room_key = ANY($1::text[]) ORDER BY room_key FOR UPDATE
+        """,
+        keys,
+    )
+    states: dict[str, StormState] = {}
+    starts, totals, digests = [], [], []
+    for row in rows:
+        key = row["room_key"]
+        if row["window_start"] <= now - windows[key]:
+            start, before, digest_id = now, 0, None
+        else:
+            start, before, digest_id = row["window_start"], row["announced"], row["digest_id"]
+        states[key] = StormState(before, digest_id)
+        starts.append(start)
+        totals.append(before + counts[key])
+        digests.append(digest_id)
+    await conn.execute(
+        """
+        UPDATE room_storm_state SET window_start = new.window_start, announced = new.announced, digest_id = new.digest_id
+        FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bigint[]) AS new (room_key, window_start, announced, digest_id)
+        WHERE room_storm_state.room_key = new.room_key
+        """,
+        [row["room_key"] for row in rows],
+        starts,
+        totals,
+        digests,
+    )
+    return states
+
+
+async def active_silences_of(conn: asyncpg.Connection, room_keys: list[str], now: datetime) -> list[asyncpg.Record]:
+    """Silences active now for any of these rooms (or for every room)."""
+    return await conn.fetch(
+        """
+        SELECT id, room_key, matchers, starts_at, ends_at, reason, created_by, maintenance FROM silences
+        WHERE ended_at IS NULL AND starts_at <= $2 AND ends_at > $2 AND (room_key = ANY($1::text[]) OR room_key IS NULL)
+        ORDER BY id
+        """,
+        room_keys,
+        now,
     )
 
 

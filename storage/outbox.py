@@ -84,6 +84,37 @@ async def enqueue(
     return outbox_id
 
 
+@dataclass(frozen=True)
+class NewRow:
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    channel: str = "matrix"
+    coalesce_key: str | None = None
+    delay_seconds: float = 0.0  # not delivered before this; lets a burst of edits collapse into one
+
+
+async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
+    """Many rows in one statement, one notification per queue (group commit of alarms)."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
+        SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
+            AS new (queue, channel, kind, payload, coalesce_key, delay)
+        """,
+        [row.queue for row in rows],
+        [row.channel for row in rows],
+        [row.kind for row in rows],
+        [row.payload for row in rows],
+        [row.coalesce_key for row in rows],
+        [row.delay_seconds for row in rows],
+    )
+    await conn.execute("SELECT pg_notify($1, queue) FROM unnest($2::text[]) AS queue", NOTIFY_CHANNEL, sorted({row.queue for row in rows}))
+
+
 async def instance_id(conn: asyncpg.Connection) -> str:
     return await conn.fetchval("SELECT instance_id FROM opsroom_instance")
 
@@ -100,11 +131,12 @@ async def counts(conn: asyncpg.Connection) -> dict[str, int]:
 
 
 async def _due_queues(conn: asyncpg.Connection) -> list[tuple[str, datetime]]:
+    """Each queue with undelivered rows, and when its head row (the next in order) is due."""
     rows = await conn.fetch(
         """
-        SELECT queue, min(not_before) AS next_at FROM outbox
+        SELECT DISTINCT ON (queue) queue, not_before AS next_at FROM outbox
         WHERE delivered_at IS NULL AND dead_at IS NULL
-        GROUP BY queue
+        ORDER BY queue, id
         """
     )
     return [(row["queue"], row["next_at"]) for row in rows]
@@ -123,17 +155,30 @@ async def _head_of_queue(conn: asyncpg.Connection, queue: str) -> asyncpg.Record
     )
 
 
-async def _superseding_id(conn: asyncpg.Connection, message: OutboxMessage) -> int | None:
+async def _newest_with_key(conn: asyncpg.Connection, message: OutboxMessage) -> int | None:
+    """The newest undelivered row sharing this row's coalesce key (read before rendering)."""
     if message.coalesce_key is None:
         return None
     return await conn.fetchval(
         """
-        SELECT id FROM outbox
-        WHERE queue = $1 AND coalesce_key = $2 AND id > $3 AND delivered_at IS NULL AND dead_at IS NULL
-        ORDER BY id DESC LIMIT 1
+        SELECT max(id) FROM outbox
+        WHERE queue = $1 AND coalesce_key = $2 AND delivered_at IS NULL AND dead_at IS NULL
         """,
         message.queue,
         message.coalesce_key,
+    )
+
+
+async def _mark_superseded(conn: asyncpg.Connection, message: OutboxMessage, up_to: int) -> None:
+    """Rows with the same key queued before the delivery rendered are shown by it: done too."""
+    await conn.execute(
+        """
+        UPDATE outbox SET delivered_at = now(), result = jsonb_build_object('superseded_by', $4::bigint)
+        WHERE queue = $1 AND coalesce_key = $2 AND id > $4 AND id <= $3 AND delivered_at IS NULL AND dead_at IS NULL
+        """,
+        message.queue,
+        message.coalesce_key,
+        up_to,
         message.id,
     )
 
@@ -284,10 +329,9 @@ class OutboxDispatcher:
                 await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", QUEUE_LOCK_NAMESPACE, queue)
 
     async def _deliver_one(self, conn: asyncpg.Connection, message: OutboxMessage) -> None:
-        superseded_by = await _superseding_id(conn, message)
-        if superseded_by is not None:
-            await _mark_delivered(conn, message.id, {"superseded_by": superseded_by})
-            return
+        # Rows with a coalesce key (announcement edits, digests) are rendered from the current
+        # state at delivery: one delivery shows every change queued before it rendered.
+        newest = await _newest_with_key(conn, message)
         deliverer = self._deliverers.get(message.channel)
         if deliverer is None:
             await _mark_failed(conn, message.id, f"no deliverer for channel {message.channel!r}", 60.0, False)
@@ -297,6 +341,8 @@ class OutboxDispatcher:
             async with conn.transaction():
                 result = await deliverer.deliver(conn, message, self.transaction_id(message.id))
                 await _mark_delivered(conn, message.id, result)
+                if newest is not None and newest > message.id:
+                    await _mark_superseded(conn, message, newest)
         except TransientDeliveryError as error:
             delay = error.retry_after if error.retry_after is not None else backoff_seconds(message.attempts, cap=self._max_backoff)
             log.warning("outbox: row %d to %s will be retried in %.1fs: %s", message.id, message.queue, delay, error)

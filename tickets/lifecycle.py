@@ -23,6 +23,7 @@ from rooms import store as rooms_store
 from rooms.model import TopicRoom
 from rooms.routing import route
 from rooms.silences import MaintenanceWindow, Matcher, all_match
+from storage import outbox
 from tickets import alert_groups, notices, store
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
@@ -55,6 +56,14 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status is Status.DONE
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    ticket_id: int
+    room: TopicRoom
+    actor: str
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,24 +103,58 @@ class TicketService:
     # ---- alarms ------------------------------------------------------------------------
 
     async def receive_alarm(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
-        fingerprint = derive_fingerprint(alarm)
-        actor = f"source:{alarm.source}"
-        if alarm.status == "resolved":
+        return (await self.receive_alarms(conn, [alarm], now))[0]
+
+    async def receive_alarms(self, conn: asyncpg.Connection, alarms: Sequence[AlarmInput], now: datetime) -> list[AlarmOutcome]:
+        """Many alarms in one transaction, set-based (group commit): one statement opens or
+        counts the tickets of every fingerprint, and the new ones start their regulation together.
+
+        Repeats of one fingerprint within the batch count as occurrences of one ticket and are
+        recorded as one ``deduplicated`` event with their count. Resolved alarms are applied
+        after the firing ones of the same batch (concurrent requests have no order anyway)."""
+        outcomes: list[AlarmOutcome | None] = [None] * len(alarms)
+        pending: dict[str, tuple[AlarmInput, str, list[int]]] = {}  # fingerprint -> (first alarm, room, indexes)
+        resolved: list[tuple[int, AlarmInput, str]] = []
+        for index, alarm in enumerate(alarms):
+            fingerprint = derive_fingerprint(alarm)
+            if alarm.status == "resolved":
+                resolved.append((index, alarm, fingerprint))
+            elif fingerprint in pending:
+                pending[fingerprint][2].append(index)
+            else:
+                pending[fingerprint] = (alarm, route(alarm, self.rooms).key, [index])
+        if pending:
+            rows = [store.AlarmRow(room_key, fp, alarm, len(indexes)) for fp, (alarm, room_key, indexes) in pending.items()]
+            upserted = await store.upsert_alarms(conn, rows, now)
+            new: list[NewTicket] = []
+            repeats: list[store.NewEvent] = []
+            refreshes = []
+            for row in upserted:
+                alarm, room_key, indexes = pending[row.fingerprint]
+                actor = f"source:{alarm.source}"
+                if row.inserted:
+                    outcomes[indexes[0]] = AlarmOutcome(row.id, "created")
+                    new.append(NewTicket(row.id, self.room(room_key), actor, {"fingerprint": row.fingerprint, "severity": alarm.severity}))
+                    later = indexes[1:]
+                else:
+                    later = indexes
+                    refreshes.append(notices.refresh_row(row.id, room_key))
+                for index in later:
+                    outcomes[index] = AlarmOutcome(row.id, "deduplicated")
+                if later:
+                    repeats.append(store.NewEvent(row.id, "deduplicated", actor, {"occurrences": row.occurrences, "count": len(later)}))
+            await self._open_new(conn, new, now)
+            await store.add_events(conn, repeats, at=now)
+            await outbox.enqueue_many(conn, refreshes)
+        for index, alarm, fingerprint in resolved:
             ticket = await store.open_by_fingerprint(conn, fingerprint, lock=True)
             if ticket is None:
-                return AlarmOutcome(None, "unmatched")
-            await self.source_recovered(conn, ticket, actor, now)
-            return AlarmOutcome(ticket.id, "recovered")
-        room = route(alarm, self.rooms)
-        ticket_id, created = await store.insert_or_touch(conn, room.key, alarm, fingerprint, now)
-        if not created:
-            ticket = await store.get(conn, ticket_id, lock=True)
-            assert ticket is not None
-            await store.add_event(conn, ticket_id, "deduplicated", actor, {"occurrences": ticket.occurrences}, at=now)
-            await notices.refresh(conn, ticket_id, ticket.room_key)
-            return AlarmOutcome(ticket_id, "deduplicated")
-        await self.open_ticket(conn, ticket_id, room, actor, now, {"fingerprint": fingerprint, "severity": alarm.severity})
-        return AlarmOutcome(ticket_id, "created")
+                outcomes[index] = AlarmOutcome(None, "unmatched")
+                continue
+            await self.source_recovered(conn, ticket, f"source:{alarm.source}", now)
+            outcomes[index] = AlarmOutcome(ticket.id, "recovered")
+        assert all(outcome is not None for outcome in outcomes)
+        return outcomes  # type: ignore[return-value]
 
     async def receive_alert_group(
         self, conn: asyncpg.Connection, group: AlarmInput, members: Sequence[AlarmInput], now: datetime
@@ -176,36 +219,78 @@ class TicketService:
     async def open_ticket(
         self, conn: asyncpg.Connection, ticket_id: int, room: TopicRoom, actor: str, now: datetime, data: dict[str, Any]
     ) -> None:
-        """What every new ticket gets: its history starts, then either a silence keeps it quiet, or
-        the claim clock runs and the room hears of it."""
-        await store.add_event(conn, ticket_id, "created", actor, {**data, "room": room.key}, at=now)
-        ticket = await store.get(conn, ticket_id)
-        assert ticket is not None
-        silence_id = await self._matching_silence(conn, ticket, room, now)
-        if silence_id is not None:
-            await store.update(conn, ticket_id, silence_id=silence_id)
-            await store.add_event(conn, ticket_id, "silenced", BOT_ACTOR, {"silence_id": silence_id}, at=now)
-            return
-        await self._start_regulation(conn, ticket, room, now)
+        await self._open_new(conn, [NewTicket(ticket_id, room, actor, data)], now)
 
-    async def _start_regulation(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom, now: datetime) -> None:
-        regulation = self.regulations[room.regulation]
-        await deadlines.start(conn, ticket.id, "claim", regulation.claim_within, now)
-        state = await rooms_store.count_announcement(conn, room.key, now, room.storm.window)
-        if state["announced"] <= room.storm.max_announcements:
-            await notices.announce(conn, ticket.id, room.key)
+    async def _open_new(self, conn: asyncpg.Connection, new: Sequence[NewTicket], now: datetime) -> None:
+        """What every new ticket gets: its history starts, then either a silence keeps it quiet, or
+        the claim clock runs and the room hears of it. Set-based: a few statements for any number."""
+        if not new:
             return
-        # a storm: folded into the window's digest, still a ticket under the regulation
-        digest_id = state["digest_id"] or await rooms_store.start_digest(conn, room.key, now)
-        await store.update(conn, ticket.id, digest_id=digest_id)
-        await store.add_event(conn, ticket.id, "folded", BOT_ACTOR, {"digest_id": digest_id}, at=now)
-        await notices.storm_digest(conn, room.key, digest_id)
+        created = [store.NewEvent(n.ticket_id, "created", n.actor, {**n.data, "room": n.room.key}) for n in new]
+        room_keys = sorted({n.room.key for n in new})
+        active = await rooms_store.active_silences_of(conn, room_keys, now)
+        silenced: dict[int, int | None] = {}
+        if active or any(window.occurrence(now) for window in self.maintenance):
+            tickets = await store.get_many(conn, [n.ticket_id for n in new])
+            for item in new:
+                in_room = [s for s in active if s["room_key"] in (item.room.key, None)]
+                silence_id = await self._matching_silence(conn, tickets[item.ticket_id], item.room, now, active=in_room)
+                if silence_id is not None:
+                    silenced[item.ticket_id] = silence_id
+        if silenced:
+            await store.set_many(conn, "silence_id", silenced)
+            created += [store.NewEvent(t, "silenced", BOT_ACTOR, {"silence_id": s}) for t, s in silenced.items()]
+        await self._start_regulation(
+            conn, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created
+        )
+
+    async def _start_regulation(
+        self, conn: asyncpg.Connection, tickets: Sequence[tuple[int, str]], now: datetime,
+        events: Sequence[store.NewEvent] = (),
+    ) -> None:
+        """The claim clock starts and the room hears of each ticket (id, room key): an announcement
+        each, or, past the room's storm limit, a line in the window's digest (still a ticket under
+        the regulation). ``events`` are written with the ones this adds, in one statement."""
+        if not tickets:
+            await store.add_events(conn, list(events), at=now)
+            return
+        by_room: dict[str, list[int]] = {}
+        for ticket_id, room_key in tickets:
+            by_room.setdefault(room_key, []).append(ticket_id)
+        rooms = {key: self.room(key) for key in by_room}
+        await deadlines.start_many(
+            conn, {t: now + self.regulations[rooms[key].regulation].claim_within for t, key in tickets}, "claim", now
+        )
+        states = await rooms_store.count_announcements(
+            conn, {key: len(members) for key, members in by_room.items()}, {key: room.storm.window for key, room in rooms.items()}, now
+        )
+        rows: list[outbox.NewRow] = []
+        digests: dict[int, int | None] = {}
+        for room_key in sorted(by_room):
+            members, room, state = by_room[room_key], rooms[room_key], states[room_key]
+            allowed = max(0, room.storm.max_announcements - state.announced_before)
+            rows += [notices.announce_row(ticket_id, room_key) for ticket_id in members[:allowed]]
+            if len(members) > allowed:
+                digest_id = state.digest_id or await rooms_store.start_digest(conn, room_key, now)
+                digests.update({ticket_id: digest_id for ticket_id in members[allowed:]})
+                rows.append(notices.storm_digest_row(room_key, digest_id))
+        if digests:
+            await store.set_many(conn, "digest_id", digests)
+        await store.add_events(
+            conn, [*events, *(store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in digests.items())], at=now
+        )
+        await outbox.enqueue_many(conn, rows)
 
     # ---- silences ----------------------------------------------------------------------
 
-    async def _matching_silence(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom, now: datetime) -> int | None:
+    async def _matching_silence(
+        self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom, now: datetime,
+        *, active: Sequence[asyncpg.Record] | None = None,
+    ) -> int | None:
         value_of = ticket.field_value
-        for silence in await rooms_store.active_silences(conn, room.key, now):
+        if active is None:
+            active = await rooms_store.active_silences(conn, room.key, now)
+        for silence in active:
             if all_match([Matcher.from_json(m) for m in silence["matchers"]], value_of):
                 return silence["id"]
         for window in self.maintenance:
@@ -232,7 +317,7 @@ class TicketService:
         resolved quietly). Returns the tickets announced, or None if it had ended already."""
         if not await rooms_store.end_silence(conn, silence_id, now, actor):
             return None
-        announced = []
+        announced: list[Ticket] = []
         for ticket_id in await store.open_silenced_by(conn, silence_id):
             ticket = await store.get(conn, ticket_id, lock=True)
             if ticket is None or not ticket.is_open or ticket.silence_id != silence_id:
@@ -248,9 +333,9 @@ class TicketService:
             if ticket.source_recovered_at is not None:
                 await self._resolve(conn, ticket, BOT_ACTOR, "source recovered while silenced", now, automatic=True)
                 continue
-            await self._start_regulation(conn, ticket, room, now)
-            announced.append(ticket.id)
-        return announced
+            announced.append(ticket)
+        await self._start_regulation(conn, [(ticket.id, ticket.room_key) for ticket in announced], now)
+        return [ticket.id for ticket in announced]
 
     # ---- reports by people -------------------------------------------------------------
 

@@ -37,19 +37,36 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def announce_row(ticket_id: int, room_key: str) -> outbox.NewRow:
+    return outbox.NewRow(room_queue(room_key), "ticket.announce", {"ticket_id": ticket_id})
+
+
+def refresh_row(ticket_id: int, room_key: str) -> outbox.NewRow:
+    """Edit the announcement to show the ticket's current state (edits of one ticket coalesce)."""
+    return outbox.NewRow(room_queue(room_key), "ticket.refresh", {"ticket_id": ticket_id}, coalesce_key=f"refresh:{ticket_id}")
+
+
+DIGEST_EDIT_DELAY = 1.0  # seconds: a storm edits its digest about once a second, not once per alarm
+
+
+def storm_digest_row(room_key: str, digest_id: int) -> outbox.NewRow:
+    """Post or edit the storm digest of a room's window (edits coalesce)."""
+    return outbox.NewRow(
+        room_queue(room_key), "storm.digest", {"digest_id": digest_id},
+        coalesce_key=f"digest:{digest_id}", delay_seconds=DIGEST_EDIT_DELAY,
+    )
+
+
+async def _enqueue(conn: asyncpg.Connection, row: outbox.NewRow) -> None:
+    await outbox.enqueue_many(conn, [row])
+
+
 async def announce(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
-    await outbox.enqueue(conn, queue=room_queue(room_key), kind="ticket.announce", payload={"ticket_id": ticket_id})
+    await _enqueue(conn, announce_row(ticket_id, room_key))
 
 
 async def refresh(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
-    """Edit the announcement to show the ticket's current state."""
-    await outbox.enqueue(
-        conn,
-        queue=room_queue(room_key),
-        kind="ticket.refresh",
-        payload={"ticket_id": ticket_id},
-        coalesce_key=f"refresh:{ticket_id}",
-    )
+    await _enqueue(conn, refresh_row(ticket_id, room_key))
 
 
 async def note(
@@ -101,11 +118,4 @@ async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: in
 
 
 async def storm_digest(conn: asyncpg.Connection, room_key: str, digest_id: int) -> None:
-    """Post or edit the storm digest of a room's window (edits coalesce)."""
-    await outbox.enqueue(
-        conn,
-        queue=room_queue(room_key),
-        kind="storm.digest",
-        payload={"digest_id": digest_id},
-        coalesce_key=f"digest:{digest_id}",
-    )
+    await _enqueue(conn, storm_digest_row(room_key, digest_id))

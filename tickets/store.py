@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,106 @@ async def insert_or_touch(
         now,
     )
     return row["id"], row["inserted"]
+
+
+@dataclass(frozen=True)
+class AlarmRow:
+    """One fingerprint of a batch: its first alarm, and how often it came in the batch."""
+
+    room_key: str
+    fingerprint: str
+    alarm: AlarmInput
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class Upserted:
+    id: int
+    fingerprint: str
+    inserted: bool
+    occurrences: int
+
+
+async def upsert_alarms(conn: asyncpg.Connection, rows: list[AlarmRow], now: datetime) -> list[Upserted]:
+    """Open tickets for new fingerprints and count occurrences on open ones, in one statement.
+
+    Fingerprints must be distinct within ``rows`` (a statement may touch a row only once)."""
+    records = await conn.fetch(
+        """
+        INSERT INTO tickets (room_key, fingerprint, source, title, severity, service, host, description, url,
+                             labels, details, occurrences, first_seen_at, last_seen_at, created_at)
+        SELECT room_key, fingerprint, source, title, severity, service, host, description, url,
+               labels, details, occurrences, $13, $13, $13
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::int[])
+             AS new (room_key, fingerprint, source, title, severity, service, host, description, url,
+                     labels, details, occurrences)
+        ON CONFLICT (fingerprint) WHERE state <> 'resolved'
+        DO UPDATE SET occurrences = tickets.occurrences + EXCLUDED.occurrences,
+                      last_seen_at = EXCLUDED.last_seen_at,
+                      source_recovered_at = NULL,
+                      details = CASE WHEN EXCLUDED.details = '{}'::jsonb THEN tickets.details ELSE EXCLUDED.details END
+        RETURNING id, fingerprint, (xmax = 0) AS inserted, occurrences
+        """,
+        [row.room_key for row in rows],
+        [row.fingerprint for row in rows],
+        [row.alarm.source for row in rows],
+        [row.alarm.title for row in rows],
+        [row.alarm.severity for row in rows],
+        [row.alarm.service for row in rows],
+        [row.alarm.host for row in rows],
+        [row.alarm.description for row in rows],
+        [row.alarm.url for row in rows],
+        [row.alarm.labels for row in rows],
+        [row.alarm.details for row in rows],
+        [row.occurrences for row in rows],
+        now,
+    )
+    return [Upserted(r["id"], r["fingerprint"], r["inserted"], r["occurrences"]) for r in records]
+
+
+async def get_many(conn: asyncpg.Connection, ticket_ids: list[int]) -> dict[int, Ticket]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM tickets WHERE id = ANY($1::bigint[])", ticket_ids)
+    return {row["id"]: Ticket(**dict(row)) for row in rows}
+
+
+async def set_many(conn: asyncpg.Connection, column: str, values: dict[int, int | None]) -> None:
+    """Set one bigint column (``silence_id``, ``digest_id``) on many tickets."""
+    if column not in ("silence_id", "digest_id"):
+        raise ValueError(f"not settable in bulk: {column}")
+    await conn.execute(
+        f"""
+        UPDATE tickets SET {column} = new.value
+        FROM unnest($1::bigint[], $2::bigint[]) AS new (id, value) WHERE tickets.id = new.id
+        """,
+        list(values),
+        list(values.values()),
+    )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    ticket_id: int
+    kind: str
+    actor: str
+    data: dict[str, Any]
+
+
+async def add_events(conn: asyncpg.Connection, events: list[NewEvent], *, at: datetime) -> None:
+    if not events:
+        return
+    await conn.execute(
+        """
+        INSERT INTO ticket_events (ticket_id, at, kind, actor, data)
+        SELECT ticket_id, $5, kind, actor, data FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])
+            AS new (ticket_id, kind, actor, data)
+        """,
+        [e.ticket_id for e in events],
+        [e.kind for e in events],
+        [e.actor for e in events],
+        [e.data for e in events],
+        at,
+    )
 
 
 async def insert_report(conn: asyncpg.Connection, room_key: str, report: ReportInput, now: datetime) -> int:

@@ -167,11 +167,15 @@ async def test_order_per_queue_is_kept_across_retries(database, pool):
     assert attempts == 4
 
 
-async def test_a_newer_row_with_the_same_key_supersedes(database, pool):
+async def test_rows_with_the_same_key_queued_before_a_delivery_are_covered_by_it(database, pool):
+    """Coalesced rows (edits) render the current state when delivered: one delivery stands for
+    every row with its key that was queued before it, the others are marked superseded."""
     recorder = FailsFirst(failures=0)
     async with pool.acquire() as conn:
-        for n in range(3):
+        ids = [
             await outbox.enqueue(conn, queue="!room:test", kind="edit", payload={"n": n}, channel="test", coalesce_key="edit:1")
+            for n in range(3)
+        ]
         last = await outbox.enqueue(conn, queue="!room:test", kind="message", payload={"n": 99}, channel="test")
     dispatcher = OutboxDispatcher(pool, database, {"test": recorder}, poll_interval=0.05)
     await dispatcher.start()
@@ -179,7 +183,9 @@ async def test_a_newer_row_with_the_same_key_supersedes(database, pool):
         await wait_delivered(pool, last)
     finally:
         await dispatcher.stop()
-    assert recorder.delivered == [2, 99]
+    assert recorder.delivered == [0, 99]
+    results = {row["id"]: row["result"] for row in await pool.fetch("SELECT id, result FROM outbox WHERE id = ANY($1::bigint[])", ids)}
+    assert results[ids[1]] == {"superseded_by": ids[0]} and results[ids[2]] == {"superseded_by": ids[0]}
 
 
 async def test_permanent_refusal_gives_up_and_the_queue_moves_on(database, pool):

@@ -51,12 +51,14 @@ async def test_a_storm_is_folded_into_a_digest_and_every_alarm_is_a_ticket(regul
         lambda rid, e: rid == room.room_id and "Alarm storm" in body(e) and "m.relates_to" not in e["content"],
         what="the storm digest",
     )
-    await alice.wait_for(
-        lambda rid, e: rid == room.room_id and (e["content"].get("m.relates_to") or {}).get("event_id") == digest["event_id"]
-        and f"{ALARMS - ANNOUNCED} more alarms" in e["content"].get("m.new_content", {}).get("body", ""),
-        timeout=30,
-        what="the digest edited to its final count",
-    )
+    final_count = f"{ALARMS - ANNOUNCED} more alarms"
+    if final_count not in body(digest):  # the storm outgrew the first post: an edit catches up
+        await alice.wait_for(
+            lambda rid, e: rid == room.room_id and (e["content"].get("m.relates_to") or {}).get("event_id") == digest["event_id"]
+            and final_count in e["content"].get("m.new_content", {}).get("body", ""),
+            timeout=30,
+            what="the digest edited to its final count",
+        )
     await asyncio.sleep(1)
     await alice.sync_once()
     top_level = [
