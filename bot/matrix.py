@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 import aiohttp
 import asyncpg
@@ -46,6 +47,23 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+async def retry_transient(what: str, action: Callable[[], Awaitable[object]]) -> None:
+    """Run ``action`` until it succeeds, backing off while the homeserver is unavailable;
+    other errors are raised at once."""
+    attempt = 0
+    while True:
+        try:
+            await action()
+            return
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            attempt += 1
+            delay = min(30.0, 0.5 * 2**attempt)
+            log.warning("could not %s (%s); retrying in %.0fs", what, type(error).__name__, delay)
+            await asyncio.sleep(delay)
+
+
 class MatrixSession:
     def __init__(self, settings: MatrixSettings, pool: asyncpg.Pool) -> None:
         self.settings = settings
@@ -65,19 +83,8 @@ class MatrixSession:
 
     async def open(self) -> None:
         """Log in, retrying while the homeserver is unreachable."""
-        attempt = 0
-        while True:
-            try:
-                await self._authenticate()
-                self.ready.set()
-                return
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                attempt += 1
-                delay = min(30.0, 0.5 * 2**attempt)
-                log.warning("homeserver %s unreachable (%s); retrying in %.0fs", self.settings.homeserver_url, type(error).__name__, delay)
-                await asyncio.sleep(delay)
+        await retry_transient(f"reach the homeserver {self.settings.homeserver_url}", self._authenticate)
+        self.ready.set()
 
     async def _authenticate(self) -> None:
         if self.settings.access_token:

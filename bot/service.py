@@ -13,7 +13,7 @@ from bot.commands import REGISTRY
 from bot.context import BotDeps
 from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
-from bot.matrix import MatrixSession, MatrixSettings, is_transient
+from bot.matrix import MatrixSession, MatrixSettings, retry_transient
 from bot.provision import ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
 from bot.render import Renderer
@@ -80,8 +80,8 @@ class Bot:
 
     async def _run(self) -> None:
         await self.session.open()
-        await self._with_retry("set the display name", self._set_display_name)
-        await self._with_retry("provision topic rooms", self._provision)
+        await retry_transient("set the display name", self._set_display_name)
+        await retry_transient("provision topic rooms", self._provision)
         self.rooms_ready.set()
         await self.sync.run()
 
@@ -90,20 +90,6 @@ class Bot:
 
     async def _provision(self) -> None:
         await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name)
-
-    async def _with_retry(self, what: str, action: Any) -> None:
-        attempt = 0
-        while True:
-            try:
-                await action()
-                return
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                attempt += 1
-                delay = min(30.0, 0.5 * 2**attempt)
-                log.warning("could not %s (%s); retrying in %.0fs", what, type(error).__name__, delay)
-                await asyncio.sleep(delay)
 
     @property
     def task(self) -> asyncio.Task[None] | None:
