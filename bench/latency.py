@@ -104,7 +104,8 @@ async def run(admin: str) -> dict[str, list[float]]:
                     "bot": {"user_id": bot.user_id, "password": bot.password},
                     "http": {"port": 0},
                     "sources": [{"name": "bench", "token": TOKEN}],
-                    "rooms": [{"key": "bench", "name": "Bench", "default": True,
+                    # one alarm at a time: storm control must not fold them into a digest
+                    "rooms": [{"key": "bench", "name": "Bench", "default": True, "storm": {"max_announcements": 10000},
                                "staff": [{"user": alice.user_id, "level": 1}, {"user": bob.user_id, "level": 1}]}],
                     "regulations": {"standard": {"claim_within": "1h", "resolve_within": "4h"}},
                 },

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import asyncpg
 
 from rooms.model import TopicRoom
+from storage import outbox
 from tickets import mail as ticket_mail
 from tickets import notices
 from tickets.model import Ticket
@@ -28,12 +29,12 @@ async def call_level(
     """Queue the thread mention, invitations and direct messages (and mail pages to ``emails``,
     user -> address); returns who is called."""
     people = room.staff_at(level)
-    await notices.note(
-        conn, ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=people, notify=True
-    )
+    rows = [notices.note_row(ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=people, notify=True)]
     for user_id in people:
-        await notices.invite(conn, ticket.room_key, user_id)
-        await notices.page(conn, ticket, user_id, {**params, "level": level, "due_at": due_at, "note": note})
+        rows.append(notices.invite_row(ticket.room_key, user_id))
+        rows.append(notices.page_row(ticket, user_id, {**params, "level": level, "due_at": due_at, "note": note}))
+    await outbox.enqueue_many(conn, rows)
+    for user_id in people:
         if emails and user_id in emails:
             await ticket_mail.queue(
                 conn, ticket, "page", emails[user_id], {**params, "level": level, "due_at": due_at, "user_id": user_id}

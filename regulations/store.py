@@ -55,15 +55,18 @@ async def start(
             within,
             now,
         )
-    else:
+    else:  # the notification rides in the same statement
         await conn.execute(
-            "INSERT INTO deadlines (ticket_id, kind, due_at, created_at) VALUES ($1, $2, $3, $4)",
+            """
+            WITH added AS (INSERT INTO deadlines (ticket_id, kind, due_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id)
+            SELECT pg_notify($5, '') FROM added
+            """,
             ticket_id,
             kind,
             now + within,
             now,
+            NOTIFY_CHANNEL,
         )
-    await _notify(conn)
 
 
 async def start_many(conn: asyncpg.Connection, due: dict[int, datetime], kind: DeadlineKind, now: datetime) -> None:

@@ -68,20 +68,24 @@ async def enqueue(
     channel: str = "matrix",
     coalesce_key: str | None = None,
 ) -> int:
-    """Add a row; call inside the transaction of the change that causes it."""
-    outbox_id = await conn.fetchval(
+    """Add a row; call inside the transaction of the change that causes it.
+
+    The notification rides in the same statement: one round trip."""
+    return await conn.fetchval(
         """
-        INSERT INTO outbox (queue, channel, kind, payload, coalesce_key)
-        VALUES ($1, $2, $3, $4, $5) RETURNING id
+        WITH row AS (
+            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key)
+            VALUES ($1, $2, $3, $4, $5) RETURNING id
+        )
+        SELECT id FROM row, pg_notify($6, $1)
         """,
         queue,
         channel,
         kind,
         payload,
         coalesce_key,
+        NOTIFY_CHANNEL,
     )
-    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, queue)
-    return outbox_id
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,14 @@ async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
         return
     await conn.execute(
         """
-        INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
-        SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
-            AS new (queue, channel, kind, payload, coalesce_key, delay)
+        WITH added AS (
+            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
+            SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
+                AS new (queue, channel, kind, payload, coalesce_key, delay)
+            RETURNING queue
+        )
+        SELECT pg_notify($7, queue) FROM (SELECT DISTINCT queue FROM added) AS queues
         """,
         [row.queue for row in rows],
         [row.channel for row in rows],
@@ -111,8 +119,8 @@ async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
         [row.payload for row in rows],
         [row.coalesce_key for row in rows],
         [row.delay_seconds for row in rows],
+        NOTIFY_CHANNEL,
     )
-    await conn.execute("SELECT pg_notify($1, queue) FROM unnest($2::text[]) AS queue", NOTIFY_CHANNEL, sorted({row.queue for row in rows}))
 
 
 async def instance_id(conn: asyncpg.Connection) -> str:

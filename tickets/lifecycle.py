@@ -109,14 +109,31 @@ class TicketService:
         """Many alarms in one transaction, set-based (group commit): one statement opens or
         counts the tickets of every fingerprint, and the new ones start their regulation together.
 
-        Repeats of one fingerprint within the batch count as occurrences of one ticket and are
-        recorded as one ``deduplicated`` event with their count. Resolved alarms are applied
-        after the firing ones of the same batch (concurrent requests have no order anyway)."""
+        Arrival order is kept where it matters: the batch is cut wherever a fingerprint changes
+        between firing and resolved, and each part is applied in turn. Repeats of one fingerprint
+        within a part count as occurrences of one ticket, recorded as one ``deduplicated`` event
+        with their count."""
+        outcomes: list[AlarmOutcome] = []
+        part: list[tuple[AlarmInput, str]] = []
+        statuses: dict[str, str] = {}
+        for alarm in alarms:
+            fingerprint = derive_fingerprint(alarm)
+            if statuses.get(fingerprint, alarm.status) != alarm.status:
+                outcomes += await self._receive_part(conn, part, now)
+                part, statuses = [], {}
+            part.append((alarm, fingerprint))
+            statuses[fingerprint] = alarm.status
+        return outcomes + await self._receive_part(conn, part, now)
+
+    async def _receive_part(
+        self, conn: asyncpg.Connection, alarms: Sequence[tuple[AlarmInput, str]], now: datetime
+    ) -> list[AlarmOutcome]:
+        """Alarms (with their fingerprints) in which no fingerprint both fires and resolves:
+        within such a part, order does not matter."""
         outcomes: list[AlarmOutcome | None] = [None] * len(alarms)
         pending: dict[str, tuple[AlarmInput, str, list[int]]] = {}  # fingerprint -> (first alarm, room, indexes)
         resolved: list[tuple[int, AlarmInput, str]] = []
-        for index, alarm in enumerate(alarms):
-            fingerprint = derive_fingerprint(alarm)
+        for index, (alarm, fingerprint) in enumerate(alarms):
             if alarm.status == "resolved":
                 resolved.append((index, alarm, fingerprint))
             elif fingerprint in pending:

@@ -69,6 +69,31 @@ async def refresh(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> No
     await _enqueue(conn, refresh_row(ticket_id, room_key))
 
 
+def note_row(
+    ticket: Ticket, note: str, params: dict[str, Any] | None = None, *, mentions: Iterable[str] = (), notify: bool = False
+) -> outbox.NewRow:
+    """A step of the ticket's log, in its thread."""
+    payload = {
+        "ticket_id": ticket.id,
+        "note": note,
+        "params": _json_safe(params or {}),
+        "mentions": sorted(set(mentions)),
+        "notify": notify,
+    }
+    return outbox.NewRow(room_queue(ticket.room_key), "ticket.note", payload)
+
+
+def page_row(ticket: Ticket, user_id: str, params: dict[str, Any]) -> outbox.NewRow:
+    """A direct message asking one person to act on a ticket."""
+    payload = {"ticket_id": ticket.id, "user_id": user_id, "params": _json_safe(params)}
+    return outbox.NewRow(direct_queue(user_id), "ticket.page", payload)
+
+
+def invite_row(room_key: str, user_id: str) -> outbox.NewRow:
+    """Into the room, unless they are in it (the deliverer checks)."""
+    return outbox.NewRow(room_queue(room_key), "invite", {"room_key": room_key, "user_id": user_id})
+
+
 async def note(
     conn: asyncpg.Connection,
     ticket: Ticket,
@@ -78,33 +103,15 @@ async def note(
     mentions: Iterable[str] = (),
     notify: bool = False,
 ) -> None:
-    """A step of the ticket's log, in its thread."""
-    await outbox.enqueue(
-        conn,
-        queue=room_queue(ticket.room_key),
-        kind="ticket.note",
-        payload={
-            "ticket_id": ticket.id,
-            "note": note,
-            "params": _json_safe(params or {}),
-            "mentions": sorted(set(mentions)),
-            "notify": notify,
-        },
-    )
+    await _enqueue(conn, note_row(ticket, note, params, mentions=mentions, notify=notify))
 
 
 async def page(conn: asyncpg.Connection, ticket: Ticket, user_id: str, params: dict[str, Any]) -> None:
-    """A direct message asking one person to act on a ticket."""
-    await outbox.enqueue(
-        conn,
-        queue=direct_queue(user_id),
-        kind="ticket.page",
-        payload={"ticket_id": ticket.id, "user_id": user_id, "params": _json_safe(params)},
-    )
+    await _enqueue(conn, page_row(ticket, user_id, params))
 
 
 async def invite(conn: asyncpg.Connection, room_key: str, user_id: str) -> None:
-    await outbox.enqueue(conn, queue=room_queue(room_key), kind="invite", payload={"room_key": room_key, "user_id": user_id})
+    await _enqueue(conn, invite_row(room_key, user_id))
 
 
 async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: int) -> None:

@@ -316,18 +316,32 @@ class TrapReceiver:
             if not await store.try_processor_lock(conn):
                 return 0  # another process is at it
             traps = await store.take_pending(conn, limit)
-            for trap in traps:
-                now = utcnow()
-                try:
-                    async with conn.transaction():  # a savepoint: one bad trap does not undo the others
-                        outcome = await self.tickets.receive_alarm(conn, self.rules.alarm(trap), now)
-                        await store.mark_processed(conn, trap.id, outcome.result, outcome.ticket_id, now)
+            now = utcnow()
+            try:
+                async with conn.transaction():  # the whole batch set-based, in arrival order
+                    outcomes = await self.tickets.receive_alarms(conn, [self.rules.alarm(trap) for trap in traps], now)
+                    await store.mark_processed_many(
+                        conn, [(trap.id, outcome.result, outcome.ticket_id) for trap, outcome in zip(traps, outcomes)], now
+                    )
+                for outcome in outcomes:
                     self.stats[f"alarms_{outcome.result}"] += 1
-                except Exception as error:
-                    log.exception("snmp: trap %d could not become an alarm", trap.id)
-                    await store.mark_processed(conn, trap.id, f"failed: {type(error).__name__}: {error}", None, now)
-                    self.stats["alarms_failed"] += 1
+            except Exception:
+                log.warning("snmp: a batch of %d traps failed; turning them into alarms one by one", len(traps), exc_info=True)
+                for trap in traps:
+                    await self._process_one(conn, trap)
         return len(traps)
+
+    async def _process_one(self, conn: asyncpg.Connection, trap: Any) -> None:
+        now = utcnow()
+        try:
+            async with conn.transaction():  # a savepoint: one bad trap does not undo the others
+                outcome = await self.tickets.receive_alarm(conn, self.rules.alarm(trap), now)
+                await store.mark_processed(conn, trap.id, outcome.result, outcome.ticket_id, now)
+            self.stats[f"alarms_{outcome.result}"] += 1
+        except Exception as error:
+            log.exception("snmp: trap %d could not become an alarm", trap.id)
+            await store.mark_processed(conn, trap.id, f"failed: {type(error).__name__}: {error}", None, now)
+            self.stats["alarms_failed"] += 1
 
     def health(self) -> dict[str, Any]:
         return {

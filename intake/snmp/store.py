@@ -56,6 +56,23 @@ async def take_pending(conn: asyncpg.Connection, limit: int) -> list[StoredTrap]
     ]
 
 
+async def mark_processed_many(
+    conn: asyncpg.Connection, results: list[tuple[int, str, int | None]], now: datetime
+) -> None:
+    """(trap, result, ticket) for a whole batch, in one statement."""
+    await conn.execute(
+        """
+        UPDATE snmp_traps SET processed_at = $4, result = done.result, ticket_id = done.ticket_id
+        FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS done (id, result, ticket_id)
+        WHERE snmp_traps.id = done.id
+        """,
+        [trap_id for trap_id, _, _ in results],
+        [result[:500] for _, result, _ in results],
+        [ticket_id for _, _, ticket_id in results],
+        now,
+    )
+
+
 async def mark_processed(conn: asyncpg.Connection, trap_id: int, result: str, ticket_id: int | None, now: datetime) -> None:
     await conn.execute(
         "UPDATE snmp_traps SET processed_at = $2, result = $3, ticket_id = $4 WHERE id = $1",

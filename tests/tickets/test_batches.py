@@ -1,0 +1,75 @@
+"""Group commit: a batch of alarms gives what the same alarms one by one would give."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from regulations.model import Regulation
+from rooms.model import StormControl, TopicRoom
+from storage.pool import create_pool
+from tickets import store
+from tickets.lifecycle import TicketService
+from tickets.model import AlarmInput
+
+pytestmark = pytest.mark.integration
+
+ROOMS = [
+    TopicRoom(key="db", name="DB", match={"service": ["postgres"]}, storm=StormControl(max_announcements=2)),
+    TopicRoom(key="general", name="General", default=True),
+]
+REGULATION = {"standard": Regulation(claim_within=timedelta(minutes=5), resolve_within=timedelta(hours=1))}
+
+
+def alarm(host: str, status: str = "firing", service: str = "postgres") -> AlarmInput:
+    return AlarmInput(title=f"down {host}", source="test", host=host, service=service, status=status)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def service_and_pool(database):
+    pool = await create_pool(database, min_size=1, max_size=2)
+    yield TicketService(ROOMS, REGULATION), pool
+    await pool.close()
+
+
+async def receive(service, pool, alarms):
+    async with pool.acquire() as conn, conn.transaction():
+        return await service.receive_alarms(conn, alarms, datetime.now(timezone.utc))
+
+
+async def test_arrival_order_is_kept_when_a_fingerprint_fires_and_resolves_in_one_batch(service_and_pool):
+    service, pool = service_and_pool
+    outcomes = await receive(service, pool, [alarm("a"), alarm("a", "resolved"), alarm("a"), alarm("b", "resolved")])
+    assert [o.result for o in outcomes] == ["created", "recovered", "deduplicated", "unmatched"]
+    async with pool.acquire() as conn:
+        ticket = await store.get(conn, outcomes[0].ticket_id)
+        kinds = [e.kind for e in await store.events(conn, ticket.id)]
+    assert ticket.source_recovered_at is None  # it fired again after recovering: last word wins
+    assert kinds == ["created", "source_recovered", "deduplicated"]
+
+
+async def test_repeats_within_a_batch_are_one_ticket_with_their_count(service_and_pool):
+    service, pool = service_and_pool
+    outcomes = await receive(service, pool, [alarm("a"), alarm("a"), alarm("a"), alarm("x", service="web")])
+    assert [o.result for o in outcomes] == ["created", "deduplicated", "deduplicated", "created"]
+    assert outcomes[0].ticket_id == outcomes[1].ticket_id == outcomes[2].ticket_id != outcomes[3].ticket_id
+    async with pool.acquire() as conn:
+        ticket = await store.get(conn, outcomes[0].ticket_id)
+        events = await store.events(conn, ticket.id)
+        other = await store.get(conn, outcomes[3].ticket_id)
+    assert ticket.occurrences == 3 and ticket.room_key == "db" and other.room_key == "general"
+    assert [(e.kind, e.data.get("count")) for e in events][-1] == ("deduplicated", 2)
+
+
+async def test_storm_limit_counts_across_batches(service_and_pool):
+    service, pool = service_and_pool
+    first = await receive(service, pool, [alarm("h1")])
+    rest = await receive(service, pool, [alarm(f"h{n}") for n in range(2, 6)])
+    async with pool.acquire() as conn:
+        tickets = await store.get_many(conn, [o.ticket_id for o in first + rest])
+        announce_rows = await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'ticket.announce'")
+        pending_claims = await conn.fetchval("SELECT count(*) FROM deadlines WHERE state = 'pending' AND kind = 'claim'")
+    folded = [t for t in tickets.values() if t.digest_id is not None]
+    assert announce_rows == 2 and len(folded) == 3  # the room announces two, the rest go to its digest
+    assert pending_claims == 5  # every one is under the regulation
