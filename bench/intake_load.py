@@ -138,8 +138,9 @@ def run_wrk(url: str, script: str, *, connections: int = CONNECTIONS, duration: 
         requests=int(requests),
         seconds=float(seconds) * (60 if unit == "m" else 1),
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        p50_ms=_milliseconds(re.search(r"50%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
-        p99_ms=_milliseconds(re.search(r"99%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
+        # the "Latency Distribution" lines ("     99%   12.34ms"), not a "76.99%" elsewhere
+        p50_ms=_milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
+        p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
         errors=errors,
     )
 
