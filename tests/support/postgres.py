@@ -41,11 +41,24 @@ async def _create_template(admin_dsn: str) -> str:
                 finally:
                     await conn.close()
                 await admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                await _drop_stale_templates(admin, keep=name)
         finally:
             await admin.execute("SELECT pg_advisory_unlock(hashtext('opsroom-test-template'))")
     finally:
         await admin.close()
     return name
+
+
+async def _drop_stale_templates(admin: asyncpg.Connection, keep: str) -> None:
+    """Templates of older schemas are of no use once the schema changed; one in use stays."""
+    stale = await admin.fetch(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'opsroom\\_tpl\\_%' AND datname <> $1", keep
+    )
+    for row in stale:
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}"')
+        except asyncpg.PostgresError:
+            pass
 
 
 def create_template(admin_dsn: str) -> str:
