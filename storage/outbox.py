@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ NOTIFY_CHANNEL = "opsroom_outbox"
 # advisory lock namespace for per-queue draining (the second key is hashtext(queue))
 QUEUE_LOCK_NAMESPACE = 0x6F62  # "ob"
 PERMANENT_ATTEMPTS = 5
+WORKER_REST_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ class OutboxDispatcher:
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._resting: dict[str, float] = {}  # queue -> monotonic time until which it is not drained
         self._slots = asyncio.Semaphore(max_workers)
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
@@ -302,13 +305,16 @@ class OutboxDispatcher:
                 else:
                     next_wake = min(next_wake, (next_at - now).total_seconds())
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation
+            # that stop() sends when the event is set at the same moment, and the loop never ends
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, next_wake))
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(max(0.05, next_wake)):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def _start_worker(self, queue: str) -> None:
-        if queue in self._workers:
+        if queue in self._workers or self._resting.get(queue, 0.0) > time.monotonic():
             return
         task = asyncio.create_task(self._drain(queue), name=f"outbox:{queue}")
         self._workers[queue] = task
@@ -317,7 +323,9 @@ class OutboxDispatcher:
     def _worker_done(self, queue: str) -> None:
         task = self._workers.pop(queue, None)
         if task is not None and not task.cancelled() and task.exception() is not None:
-            log.error("outbox worker for %s failed", queue, exc_info=task.exception())
+            # a failure outside a delivery's own handling: let the queue rest instead of spinning
+            self._resting[queue] = time.monotonic() + WORKER_REST_SECONDS
+            log.error("outbox worker for %s failed; the queue rests %ss", queue, WORKER_REST_SECONDS, exc_info=task.exception())
         self._wake.set()
 
     async def _drain(self, queue: str) -> None:

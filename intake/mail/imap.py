@@ -189,7 +189,8 @@ class MailboxWatcher:
             self.idling = False
             if client.has_pending_idle():
                 client.idle_done()
-            await asyncio.wait_for(idle, self._timeout)
+            async with asyncio.timeout(self._timeout):  # not wait_for: it can swallow a cancellation on 3.11
+                await idle
 
 
 def _uidvalidity(lines: list[Any]) -> int:

@@ -297,9 +297,10 @@ class TrapReceiver:
 
     async def _process_loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake_processor.wait(), PROCESSOR_SWEEP_SECONDS)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout: wait_for can swallow a cancellation on Python 3.11
+                async with asyncio.timeout(PROCESSOR_SWEEP_SECONDS):
+                    await self._wake_processor.wait()
+            except TimeoutError:
                 pass
             self._wake_processor.clear()
             try:

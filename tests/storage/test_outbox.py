@@ -229,3 +229,25 @@ async def _attempts(pool: asyncpg.Pool, outbox_id: int) -> int:
 async def _until_async(probe, minimum: int) -> None:
     while await probe() < minimum:
         await asyncio.sleep(0.05)
+
+
+async def test_a_worker_that_keeps_dying_rests_and_stop_still_returns(database, pool):
+    """A failure outside a delivery's own error handling (here: the process 'dying' every time)
+    must neither spin the dispatcher nor keep stop() from returning."""
+
+    class AlwaysDies:
+        attempts = 0
+
+        async def deliver(self, conn, message, txn_id):
+            AlwaysDies.attempts += 1
+            raise ProcessKilled()
+
+    async with pool.acquire() as conn:
+        await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
+    dispatcher = OutboxDispatcher(pool, database, {"test": AlwaysDies()}, poll_interval=0.01)
+    await dispatcher.start()
+    await asyncio.wait_for(_until(lambda: AlwaysDies.attempts >= 1), 10)
+    await asyncio.sleep(1.0)
+    assert AlwaysDies.attempts <= 2  # the queue rests after a failure instead of retrying at once
+    await asyncio.wait_for(dispatcher.stop(), 5)
+    assert await pool.fetchval("SELECT delivered_at FROM outbox") is None  # nothing was lost either
