@@ -45,6 +45,13 @@ class EventProcessor:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
 
+    async def stop(self) -> None:
+        """Cancel the rooms being handled (their events stay unhandled and are taken again later)."""
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     async def process_pending(self) -> None:
         async with self._pool.acquire() as conn:
             room_ids = await store.rooms_with_unhandled(conn)

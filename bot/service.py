@@ -99,6 +99,7 @@ class Bot:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self.processor.stop()
         await self.session.close()
 
     def health(self) -> dict[str, Any]:
