@@ -6,11 +6,9 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from bot.i18n import N_
-from regulations.durations import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from bot.context import CommandContext
@@ -96,20 +94,6 @@ class TicketRef(Argument):
         return None, text
 
 
-class DurationArg(Argument):
-    def parse(self, text: str) -> tuple[timedelta | None, str]:
-        text = text.lstrip()
-        word, _, rest = text.partition(" ")
-        if not word:
-            if self.optional:
-                return None, ""
-            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
-        try:
-            return parse_duration(word), rest
-        except ValueError:
-            raise UsageError(N_("%(value)s is not a duration (use e.g. 30m, 2h, 1d)"), {"value": word}) from None
-
-
 Handler = Callable[..., Awaitable[None]]
 
 
@@ -178,10 +162,6 @@ def split_command(body: str, prefix: str) -> tuple[str, str] | None:
     if not word or not word[0].isalpha():
         return None
     return word.lower(), rest
-
-
-def describe_duration(value: timedelta) -> str:
-    return format_duration(value)
 
 
 # The registry the bot uses; command modules declare their commands on it at import.

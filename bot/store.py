@@ -49,10 +49,6 @@ async def save_login(conn: asyncpg.Connection, user_id: str, device_id: str, acc
     )
 
 
-async def save_filter(conn: asyncpg.Connection, user_id: str, filter_id: str) -> None:
-    await conn.execute("UPDATE bot_session SET filter_id = $2, updated_at = now() WHERE user_id = $1", user_id, filter_id)
-
-
 async def save_next_batch(conn: asyncpg.Connection, user_id: str, next_batch: str) -> None:
     await conn.execute(
         "UPDATE bot_session SET next_batch = $2, synced_at = now(), updated_at = now() WHERE user_id = $1",
@@ -171,10 +167,6 @@ async def set_bot_room(conn: asyncpg.Connection, room_id: str, membership: str, 
     )
 
 
-async def bot_room_membership(conn: asyncpg.Connection, room_id: str) -> str | None:
-    return await conn.fetchval("SELECT membership FROM bot_rooms WHERE room_id = $1", room_id)
-
-
 async def direct_room(conn: asyncpg.Connection, user_id: str) -> str | None:
     return await conn.fetchval("SELECT room_id FROM bot_direct_rooms WHERE user_id = $1", user_id)
 
@@ -188,10 +180,6 @@ async def save_direct_room(conn: asyncpg.Connection, user_id: str, room_id: str)
         user_id,
         room_id,
     )
-
-
-async def direct_room_user(conn: asyncpg.Connection, room_id: str) -> str | None:
-    return await conn.fetchval("SELECT user_id FROM bot_direct_rooms WHERE room_id = $1", room_id)
 
 
 async def is_direct_room(conn: asyncpg.Connection, room_id: str) -> bool:

@@ -250,7 +250,6 @@ class OutboxDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self._instance_id = ""
-        self._timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:

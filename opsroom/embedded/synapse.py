@@ -237,17 +237,6 @@ def _mac(registration_secret: str, nonce: str, localpart: str, password: str, ad
     return hmac.new(registration_secret.encode(), message, hashlib.sha1).hexdigest()
 
 
-def user_exists(base_url: str, localpart: str) -> bool:
-    """Whether a local user name is taken (the registration-availability endpoint)."""
-    try:
-        response = _request(f"{base_url.rstrip('/')}/_matrix/client/v3/register/available?username={localpart}")
-        return not response.get("available", False)
-    except SynapseError as error:
-        if "M_USER_IN_USE" in str(error):
-            return True
-        raise
-
-
 def exempt_from_rate_limits(base_url: str, admin_token: str, user_id: str) -> None:
     """Lift message rate limits for one account (the bot) through the admin API."""
     _request(
