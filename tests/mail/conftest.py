@@ -33,7 +33,7 @@ def sample(name: str) -> bytes:
 @pytest.fixture(scope="session")
 def dovecot() -> Any:
     if not dovecot_support.available():
-        pytest.skip("Dovecot is not installed (Debian package dovecot-imapd; .ci/run installs it)")
+        pytest.skip(reason="Dovecot is not installed (Debian package dovecot-imapd; .ci/run installs it)")
     server = Dovecot()
     server.start()
     try:

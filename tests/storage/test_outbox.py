@@ -84,17 +84,26 @@ async def wait_delivered(pool: asyncpg.Pool, outbox_id: int, timeout: float = 15
     return await asyncio.wait_for(poll(), timeout)
 
 
-async def test_killed_between_send_and_commit_posts_exactly_once(database, pool, bot_session, specialists):
+async def room_with_observer(bot_session, specialists):
+    """A room of the bot's with a real client in it, who sees what arrives."""
     observer = await specialists("observer")
     room_id = await bot_session.api.create_room(invitees=[observer.user_id])
     await observer.wait_for_invite(room_id)
     await observer.join(room_id)
+    return observer, room_id
 
+
+async def queue_text(pool: asyncpg.Pool, room_id: str, text: str) -> int:
     async with pool.acquire() as conn:
-        outbox_id = await outbox.enqueue(
-            conn, queue=room_id, kind="message",
-            payload={"room_id": room_id, "content": {"msgtype": "m.text", "body": "exactly once"}},
+        return await outbox.enqueue(
+            conn, queue=room_id, kind="message", payload={"room_id": room_id, "content": {"msgtype": "m.text", "body": text}}
         )
+
+
+async def test_killed_between_send_and_commit_posts_exactly_once(database, pool, bot_session, specialists):
+    observer, room_id = await room_with_observer(bot_session, specialists)
+
+    outbox_id = await queue_text(pool, room_id, "exactly once")
     real = MatrixDeliverer(bot_session, pool)
     dying = DiesAfterSend(real)
     first = OutboxDispatcher(pool, database, {"matrix": dying}, poll_interval=0.1)
@@ -120,15 +129,8 @@ async def test_killed_between_send_and_commit_posts_exactly_once(database, pool,
 
 
 async def test_unreachable_homeserver_is_retried_until_it_answers(database, pool, bot_session, specialists):
-    observer = await specialists("observer")
-    room_id = await bot_session.api.create_room(invitees=[observer.user_id])
-    await observer.wait_for_invite(room_id)
-    await observer.join(room_id)
-    async with pool.acquire() as conn:
-        outbox_id = await outbox.enqueue(
-            conn, queue=room_id, kind="message",
-            payload={"room_id": room_id, "content": {"msgtype": "m.text", "body": "after the outage"}},
-        )
+    observer, room_id = await room_with_observer(bot_session, specialists)
+    outbox_id = await queue_text(pool, room_id, "after the outage")
 
     real_url = bot_session.api.api.base_url
     from yarl import URL

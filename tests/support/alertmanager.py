@@ -109,7 +109,7 @@ def alert(alertname: str, service: str, instance: str, *, resolved: bool = False
 def alertmanager(tmp_path: Path) -> Iterator[Callable[..., Alertmanager]]:
     """Factory: a started real Alertmanager whose webhook receiver posts to ``webhook_url``."""
     if not available():
-        pytest.skip(INSTALL_HINT)
+        pytest.skip(reason=INSTALL_HINT)
     started: list[Alertmanager] = []
 
     def start(webhook_url: str, http_config: dict[str, Any]) -> Alertmanager:

@@ -43,7 +43,7 @@ IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
 
 def require(binary: str, package: str) -> None:
     if not Path(binary).exists():
-        pytest.skip(f"{binary} is not installed (Debian package {package}; .ci/run installs it)")
+        pytest.skip(reason=f"{binary} is not installed (Debian package {package}; .ci/run installs it)")
 
 
 def _quiet_env() -> dict[str, str]:
