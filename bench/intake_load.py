@@ -32,9 +32,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.support import admin_dsn, free_port, scratch_database, scratch_synapse
+from bench.support import admin_dsn, free_port, opsroom_config, scratch_database, scratch_synapse
 from opsroom.app import Opsroom
-from opsroom.config import parse_config
 from opsroom.embedded.synapse import shared_secret
 from tests.support.matrix import register
 
@@ -180,18 +179,13 @@ class Alertmanager:
 def config_for(dsn: str, synapse_url: str, bot: Any) -> Any:
     rooms = [{"key": f"r{n:02d}", "name": f"Room {n}", "match": {"service": [f"r{n:02d}"]}, "default": n == 0}
              for n in range(ROOMS)]
-    return parse_config(
-        {
-            "database": {"url": dsn, "min_connections": 4, "max_connections": 12},
-            "homeserver": {"url": synapse_url},
-            "bot": {"user_id": bot.user_id, "password": bot.password},
-            "http": {"port": 0, "max_body_bytes": 4 * 1024 * 1024},
-            "logging": {"level": "WARNING"},
-            "sources": [{"name": "load", "token": TOKEN}],
-            "rooms": rooms,
-            "regulations": {"standard": {"claim_within": "1h", "resolve_within": "4h"}},
-        },
-        {},
+    return opsroom_config(
+        dsn, synapse_url, bot,
+        database={"url": dsn, "min_connections": 4, "max_connections": 12},
+        http={"port": 0, "max_body_bytes": 4 * 1024 * 1024},
+        logging={"level": "WARNING"},
+        sources=[{"name": "load", "token": TOKEN}],
+        rooms=rooms,
     )
 
 

@@ -21,9 +21,8 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient
 
-from bench.support import admin_dsn, percentile, scratch_database, scratch_synapse, summary_ms
+from bench.support import admin_dsn, opsroom_config, percentile, scratch_database, scratch_synapse, summary_ms
 from opsroom.app import Opsroom
-from opsroom.config import parse_config
 from opsroom.embedded.synapse import shared_secret
 from tests.support.matrix import SYNC_FILTER, Account, register
 
@@ -97,19 +96,12 @@ async def run(admin: str) -> dict[str, list[float]]:
         base = synapse.settings.url
         bot, alice, bob = (register(base, secret, name) for name in ("opsroom", "alice", "bob"))
         async with scratch_database(admin) as dsn:
-            config = parse_config(
-                {
-                    "database": {"url": dsn, "min_connections": 2, "max_connections": 8},
-                    "homeserver": {"url": base},
-                    "bot": {"user_id": bot.user_id, "password": bot.password},
-                    "http": {"port": 0},
-                    "sources": [{"name": "bench", "token": TOKEN}],
-                    # one alarm at a time: storm control must not fold them into a digest
-                    "rooms": [{"key": "bench", "name": "Bench", "default": True, "storm": {"max_announcements": 10000},
-                               "staff": [{"user": alice.user_id, "level": 1}, {"user": bob.user_id, "level": 1}]}],
-                    "regulations": {"standard": {"claim_within": "1h", "resolve_within": "4h"}},
-                },
-                {},
+            config = opsroom_config(
+                dsn, base, bot,
+                sources=[{"name": "bench", "token": TOKEN}],
+                # one alarm at a time: storm control must not fold them into a digest
+                rooms=[{"key": "bench", "name": "Bench", "default": True, "storm": {"max_announcements": 10000},
+                        "staff": [{"user": alice.user_id, "level": 1}, {"user": bob.user_id, "level": 1}]}],
             )
             app = Opsroom(config, outbox_poll_interval=1.0)
             await app.start()

@@ -16,9 +16,8 @@ from email.message import EmailMessage
 from nio import JoinError
 
 from bench.latency import Watcher, _body, _client
-from bench.support import admin_dsn, percentile, scratch_database, scratch_synapse, summary_ms
+from bench.support import admin_dsn, opsroom_config, percentile, scratch_database, scratch_synapse, summary_ms
 from opsroom.app import Opsroom
-from opsroom.config import parse_config
 from opsroom.embedded.synapse import shared_secret
 from tests.support import dovecot as dovecot_support
 from tests.support.matrix import register
@@ -46,20 +45,12 @@ async def run(admin: str, dovecot: dovecot_support.Dovecot) -> list[float]:
         base = synapse.settings.url
         bot, alice = (register(base, secret, name) for name in ("opsroom", "alice"))
         async with scratch_database(admin) as dsn:
-            config = parse_config(
-                {
-                    "database": {"url": dsn, "min_connections": 2, "max_connections": 8},
-                    "homeserver": {"url": base},
-                    "bot": {"user_id": bot.user_id, "password": bot.password},
-                    "http": {"port": 0},
-                    "rooms": [{"key": "bench", "name": "Bench", "default": True, "staff": [{"user": alice.user_id, "level": 1}],
-                               "storm": {"max_announcements": 1000}}],  # every mail announced, none folded into a digest
-                    "regulations": {"standard": {"claim_within": "1h", "resolve_within": "4h"}},
-                    "mail": {"imap": [{"name": "bench", "host": "127.0.0.1", "port": dovecot.port, "tls": False,
-                                       "username": user.name, "password": user.password, "idle": True,
-                                       "poll_interval": "10m"}]},
-                },
-                {},
+            config = opsroom_config(
+                dsn, base, bot,
+                rooms=[{"key": "bench", "name": "Bench", "default": True, "staff": [{"user": alice.user_id, "level": 1}],
+                        "storm": {"max_announcements": 1000}}],  # every mail announced, none folded into a digest
+                mail={"imap": [{"name": "bench", "host": "127.0.0.1", "port": dovecot.port, "tls": False,
+                                "username": user.name, "password": user.password, "idle": True, "poll_interval": "10m"}]},
             )
             app = Opsroom(config, outbox_poll_interval=1.0)
             await app.start()

@@ -9,13 +9,28 @@ import statistics
 import tempfile
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterator, Sequence
+from typing import Any, AsyncIterator, Iterator, Sequence
 
 import asyncpg
 
+from opsroom.config import Config, parse_config
 from opsroom.embedded.synapse import SynapseProcess, SynapseSettings
 from storage.migrate import migrate
 from storage.pool import connect
+
+
+def opsroom_config(dsn: str, synapse_url: str, bot: Any, **sections: Any) -> Config:
+    """A configuration for opsroom in the benchmark's process: scratch database, scratch
+    Synapse, the given bot account; ``sections`` add or replace top-level sections."""
+    data: dict[str, Any] = {
+        "database": {"url": dsn, "min_connections": 2, "max_connections": 8},
+        "homeserver": {"url": synapse_url},
+        "bot": {"user_id": bot.user_id, "password": bot.password},
+        "http": {"port": 0},
+        "regulations": {"standard": {"claim_within": "1h", "resolve_within": "4h"}},
+        **sections,
+    }
+    return parse_config(data, {})
 
 
 def free_port() -> int:

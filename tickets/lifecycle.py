@@ -21,15 +21,14 @@ from regulations import store as deadlines
 from regulations.model import Regulation
 from rooms import store as rooms_store
 from rooms.model import TopicRoom
+from rooms.people import PeopleDirectory
 from rooms.routing import route
 from rooms.silences import MaintenanceWindow, Matcher, all_match
 from storage import outbox
-from tickets import alert_groups, notices, store
+from tickets import alert_groups, completeness, notices, store
+from tickets import mail as ticket_mail
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
-from rooms.people import PeopleDirectory
-from tickets import completeness
-from tickets import mail as ticket_mail
 
 BOT_ACTOR = "opsroom"
 

@@ -61,10 +61,6 @@ async def _enqueue(conn: asyncpg.Connection, row: outbox.NewRow) -> None:
     await outbox.enqueue_many(conn, [row])
 
 
-async def announce(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
-    await _enqueue(conn, announce_row(ticket_id, room_key))
-
-
 async def refresh(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
     await _enqueue(conn, refresh_row(ticket_id, room_key))
 
@@ -122,7 +118,3 @@ async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: in
         kind="ticket.attachment",
         payload={"ticket_id": ticket.id, "attachment_id": attachment_id},
     )
-
-
-async def storm_digest(conn: asyncpg.Connection, room_key: str, digest_id: int) -> None:
-    await _enqueue(conn, storm_digest_row(room_key, digest_id))
