@@ -69,7 +69,15 @@ async def create_database(admin_dsn: str, template: str) -> str:
     name = f"opsroom_t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        except asyncpg.InvalidCatalogNameError:
+            # another test session on this server (a checkout with another schema) dropped it as
+            # stale: build it again
+            if not template.startswith("opsroom_tpl_"):
+                raise
+            template = await _create_template(admin_dsn)
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await admin.close()
     return with_database(admin_dsn, name)
