@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime
 
 from bot.context import CommandContext
 from bot.i18n import N_
 from bot.render import Message
+from storage import clock
 from tickets import store as tickets
 from tickets.lifecycle import Status
 
@@ -32,7 +33,7 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
     if level is None:
         await ctx.say_in_thread(target_event_id, _line(ctx, N_("%(person)s, thank you, but only the staff of this room can claim tickets."), person=ctx.sender))
         return "claim refused: not staff"
-    outcome = await ctx.deps.tickets.claim(ctx.conn, ticket_id, ctx.sender, level, datetime.now(timezone.utc), via="reaction")
+    outcome = await ctx.deps.tickets.claim(ctx.conn, ticket_id, ctx.sender, level, clock.now(), via="reaction")
     if outcome.status is Status.HELD_BY_OTHER:
         await ctx.say_in_thread(
             target_event_id,
@@ -61,5 +62,5 @@ async def on_thread_message(ctx: CommandContext) -> str | None:
     if ticket_id is None:
         return None
     text = str(ctx.event.content.get("body", ""))[:4000]
-    await ctx.deps.tickets.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
+    await ctx.deps.tickets.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, clock.now())
     return f"recorded in #{ticket_id}"

@@ -69,7 +69,9 @@ class Bot:
         self.processor.message_hooks.append(on_thread_message)
         self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
         self.deliverer = MatrixDeliverer(self.session, pool)
-        self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
+        self.ticket_delivery = TicketDelivery(
+            self.deliverer, self.renderer, self.directory, command_prefix, tickets.levels if tickets else None
+        )
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

@@ -7,13 +7,14 @@ the announcement edit commit together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
-from bot.commands import Permission, Text, TicketRef, UsageError, command
+from bot.commands import Permission, Text, TicketRef, UsageError, Word, command
 from bot.context import CommandContext
 from bot.i18n import N_
-from bot.ticket_view import TicketView, ticket_values
+from bot.ticket_view import TicketView, service_level_values, ticket_values
 from regulations import store as deadlines
+from storage import clock
 from tickets import store as tickets
 from tickets.lifecycle import Outcome, Status, TicketService
 
@@ -21,7 +22,7 @@ TICKET = TicketRef()
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def service(ctx: CommandContext) -> TicketService:
@@ -169,8 +170,9 @@ async def status(ctx: CommandContext, ticket: int | None) -> None:
     view = TicketView(ctx.topic_room, ctx.language)
     active = await deadlines.active(ctx.conn, ticket_id)
     values = ticket_values(found, ctx.topic_room, active, view, ctx.prefix)
+    values.update(await service_level_values(ctx.conn, found, active, view, service(ctx).levels))
     history = await tickets.events(ctx.conn, ticket_id, limit=15)
-    await ctx.reply(ctx.render("status", deadlines=active, history=history, **values))
+    await ctx.reply(ctx.render("status", history=history, **values))
 
 
 @command("list", aliases=("ls", "open"), help=N_("List the open tickets of this room."))
@@ -182,7 +184,78 @@ async def list_tickets(ctx: CommandContext) -> None:
     total = await tickets.count_open_in_room(ctx.conn, ctx.topic_room.key)
     due: dict[int, datetime | None] = {}
     for found in open_tickets:
-        active = [d for d in await deadlines.active(ctx.conn, found.id) if d.due_at is not None]
+        active = [d for d in await deadlines.active(ctx.conn, found.id) if d.due_at is not None and d.kind in deadlines.REGULATION_KINDS]
         due[found.id] = min((d.due_at for d in active if d.due_at), default=None)
     view = TicketView(ctx.topic_room, ctx.language)
     await ctx.reply(ctx.render("list", tickets=open_tickets, total=total, due=due, **view.functions()))
+
+
+async def explain_status(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None:
+    """Why a status, type or reopen command changed nothing."""
+    view = TicketView(ctx.topic_room, ctx.language)
+    if outcome.status is Status.NOT_ALLOWED:
+        allowed = ", ".join(outcome.info.get("allowed") or []) or "-"
+        if outcome.info.get("newer"):
+            await ctx.say(N_("#%(id)s cannot be reopened: #%(newer)s is open for the same alarm."), id=ticket_id, newer=outcome.info["newer"])
+            return
+        await ctx.say(
+            N_("#%(id)s is %(status)s; from there it can go to: %(allowed)s."),
+            id=ticket_id, status=view.status_of(outcome.info.get("status", "")), allowed=allowed,
+        )
+    elif outcome.status is Status.UNKNOWN:
+        await ctx.say(N_("Unknown; choose one of: %(known)s."), known=", ".join(outcome.info.get("known") or []))
+    elif outcome.status is Status.STILL_OPEN:
+        await ctx.say(N_("#%(id)s is not resolved; only a resolved or closed ticket can be reopened."), id=ticket_id)
+    elif outcome.status is Status.TOO_LATE:
+        await ctx.say(N_("#%(id)s can no longer be reopened (that was possible until %(time)s); raise a new ticket."),
+                      id=ticket_id, time=view.when(outcome.info.get("until")))
+    else:
+        await explain(ctx, outcome, ticket_id)
+
+
+@command("state", arguments=[TICKET, Word("status"), Text("reason", optional=True)],
+         permission=Permission.STAFF, help=N_("Move a ticket to another lifecycle status (only the moves its type allows)."),
+         details=N_("Statuses: new, analysis, in_progress, waiting_for_fix, waiting_for_release, waiting_for_customer, "
+                    "suspended, resolved, closed. Waiting for the customer and suspended stop the SLA clock."))
+async def state(ctx: CommandContext, ticket: int | None, status: str, reason: str | None) -> None:
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    found = await tickets.get(ctx.conn, ticket_id)
+    assert found is not None
+    target = status.strip().lower().replace("-", "_")
+    if target == "resolved":
+        if not reason:
+            await ctx.say(N_("What was done? Please add a summary: %(usage)s"), usage=f"{ctx.prefix}state #{ticket_id} resolved <summary>")
+            return
+        level = ctx.staff_level() or 0
+        if not (ctx.sender == found.responsible or level >= 2 or ctx.deps.is_admin(ctx.sender)):
+            await explain(ctx, Outcome(Status.NOT_PERMITTED, found, {"holder": found.responsible}), ticket_id)
+            return
+    outcome = await service(ctx).set_status(ctx.conn, ticket_id, ctx.sender, target, reason, now())
+    if not outcome.ok:
+        await explain_status(ctx, outcome, ticket_id)
+
+
+@command("type", arguments=[TICKET, Word("type")], permission=Permission.STAFF,
+         help=N_("Set the type of a ticket (e.g. incident, service_request, problem)."))
+async def set_type(ctx: CommandContext, ticket: int | None, type: str) -> None:  # noqa: A002 - the argument's name in the usage
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    outcome = await service(ctx).set_type(ctx.conn, ticket_id, ctx.sender, type.strip().lower(), now())
+    if outcome.status is Status.YOURS_ALREADY:
+        await ctx.say(N_("#%(id)s is already of that type."), id=ticket_id)
+    elif not outcome.ok:
+        await explain_status(ctx, outcome, ticket_id)
+
+
+@command("reopen", arguments=[TICKET, Text("reason")], permission=Permission.STAFF,
+         help=N_("Reopen a resolved or closed ticket, saying why; it goes back to analysis and must be claimed again."))
+async def reopen(ctx: CommandContext, ticket: int | None, reason: str) -> None:
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    outcome = await service(ctx).reopen(ctx.conn, ticket_id, ctx.sender, reason, now())
+    if not outcome.ok:
+        await explain_status(ctx, outcome, ticket_id)

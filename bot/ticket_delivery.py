@@ -17,7 +17,7 @@ from bot.context import thread_relation
 from bot.delivery import MatrixDeliverer
 from bot.render import MATRIX_TO, Message, Renderer
 from bot.ticket_details import details_values
-from bot.ticket_view import TicketView, ticket_values
+from bot.ticket_view import TicketView, service_level_values, ticket_values
 from regulations import store as deadlines
 from rooms import store as rooms_store
 from rooms.directory import RoomDirectory
@@ -25,12 +25,16 @@ from rooms.model import TopicRoom
 from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
 from tickets import store as tickets
 from tickets.model import Ticket
+from tickets.service_levels import ServiceLevels
 
 BOT_ACTOR = "opsroom"
 
 
 class TicketDelivery:
-    def __init__(self, deliverer: MatrixDeliverer, renderer: Renderer, directory: RoomDirectory, prefix: str) -> None:
+    def __init__(
+        self, deliverer: MatrixDeliverer, renderer: Renderer, directory: RoomDirectory, prefix: str, levels: ServiceLevels | None = None
+    ) -> None:
+        self.levels = levels
         self.deliverer = deliverer
         self.renderer = renderer
         self.directory = directory
@@ -74,7 +78,9 @@ class TicketDelivery:
     async def render_announcement(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom | None) -> tuple[Message, list[str]]:
         language = room.language if room else "en"
         view = TicketView(room, language)
-        values = ticket_values(ticket, room, await deadlines.active(conn, ticket.id), view, self.prefix)
+        active = await deadlines.active(conn, ticket.id)
+        values = ticket_values(ticket, room, active, view, self.prefix)
+        values.update(await service_level_values(conn, ticket, active, view, self.levels))
         details = details_values(ticket)
         if details is not None:  # what the gateway stored: an alert group's members, an event's details
             shown = self.renderer.render("ticket_details", language, **view.functions(), **details)
@@ -137,8 +143,10 @@ class TicketDelivery:
         values = ticket_values(ticket, room, [], view, self.prefix)
         room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
+        note = message.payload["params"].get("note")
+        template = f"page_{note}" if note in ("sla_warning", "sla_breached") else "page"
         rendered = self.renderer.render(
-            "page", language, mentions=(user_id,), notify=True, params=_Params(message.payload["params"]), link=link, **values
+            template, language, mentions=(user_id,), notify=True, params=_Params(message.payload["params"]), link=link, **values
         )
         direct_room = await self.deliverer.direct_room(user_id)
         event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +30,9 @@ from intake.validation import (
     string_map,
     timestamp,
 )
+from regulations import sla_store
 from regulations import store as deadlines
+from storage import clock
 from tickets import store as tickets
 from tickets.model import SEVERITIES, ReportInput, TicketQuery
 
@@ -88,7 +90,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.tickets.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.tickets.open_report(conn, report, clock.now())
         ticket = await tickets.get(conn, ticket_id)
     assert ticket is not None
     location = f"/api/v1/tickets/{ticket_id}"
@@ -194,7 +196,7 @@ async def add_comment(request: web.Request) -> web.Response:
     assert text is not None
     async with intake.pool.acquire() as conn, conn.transaction():
         outcome = await intake.tickets.comment(
-            conn, ticket_id, author or f"api:{caller}", text, datetime.now(timezone.utc), via=f"api:{caller}"
+            conn, ticket_id, author or f"api:{caller}", text, clock.now(), via=f"api:{caller}"
         )
     if not outcome.ok:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")
@@ -214,15 +216,28 @@ async def get_ticket(request: web.Request) -> web.Response:
             return json_error(404, f"no ticket #{ticket_id}", field="ticket")
         events = await tickets.events(conn, ticket_id)
         active = await deadlines.active(conn, ticket_id)
+        clocks = await sla_store.of_ticket(conn, ticket_id)
     body = ticket.as_json()
     body["events"] = [event.as_json() for event in events]
     body["deadlines"] = [
         {
             "kind": d.kind,
+            "tag": d.tag,
+            "calendar": d.calendar,
             "state": d.state,
             "due_at": d.due_at.isoformat() if d.due_at else None,
             "remaining_seconds": d.remaining.total_seconds() if d.remaining else None,
         }
         for d in active
+    ]
+    body["sla"] = [
+        {
+            "target": c.target, "policy": c.policy, "calendar": c.calendar, "target_seconds": c.target_span.total_seconds(),
+            "elapsed_seconds": c.elapsed.total_seconds(), "running": c.running_since is not None,
+            "due_at": c.due_at.isoformat() if c.due_at else None,
+            "breached_at": c.breached_at.isoformat() if c.breached_at else None,
+            "finished_at": c.finished_at.isoformat() if c.finished_at else None, "outcome": c.outcome,
+        }
+        for c in clocks
     ]
     return web.json_response(body)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 
 import asyncpg
 
+from storage import clock
 from tickets.lifecycle import AlarmOutcome, TicketService
 from tickets.model import AlarmInput
 
@@ -67,7 +68,7 @@ class AlarmBatcher:
     async def _store(self, batch: list[tuple[AlarmInput, asyncio.Future[AlarmOutcome]]]) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                outcomes = await self._tickets.receive_alarms(conn, [alarm for alarm, _ in batch], datetime.now(timezone.utc))
+                outcomes = await self._tickets.receive_alarms(conn, [alarm for alarm, _ in batch], clock.now())
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -20,7 +20,7 @@ import logging
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from aiohttp import BodyPartReader, web
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, read_body, string
+from storage import clock
 from tickets.model import Attachment, ReportInput
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ async def submit_form(request: web.Request) -> web.Response:
     )
     intake = form.context
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.tickets.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.tickets.open_report(conn, report, clock.now())
     log.info("report form: ticket #%d from %s", ticket_id, address)
     return _page(form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])

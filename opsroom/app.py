@@ -24,6 +24,7 @@ from intake.context import IntakeContext
 from intake.snmp.receiver import TrapReceiver, build_receiver
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
+from opsroom.service_levels import build_service_levels
 from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
 from storage import outbox
@@ -76,6 +77,7 @@ class Opsroom:
             maintenance=config.maintenance,
             people=PeopleDirectory(config.people, config.rooms),
             mail_out=config.mail.smtp is not None,
+            service_levels=build_service_levels(config),
         )
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None

@@ -20,9 +20,13 @@ from intake.mail.settings import MailConfig
 from intake.checks.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
 from opsroom.schema import Problem, SchemaError, Secret, load
+from opsroom.service_levels import check_service_levels
+from regulations.calendar import CalendarConfig
 from regulations.model import Regulation
+from regulations.sla import CustomerConfig, SlaPolicy
 from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
+from tickets.workflow import LifecycleConfig, TicketTypeConfig
 
 EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
 
@@ -202,6 +206,12 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # service levels: business-hours calendars, customers, SLA policies, ticket types and their lifecycle
+    calendars: dict[str, CalendarConfig] = field(default_factory=dict)
+    customers: list[CustomerConfig] = field(default_factory=list)
+    sla_policies: list[SlaPolicy] = field(default_factory=list)
+    ticket_types: dict[str, TicketTypeConfig] = field(default_factory=dict)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
     @property
     def server_name(self) -> str:
@@ -361,6 +371,7 @@ def check_consistency(config: Config) -> list[Problem]:
     problems.extend(check_snmp(config.snmp, source_names))
     problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
+    problems.extend(check_service_levels(config))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
     return problems

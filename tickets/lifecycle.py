@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 import asyncpg
@@ -18,6 +18,7 @@ import asyncpg
 from escalation.chain import Chain, Decision, next_step
 from escalation.notify import call_level
 from regulations import store as deadlines
+from regulations.calendar import Calendar
 from regulations.model import Regulation
 from rooms import store as rooms_store
 from rooms.model import TopicRoom
@@ -25,10 +26,13 @@ from rooms.people import PeopleDirectory
 from rooms.routing import route
 from rooms.silences import MaintenanceWindow, Matcher, all_match
 from storage import outbox
-from tickets import alert_groups, completeness, notices, store
+from regulations.durations import Duration
+from tickets import alert_groups, completeness, notices, service_levels, store
 from tickets import mail as ticket_mail
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
+from tickets.service_levels import ServiceLevels
+from tickets.workflow import ANALYSIS, CLOSED, FINISHED, IN_PROGRESS, RESOLVED, SUSPENDED, WAITING_FOR_CUSTOMER
 
 BOT_ACTOR = "opsroom"
 
@@ -44,6 +48,10 @@ class Status(enum.Enum):
     PAUSED_ALREADY = "paused_already"
     EXHAUSTED = "exhausted"
     NO_ADDRESS = "no_address"  # nobody to mail: the ticket has no reporter e-mail
+    NOT_ALLOWED = "not_allowed"  # the ticket's type does not allow this change of status (info: allowed)
+    UNKNOWN = "unknown"  # no such status or ticket type (info: known)
+    STILL_OPEN = "still_open"  # only a resolved or closed ticket can be reopened
+    TOO_LATE = "too_late"  # the reopen window has passed
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,9 @@ class TicketService:
         people: PeopleDirectory | None = None,
         mail_out: bool = False,  # an SMTP server is configured: reporters and paged people get mail
         maintenance: Sequence[MaintenanceWindow] = (),
+        service_levels: ServiceLevels | None = None,
     ) -> None:
+        self.levels = service_levels or ServiceLevels()
         self.rooms = list(rooms)
         self.regulations = regulations
         self.maintenance = list(maintenance)
@@ -98,6 +108,11 @@ class TicketService:
 
     def regulation_of(self, ticket: Ticket) -> Regulation:
         return self.regulations[self.room(ticket.room_key).regulation]
+
+    def _span(self, ticket: Ticket, duration: Duration, now: datetime) -> tuple[timedelta, Calendar | None]:
+        """A regulation duration of this ticket as (time, calendar) for ``deadlines.start``."""
+        room = self._rooms_by_key.get(ticket.room_key)
+        return self.levels.span(duration, room, now, self.regulation_of(ticket).calendar)
 
     # ---- alarms ------------------------------------------------------------------------
 
@@ -253,6 +268,8 @@ class TicketService:
                 silence_id = await self._matching_silence(conn, tickets[item.ticket_id], item.room, now, active=in_room)
                 if silence_id is not None:
                     silenced[item.ticket_id] = silence_id
+        types = {n.ticket_id: n.data.get("ticket_type") or n.room.ticket_type or self.levels.lifecycle.default_type for n in new}
+        await store.set_types(conn, {t: kind for t, kind in types.items() if kind != store.DEFAULT_TYPE})
         if silenced:
             await store.set_many(conn, "silence_id", silenced)
             created += [store.NewEvent(t, "silenced", BOT_ACTOR, {"silence_id": s}) for t, s in silenced.items()]
@@ -274,9 +291,19 @@ class TicketService:
         for ticket_id, room_key in tickets:
             by_room.setdefault(room_key, []).append(ticket_id)
         rooms = {key: self.room(key) for key in by_room}
-        await deadlines.start_many(
-            conn, {t: now + self.regulations[rooms[key].regulation].claim_within for t, key in tickets}, "claim", now
-        )
+        severities = await store.severities_of(conn, [t for t, _ in tickets])
+        claim_due: dict[int, datetime] = {}
+        calendars: dict[int, str | None] = {}
+        for ticket_id, key in tickets:
+            regulation = self.regulations[rooms[key].regulation]
+            claim_due[ticket_id], calendars[ticket_id] = self.levels.due(
+                regulation.claim_within.of(severities[ticket_id]), rooms[key], now, regulation.calendar
+            )
+        await deadlines.start_many(conn, claim_due, "claim", now, calendars)
+        if self.levels.has_policies:
+            opened = await store.get_many(conn, [t for t, _ in tickets])
+            for ticket_id, key in tickets:
+                await service_levels.start_clocks(conn, self.levels, opened[ticket_id], rooms[key], now)
         states = await rooms_store.count_announcements(
             conn, {key: len(members) for key, members in by_room.items()}, {key: room.storm.window for key, room in rooms.items()}, now
         )
@@ -360,16 +387,36 @@ class TicketService:
         room = self._rooms_by_key.get(report.room_key or "") or route(report, self.rooms)
         ticket_id = await store.insert_report(conn, room.key, report, now)
         actor = report.reporter_user_id or report.reporter_email or report.reporter_name or report.source
-        await self.open_ticket(conn, ticket_id, room, actor, now, {"via": report.source})
+        data: dict[str, Any] = {"via": report.source}
+        if report.ticket_type:
+            data["ticket_type"] = report.ticket_type
+        await self.open_ticket(conn, ticket_id, room, actor, now, data)
         ticket = await store.get(conn, ticket_id)
         assert ticket is not None
         if report.attachments:
             await self.attach(conn, ticket, report.attachments, actor, now)
         text = f"{report.title}\n{report.description or ''}"
-        await completeness.check_report(
+        missing = await completeness.check_report(
             conn, ticket, room, text, self._accepted_names(report.attachments), actor, now, ask_by_mail=self.mail_out
         )
+        if missing:
+            await self._wait_for_customer(conn, ticket_id, now)
         return ticket_id
+
+    async def _wait_for_customer(self, conn: asyncpg.Connection, ticket_id: int, now: datetime) -> None:
+        """An incomplete report waits for its reporter: the clocks stop, a reminder and a closing are set."""
+        ticket = await store.get(conn, ticket_id, lock=True)
+        assert ticket is not None
+        workflow = self.levels.workflow(ticket.ticket_type)
+        if WAITING_FOR_CUSTOMER not in workflow.statuses or not ticket.is_open:
+            return
+        await self._change_status(conn, ticket, WAITING_FOR_CUSTOMER, BOT_ACTOR, "incomplete", now, note=False)
+        room = self._rooms_by_key.get(ticket.room_key)
+        incomplete = self.levels.lifecycle.incomplete
+        for kind, duration in (("incomplete_remind", incomplete.remind_after), ("incomplete_close", incomplete.close_after)):
+            if duration is not None:
+                due, _ = self.levels.due(duration, room, now)
+                await deadlines.schedule(conn, ticket.id, kind, due, now)  # type: ignore[arg-type]
 
     def _accepted_names(self, attachments: Sequence[Attachment]) -> list[str]:
         return [item.filename for item in attachments if len(item.data) <= self.attachment_max_bytes]
@@ -408,8 +455,19 @@ class TicketService:
             await self.attach(conn, ticket, attachments, actor, now)
         room = self._rooms_by_key.get(ticket.room_key)
         if room is not None:
-            await completeness.check_supplement(conn, ticket, room, text, self._accepted_names(attachments), actor, now)
+            supplied = await completeness.check_supplement(conn, ticket, room, text, self._accepted_names(attachments), actor, now)
+            if supplied == "completed":
+                await self._completed(conn, ticket.id, actor, now)
         return Outcome(Status.DONE, ticket)
+
+    async def _completed(self, conn: asyncpg.Connection, ticket_id: int, actor: str, now: datetime) -> None:
+        """The reporter supplied what was missing: the ticket is worked on again, its timers end."""
+        for kind in ("incomplete_remind", "incomplete_close"):
+            await deadlines.cancel(conn, ticket_id, now, kind)  # type: ignore[arg-type]
+        ticket = await store.get(conn, ticket_id, lock=True)
+        if ticket is not None and ticket.is_open and ticket.status == WAITING_FOR_CUSTOMER:
+            back = await store.status_before(conn, ticket.id, WAITING_FOR_CUSTOMER) or ANALYSIS
+            await self._change_status(conn, ticket, back, actor, "completed", now)
 
     async def reply_by_mail(self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, now: datetime) -> Outcome:
         """A person's answer to the reporter: recorded, shown in the thread, and mailed (threaded
@@ -473,11 +531,14 @@ class TicketService:
             wanted_at=None,
         )
         await deadlines.cancel(conn, ticket.id, now, "claim")
-        await deadlines.start(conn, ticket.id, "resolve", regulation.resolve_within, now, paused=ticket.is_paused)
+        within, calendar = self._span(ticket, regulation.resolve_within.of(ticket.severity), now)
+        due_at = await deadlines.start(conn, ticket.id, "resolve", within, now, paused=ticket.is_paused, calendar=calendar)
         await store.add_event(conn, ticket.id, "claimed", actor, {"via": via, "level": level}, at=now)
-        await notices.note(
-            conn, ticket, "claimed", {"actor": actor, "via": via, "due_at": None if ticket.is_paused else now + regulation.resolve_within}
-        )
+        await notices.note(conn, ticket, "claimed", {"actor": actor, "via": via, "due_at": due_at})
+        await service_levels.finish_clocks(conn, self.levels, ticket, [service_levels.FIRST_RESPONSE], actor, now)
+        working = self.levels.workflow(ticket.ticket_type).on_claim(ticket.status)
+        if working is not None:
+            await self._change_status(conn, ticket, working, actor, "claimed", now, note=False)
         await notices.refresh(conn, ticket.id, ticket.room_key)
         return Outcome(Status.DONE, ticket)
 
@@ -529,6 +590,14 @@ class TicketService:
         )
         await deadlines.cancel(conn, ticket.id, now)
         await store.add_event(conn, ticket.id, "resolved", actor, {"summary": summary, "automatic": automatic}, at=now)
+        await self._record_status(conn, ticket, RESOLVED, actor, summary, now)
+        await service_levels.finish_clocks(
+            conn, self.levels, ticket, [service_levels.FIRST_RESPONSE, service_levels.RESOLUTION], actor, now
+        )
+        auto_close = self.levels.lifecycle.auto_close_after
+        if auto_close is not None:
+            due, _ = self.levels.due(auto_close, self._rooms_by_key.get(ticket.room_key), now)
+            await deadlines.schedule(conn, ticket.id, "auto_close", due, now)
         await notices.note(conn, ticket, "resolved", {"actor": actor, "summary": summary, "automatic": automatic})
         await notices.refresh(conn, ticket.id, ticket.room_key)
 
@@ -537,7 +606,7 @@ class TicketService:
         ticket = await self._load(conn, ticket_id)
         if isinstance(ticket, Outcome):
             return ticket
-        decision = next_step(self.regulation_of(ticket), ticket.chain, ticket.escalation_level, ticket.top_repeats)  # type: ignore[arg-type]
+        decision = next_step(self.regulation_of(ticket), ticket.chain, ticket.escalation_level, ticket.top_repeats, ticket.severity)  # type: ignore[arg-type]
         await self._apply(conn, ticket, decision, actor, reason, now, manual=True)
         return Outcome(Status.EXHAUSTED if decision.exhausted else Status.DONE, ticket, {"level": decision.level})
 
@@ -561,8 +630,10 @@ class TicketService:
             return ticket
         if ticket.is_paused:
             return Outcome(Status.PAUSED_ALREADY, ticket)
-        await store.update(conn, ticket.id, paused_at=now, pause_reason=reason)
-        await deadlines.pause_all(conn, ticket.id, now)
+        await self._stop(conn, ticket, reason, now)
+        target = self.levels.workflow(ticket.ticket_type).pause_status
+        if target is not None and target != ticket.status:
+            await self._record_status(conn, ticket, target, actor, reason, now)
         await store.add_event(conn, ticket.id, "paused", actor, {"reason": reason}, at=now)
         await notices.note(conn, ticket, "paused", {"actor": actor, "reason": reason})
         await notices.refresh(conn, ticket.id, ticket.room_key)
@@ -575,8 +646,10 @@ class TicketService:
         if not ticket.is_paused:
             return Outcome(Status.NOT_PAUSED, ticket)
         assert ticket.paused_at is not None
-        await store.update(conn, ticket.id, paused_at=None, pause_reason=None)
-        await deadlines.resume_all(conn, ticket.id, now)
+        await self._run(conn, ticket, now)
+        back = await store.status_before(conn, ticket.id, ticket.status) or (IN_PROGRESS if ticket.responsible else ANALYSIS)
+        if back != ticket.status and self.levels.workflow(ticket.ticket_type).stops_clock(ticket.status):
+            await self._record_status(conn, ticket, back, actor, "resumed", now)
         paused_for = now - ticket.paused_at
         await store.add_event(conn, ticket.id, "resumed", actor, {"paused_seconds": round(paused_for.total_seconds())}, at=now)
         due = {d.kind: d.due_at for d in await deadlines.active(conn, ticket.id)}
@@ -587,14 +660,29 @@ class TicketService:
     # ---- deadlines ---------------------------------------------------------------------
 
     async def deadline_passed(self, conn: asyncpg.Connection, deadline: deadlines.Deadline, now: datetime) -> None:
-        """Called by the deadline engine, in the transaction that marks the deadline fired."""
-        ticket = await store.get(conn, deadline.ticket_id, lock=True)
-        if ticket is None or not ticket.is_open:
+        """Called by the deadline engine, in the transaction that marks the deadline fired. The engine
+        holds the batch's deadline rows, which a step holding the ticket may want to change: it
+        does not wait for the ticket (that could deadlock); a busy ticket's deadline is tried again."""
+        ticket = await store.get(conn, deadline.ticket_id, lock=True, nowait=True)
+        if ticket is None:
+            return
+        if deadline.kind == "auto_close":
+            if ticket.status == RESOLVED:
+                await self._close(conn, ticket, BOT_ACTOR, "auto_close", now)
+            return
+        if not ticket.is_open:
+            return
+        if deadline.kind in service_levels.SLA_KINDS:
+            room = self._rooms_by_key.get(ticket.room_key)
+            await service_levels.sla_deadline_passed(conn, self.levels, ticket, room, deadline.kind, deadline.tag, now)
+            return
+        if deadline.kind in ("incomplete_remind", "incomplete_close"):
+            await self._incomplete_timer(conn, ticket, deadline.kind, now)
             return
         chain: Chain = "unclaimed" if deadline.kind == "claim" else "unresolved"
         if chain != ticket.chain:
             return  # a stale deadline of a chain the ticket has left
-        decision = next_step(self.regulation_of(ticket), chain, ticket.escalation_level, ticket.top_repeats)
+        decision = next_step(self.regulation_of(ticket), chain, ticket.escalation_level, ticket.top_repeats, ticket.severity)
         await self._apply(conn, ticket, decision, BOT_ACTOR, f"{deadline.kind} deadline passed", now, manual=False)
 
     def _email_pages(self, ticket: Ticket, room: TopicRoom, level: int) -> dict[str, str]:
@@ -618,8 +706,8 @@ class TicketService:
             return
         assert decision.within is not None
         await store.update(conn, ticket.id, escalation_level=decision.level, top_repeats=decision.repeat)
-        await deadlines.start(conn, ticket.id, kind, decision.within, now, paused=ticket.is_paused)
-        due_at = None if ticket.is_paused else now + decision.within
+        within, calendar = self._span(ticket, decision.within, now)
+        due_at = await deadlines.start(conn, ticket.id, kind, within, now, paused=ticket.is_paused, calendar=calendar)
         await store.add_event(
             conn,
             ticket.id,
@@ -640,3 +728,145 @@ class TicketService:
             emails=self._email_pages(ticket, room, decision.level),
         )
         await notices.refresh(conn, ticket.id, ticket.room_key)
+
+    # ---- lifecycle statuses ------------------------------------------------------------
+
+    async def _stop(self, conn: asyncpg.Connection, ticket: Ticket, reason: str, now: datetime) -> None:
+        """The clocks stand still: the regulation's deadlines keep their time left, SLA clocks what they used."""
+        if not ticket.is_paused:
+            await store.update(conn, ticket.id, paused_at=now, pause_reason=reason)
+            await deadlines.pause_all(conn, ticket.id, now, self.levels.calendars)
+        await service_levels.stop_clocks(conn, self.levels, ticket.id, now)
+
+    async def _run(self, conn: asyncpg.Connection, ticket: Ticket, now: datetime) -> None:
+        if ticket.is_paused:
+            await store.update(conn, ticket.id, paused_at=None, pause_reason=None)
+            await deadlines.resume_all(conn, ticket.id, now, self.levels.calendars)
+        await service_levels.run_clocks(conn, self.levels, ticket.id, now)
+
+    async def _record_status(self, conn: asyncpg.Connection, ticket: Ticket, target: str, actor: str, reason: str | None, now: datetime) -> None:
+        await store.update(conn, ticket.id, status=target, status_since=now)
+        await store.add_event(conn, ticket.id, "status_changed", actor, {"from": ticket.status, "to": target, "reason": reason}, at=now)
+
+    async def _change_status(
+        self, conn: asyncpg.Connection, ticket: Ticket, target: str, actor: str, reason: str | None, now: datetime, *, note: bool = True
+    ) -> None:
+        """Move an open ticket to another open status: recorded, and the clocks stop or run as the type says."""
+        workflow = self.levels.workflow(ticket.ticket_type)
+        await self._record_status(conn, ticket, target, actor, reason, now)
+        if note:
+            await notices.note(conn, ticket, "status_changed", {"actor": actor, "from": ticket.status, "to": target, "reason": reason})
+        if workflow.stops_clock(target) and not workflow.stops_clock(ticket.status):
+            await self._stop(conn, ticket, reason or target, now)
+        elif workflow.stops_clock(ticket.status) and not workflow.stops_clock(target):
+            await self._run(conn, ticket, now)
+        await notices.refresh(conn, ticket.id, ticket.room_key)
+
+    async def set_status(self, conn: asyncpg.Connection, ticket_id: int, actor: str, target: str, reason: str | None, now: datetime) -> Outcome:
+        """``!state``: only the transitions the ticket's type allows. Resolving and closing go through
+        their own steps (a summary, the reporter's notice); a resolved or closed ticket is reopened."""
+        ticket = await store.get(conn, ticket_id, lock=True)
+        if ticket is None:
+            return Outcome(Status.NOT_FOUND)
+        workflow = self.levels.workflow(ticket.ticket_type)
+        if target not in workflow.statuses:
+            return Outcome(Status.UNKNOWN, ticket, {"known": list(workflow.statuses)})
+        if target == ticket.status or not workflow.allows(ticket.status, target):
+            return Outcome(Status.NOT_ALLOWED, ticket, {"status": ticket.status, "allowed": list(workflow.next_statuses(ticket.status))})
+        if ticket.status in FINISHED and target not in FINISHED:
+            return await self.reopen(conn, ticket_id, actor, reason or "", now)
+        if target == RESOLVED:
+            await self._resolve(conn, ticket, actor, reason or "", now, automatic=False)
+        elif target == CLOSED:
+            await self._close(conn, ticket, actor, reason or "closed", now)
+        else:
+            await self._change_status(conn, ticket, target, actor, reason, now)
+        return Outcome(Status.DONE, ticket, {"status": target})
+
+    async def set_type(self, conn: asyncpg.Connection, ticket_id: int, actor: str, ticket_type: str, now: datetime) -> Outcome:
+        """``!type``: another ticket type; its status must exist in the new type's workflow."""
+        ticket = await store.get(conn, ticket_id, lock=True)
+        if ticket is None:
+            return Outcome(Status.NOT_FOUND)
+        if ticket_type not in self.levels.workflows:
+            return Outcome(Status.UNKNOWN, ticket, {"known": sorted(self.levels.workflows)})
+        if ticket_type == ticket.ticket_type:
+            return Outcome(Status.YOURS_ALREADY, ticket)
+        if ticket.status not in self.levels.workflow(ticket_type).statuses:
+            return Outcome(Status.NOT_ALLOWED, ticket, {"status": ticket.status, "allowed": []})
+        await store.update(conn, ticket.id, ticket_type=ticket_type)
+        await store.add_event(conn, ticket.id, "type_changed", actor, {"from": ticket.ticket_type, "to": ticket_type}, at=now)
+        await notices.note(conn, ticket, "type_changed", {"actor": actor, "from": ticket.ticket_type, "to": ticket_type})
+        await notices.refresh(conn, ticket.id, ticket.room_key)
+        return Outcome(Status.DONE, ticket)
+
+    async def _close(self, conn: asyncpg.Connection, ticket: Ticket, actor: str, reason: str, now: datetime) -> None:
+        """Closed for good (only a reopen brings it back); an open ticket is resolved first."""
+        if ticket.is_open:
+            await self._resolve(conn, ticket, actor, reason, now, automatic=actor == BOT_ACTOR)
+        await deadlines.cancel(conn, ticket.id, now)
+        await store.update(conn, ticket.id, status=CLOSED, status_since=now, closed_at=now, paused_at=None, pause_reason=None)
+        await store.add_event(conn, ticket.id, "closed", actor, {"reason": reason}, at=now)
+        await notices.note(conn, ticket, "closed", {"actor": actor, "reason": reason})
+        await notices.refresh(conn, ticket.id, ticket.room_key)
+
+    async def reopen(
+        self, conn: asyncpg.Connection, ticket_id: int, actor: str, reason: str, now: datetime, *, via: str = "command"
+    ) -> Outcome:
+        """A resolved or closed ticket comes back (within the reopen window): to the first working
+        status, unclaimed, its regulation started again, counted as a reopen."""
+        ticket = await store.get(conn, ticket_id, lock=True)
+        if ticket is None:
+            return Outcome(Status.NOT_FOUND)
+        if ticket.is_open:
+            return Outcome(Status.STILL_OPEN, ticket)
+        room = self._rooms_by_key.get(ticket.room_key)
+        window = self.levels.lifecycle.reopen_within
+        if window is not None and ticket.resolved_at is not None:
+            limit, _ = self.levels.due(window, room, ticket.resolved_at)
+            if now > limit:
+                return Outcome(Status.TOO_LATE, ticket, {"until": limit})
+        if ticket.fingerprint and await store.open_by_fingerprint(conn, ticket.fingerprint) is not None:
+            newer = await store.open_by_fingerprint(conn, ticket.fingerprint)
+            return Outcome(Status.NOT_ALLOWED, ticket, {"status": ticket.status, "allowed": [], "newer": newer.id if newer else None})
+        target = self.levels.workflow(ticket.ticket_type).reopen_status
+        await deadlines.cancel(conn, ticket.id, now)
+        await store.update(
+            conn, ticket.id, state="open", status=target, status_since=now, responsible=None, responsible_level=None,
+            claimed_at=None, chain="unclaimed", escalation_level=1, top_repeats=0, escalation_exhausted=False,
+            resolved_at=None, resolved_by=None, resolution=None, closed_at=None, reopened=ticket.reopened + 1,
+            paused_at=None, pause_reason=None, wanted_at=None,
+        )
+        await store.add_event(
+            conn, ticket.id, "reopened", actor, {"reason": reason, "via": via, "from": ticket.status, "count": ticket.reopened + 1}, at=now
+        )
+        regulation = self.regulation_of(ticket)
+        within, calendar = self._span(ticket, regulation.claim_within.of(ticket.severity), now)
+        due_at = await deadlines.start(conn, ticket.id, "claim", within, now, calendar=calendar)
+        await service_levels.reopen_clocks(conn, self.levels, ticket, now)
+        previous = [ticket.resolved_by] if ticket.resolved_by and ticket.resolved_by.startswith("@") else []
+        await notices.note(
+            conn, ticket, "reopened", {"actor": actor, "reason": reason, "via": via, "due_at": due_at, "previous": previous},
+            mentions=previous, notify=True,
+        )
+        await notices.refresh(conn, ticket.id, ticket.room_key)
+        return Outcome(Status.DONE, ticket, {"status": target})
+
+    async def _incomplete_timer(self, conn: asyncpg.Connection, ticket: Ticket, kind: str, now: datetime) -> None:
+        """An incomplete report still waits: remind its reporter, or close it with a notice to them."""
+        if ticket.status != WAITING_FOR_CUSTOMER or not ticket.missing_fields:
+            return
+        room = self._rooms_by_key.get(ticket.room_key)
+        labels = completeness.labels_of(room, ticket.missing_fields) if room else list(ticket.missing_fields)
+        mailed = bool(self.mail_out and ticket.reporter_email)
+        if kind == "incomplete_remind":
+            await store.add_event(conn, ticket.id, "incomplete_reminded", BOT_ACTOR, {"missing": ticket.missing_fields, "mailed": mailed}, at=now)
+            if mailed:
+                assert ticket.reporter_email is not None
+                await ticket_mail.queue(conn, ticket, "missing_fields", ticket.reporter_email, {"missing": labels, "reminder": True})
+            await notices.note(conn, ticket, "incomplete_reminded", {"missing": labels, "mailed": mailed, "to": ticket.reporter_email})
+            return
+        if mailed:
+            assert ticket.reporter_email is not None
+            await ticket_mail.queue(conn, ticket, "closed_incomplete", ticket.reporter_email, {"missing": labels})
+        await self._close(conn, ticket, BOT_ACTOR, "incomplete", now)

@@ -56,5 +56,5 @@ async def test_alarm_claim_resolve(regulated):
     assert events[2]["actor"] == alice.user_id
     assert events[3]["data"]["summary"] == "freed 40 GB of old WAL"
     status, ticket = await room.get_ticket(number)
-    assert ticket["state"] == "resolved" and ticket["deadlines"] == []
+    assert ticket["state"] == "resolved" and [d["kind"] for d in ticket["deadlines"]] == ["auto_close"]
     del claim

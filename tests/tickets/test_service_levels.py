@@ -1,0 +1,179 @@
+"""Service levels end to end in Synapse: business-hours SLA targets with warnings, per-severity
+deadlines, and the lifecycle walked through from chat. Time moves through opsroom's clock
+(``storage.clock``), never by sleeping."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, AsyncIterator
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from storage import clock
+from tests.support.matrix import body, replying_to
+from tests.support.regulation import kinds
+
+pytestmark = pytest.mark.integration
+
+PRAGUE = ZoneInfo("Europe/Prague")
+FRIDAY_16_30 = datetime(2026, 11, 27, 16, 30, tzinfo=PRAGUE)
+
+
+@pytest.fixture(autouse=True)
+def real_time_after() -> AsyncIterator[None]:
+    yield
+    clock.reset()
+
+
+def office(key: str, staff: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "room": {"calendar": "office", "timezone": "Europe/Prague"},
+        "calendars": {"office": {"timezone": "Europe/Prague", "hours": {"mon-fri": ["08:00-17:00"]}, "holidays": {"country": "CZ"}}},
+        "sla_policies": [
+            {"name": "standard", "first_response": {"critical": "15m", "default": "1h business"},
+             "resolution": {"critical": "1h", "default": "4h business"}, "warn_at": [0.75]},
+        ],
+    }
+
+
+async def travel(room: Any, moment: datetime) -> None:
+    """Move opsroom's clock (stopped there: every step happens at that exact moment) and let the
+    deadline engine look at once (it would within its sweep)."""
+    clock.travel_to(moment, stopped=True)
+    await room.app.deadlines.ring()
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(PRAGUE)
+
+
+async def test_friday_afternoon_warning_is_due_monday_and_warns_before(regulated) -> None:
+    room = await regulated(
+        sections=office,
+        regulation={"calendar": "office", "claim_within": {"critical": "5m", "default": "30m business"}, "resolve_within": "4h business"},
+    )
+    await travel(room, FRIDAY_16_30)
+    alice, lead = room.staff["alice"], room.staff["lead"]
+
+    _, warning = await room.post_alarm({"title": "Disk 80% full", "severity": "warning", "host": "db-01"})
+    _, critical = await room.post_alarm({"title": "Database down", "severity": "critical", "host": "db-02"})
+    _, ticket = await room.get_ticket(warning["ticket"])
+    sla = {c["target"]: c for c in ticket["sla"]}
+    assert ticket["sla_policy"] == "standard" and ticket["status"] == "new"
+    # 30 minutes on Friday, then 3.5 hours from Monday 08:00
+    assert local(sla["resolution"]["due_at"]) == datetime(2026, 11, 30, 11, 30, tzinfo=PRAGUE)
+    assert local(sla["first_response"]["due_at"]) == datetime(2026, 11, 30, 8, 30, tzinfo=PRAGUE)
+    claim = next(d for d in ticket["deadlines"] if d["kind"] == "claim")
+    # 30 business minutes end at Friday's closing time
+    assert claim["calendar"] == "office" and local(claim["due_at"]) == datetime(2026, 11, 27, 17, 0, tzinfo=PRAGUE)
+    warnings = {d["tag"]: local(d["due_at"]) for d in ticket["deadlines"] if d["kind"] == "sla_warning"}
+    assert warnings["resolution:0.75"] == datetime(2026, 11, 30, 10, 30, tzinfo=PRAGUE)
+    # the critical one counts wall-clock time
+    _, urgent = await room.get_ticket(critical["ticket"])
+    urgent_sla = {c["target"]: c for c in urgent["sla"]}
+    assert local(urgent_sla["resolution"]["due_at"]) == datetime(2026, 11, 27, 17, 30, tzinfo=PRAGUE)
+    assert urgent_sla["resolution"]["calendar"] is None
+    assert local(next(d for d in urgent["deadlines"] if d["kind"] == "claim")["due_at"]) == datetime(2026, 11, 27, 16, 35, tzinfo=PRAGUE)
+
+    root = await room.announcement(alice, warning["ticket"])
+    assert "SLA resolution: 2026-11-30 11:30" in body(root) and "of business time left" in body(root)
+
+    # !status says when it falls due and how much business time is left
+    asked = await alice.send(room.room_id, f"!status #{warning['ticket']}")
+    status = await alice.wait_for(replying_to(asked), what="the status")
+    assert "Claim deadline: 17:00 CET (30m of business time left)" in body(status)
+    assert "Status: new" in body(status)
+
+    # alice claims on Monday morning: the first response is met
+    await travel(room, datetime(2026, 11, 30, 8, 10, tzinfo=PRAGUE))
+    await alice.send(room.room_id, f"!claim #{warning['ticket']}")
+    events = await room.wait_events(warning["ticket"], lambda ev: "claimed" in kinds(ev))
+    finished = [e["data"] for e in events if e["kind"] == "sla_finished"]
+    assert finished == [{"target": "first_response", "policy": "standard", "outcome": "met", "elapsed_seconds": 2400, "target_seconds": 3600}]
+
+    # 10:31 on Monday: 75 % of the resolution target is used: a quiet note and direct messages
+    await travel(room, datetime(2026, 11, 30, 10, 31, tzinfo=PRAGUE))
+    note = await room.thread_note(alice, root["event_id"], "75% used")
+    assert "m.mentions" not in note["content"] or not note["content"]["m.mentions"].get("user_ids")
+    about_warning = f"#{warning['ticket']} in "
+    page = await lead.wait_for_direct_message(
+        lambda rid, e: about_warning in body(e) and "resolution (standard) is 75% used" in body(e), what="the SLA warning DM to the lead"
+    )
+    assert "due 11:30 CET" in body(page)
+    await alice.wait_for_direct_message(
+        lambda rid, e: about_warning in body(e) and "resolution (standard) is 75% used" in body(e), what="the SLA warning DM to alice"
+    )
+    edited = await room.edit(alice, root["event_id"], "SLA resolution")
+    assert "#c77c02" in edited["content"]["m.new_content"]["formatted_body"]
+
+    # 11:31: breached, recorded for the reports
+    await travel(room, datetime(2026, 11, 30, 11, 31, tzinfo=PRAGUE))
+    await room.thread_note(alice, root["event_id"], "breached")
+    events = await room.wait_events(warning["ticket"], lambda ev: "sla_breached" in kinds(ev))
+    _, ticket = await room.get_ticket(warning["ticket"])
+    resolution = {c["target"]: c for c in ticket["sla"]}["resolution"]
+    assert resolution["outcome"] == "breached" and resolution["breached_at"] is not None
+    assert kinds(events).count("sla_warning") == 1  # once, not again after the breach
+
+
+async def test_the_log_lifecycle_from_chat(regulated) -> None:
+    room = await regulated(sections=office)
+    await travel(room, datetime(2026, 12, 1, 9, 0, tzinfo=PRAGUE))  # a Tuesday
+    alice, lead = room.staff["alice"], room.staff["lead"]
+    _, created = await room.post_alarm({"title": "Invoices not exported", "severity": "minor", "host": "erp-01"})
+    number = created["ticket"]
+    root = await room.announcement(alice, number)
+
+    await alice.send(room.room_id, f"!state #{number} analysis looking at the export job")
+    await room.thread_note(alice, root["event_id"], "from new to analysis")
+    await alice.send(room.room_id, f"!claim #{number}")
+    await room.wait_events(number, lambda ev: "claimed" in kinds(ev))
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "in_progress"
+
+    # waiting for a fix keeps the clock running; waiting for the customer stops it
+    await alice.send(room.room_id, f"!state #{number} waiting_for_fix vendor bug 4711")
+    await room.thread_note(alice, root["event_id"], "to waiting for a fix")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["paused_at"] is None and all(c["running"] for c in ticket["sla"] if c["target"] == "resolution")
+    await alice.send(room.room_id, f"!state #{number} waiting_for_customer which invoices?")
+    await room.thread_note(alice, root["event_id"], "to waiting for the customer")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["paused_at"] is not None
+    assert not {c["target"]: c for c in ticket["sla"]}["resolution"]["running"]
+    assert not [d for d in ticket["deadlines"] if d["kind"] == "sla_breach"]
+
+    # a move the type does not allow is refused with the allowed ones
+    asked = await alice.send(room.room_id, f"!state #{number} new")
+    refusal = await alice.wait_for(replying_to(asked), what="the refusal")
+    assert "can go to" in body(refusal) and "analysis" in body(refusal)
+
+    await alice.send(room.room_id, f"!state #{number} in_progress the customer answered")
+    await room.thread_note(alice, root["event_id"], "to in progress")
+    await alice.send(room.room_id, f"!state #{number} resolved export job fixed")
+    await room.thread_note(alice, root["event_id"], "export job fixed")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "resolved" and ticket["state"] == "resolved"
+    assert {c["target"]: c["outcome"] for c in ticket["sla"]} == {"first_response": "met", "resolution": "met"}
+    assert [d["kind"] for d in ticket["deadlines"]] == ["auto_close"]
+
+    # reopened by staff: back to analysis, unclaimed, claim clock again, counted
+    await lead.send(room.room_id, f"!reopen #{number} still failing for December")
+    await room.thread_note(alice, root["event_id"], "reopened")
+    _, ticket = await room.get_ticket(number)
+    assert (ticket["status"], ticket["state"], ticket["reopened"], ticket["responsible"]) == ("analysis", "open", 1, None)
+    assert "claim" in [d["kind"] for d in ticket["deadlines"]]
+    assert {c["target"]: c["outcome"] for c in ticket["sla"]} == {"first_response": "met", "resolution": None}
+
+    # resolved again, then closed automatically 72 hours later
+    await alice.send(room.room_id, f"!claim #{number}")
+    await room.wait_events(number, lambda ev: kinds(ev).count("claimed") == 2)
+    await alice.send(room.room_id, f"!resolve #{number} December export rerun")
+    await room.wait_events(number, lambda ev: kinds(ev).count("resolved") == 2)
+    await travel(room, datetime(2026, 12, 4, 9, 0, tzinfo=PRAGUE))  # 72 hours after the resolution
+    events = await room.wait_events(number, lambda ev: "closed" in kinds(ev))
+    assert [e["data"] for e in events if e["kind"] == "closed"] == [{"reason": "auto_close"}]
+    await room.thread_note(alice, root["event_id"], "closed automatically")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "closed" and ticket["deadlines"] == []
