@@ -9,6 +9,7 @@ from bot.context import CommandContext
 from bot.i18n import N_
 from bot.render import Message
 from storage import clock
+from tickets import ratings
 from tickets import store as tickets
 from tickets.lifecycle import Status
 
@@ -23,9 +24,24 @@ def normalize_key(key: str) -> str:
     return "".join(ch for ch in text if ord(ch) not in _IGNORED and ord(ch) not in _SKIN_TONES)
 
 
+RATING_KEYS = {normalize_key(key): score for key, score in ratings.REACTION_SCORES.items()}
+
+
+async def on_rating_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
+    """A reporter reacting 1️⃣–5️⃣ on the direct message that asked for a rating."""
+    score = RATING_KEYS.get(normalize_key(key))
+    if score is None:
+        return None
+    request = await ratings.request_of(ctx.conn, target_event_id)
+    if request is None or request["user_id"] != ctx.sender:
+        return None
+    stored = await ratings.rate(ctx.conn, request["ticket_id"], request["cycle"], score, None, via="reaction", by=ctx.sender, now=clock.now())
+    return f"rating {score}: {'stored' if stored else 'already rated'}"
+
+
 async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
     if normalize_key(key) not in CLAIM_KEYS:
-        return None
+        return await on_rating_reaction(ctx, target_event_id, key)
     ticket_id = await tickets.id_by_announcement(ctx.conn, target_event_id)
     if ticket_id is None or ctx.deps.tickets is None:
         return None

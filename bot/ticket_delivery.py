@@ -23,6 +23,7 @@ from rooms import store as rooms_store
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
 from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from tickets import ratings
 from tickets import store as tickets
 from tickets.model import Ticket
 from tickets.service_levels import ServiceLevels
@@ -144,12 +145,14 @@ class TicketDelivery:
         room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
         note = message.payload["params"].get("note")
-        template = f"page_{note}" if note in ("sla_warning", "sla_breached") else "page"
+        template = f"page_{note}" if note in ("sla_warning", "sla_breached", "rating_request") else "page"
         rendered = self.renderer.render(
             template, language, mentions=(user_id,), notify=True, params=_Params(message.payload["params"]), link=link, **values
         )
         direct_room = await self.deliverer.direct_room(user_id)
         event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)
+        if note == "rating_request":  # a reaction on this message is the reporter's rating
+            await ratings.record_request(conn, event_id, ticket.id, int(message.payload["params"].get("cycle") or 0), user_id)
         return {"event_id": event_id, "room_id": direct_room}
 
     async def attachment(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from regulations.durations import format_duration
 from regulations.store import REGULATION_KINDS, Deadline
 from rooms.model import TopicRoom
 from storage import clock
+from tickets import ratings
 from tickets.model import Ticket, TicketEvent
 from tickets.service_levels import ServiceLevels, clock_of
 
@@ -167,6 +168,8 @@ class TicketView:
                 values[key] = self.status_of(values[key])
         if isinstance(values.get("target"), str):
             values["target"] = self._(SLA_TARGET_NAMES.get(values["target"], values["target"]))
+        if values.get("outcome") in ("met", "breached"):
+            values["outcome"] = self._(values["outcome"])
         try:
             return self._(template) % _Defaulting(values)
         except (TypeError, ValueError):
@@ -205,6 +208,7 @@ def ticket_values(
         "claim_left": None,  # business time left, when service_level_values says
         "resolve_left": None,
         "sla": [],
+        "rating": None,
         "status_name": view.status_of(ticket.status),
         "callees": callees,
         "details_lines": [],
@@ -247,5 +251,9 @@ async def service_level_values(
         sla.append({"target": view._(SLA_TARGET_NAMES.get(row.target, row.target)), "policy": row.policy, "text": text,
                     "level": level, "finished": row.finished_at is not None})
     by_kind = {d.kind: left[d.id] for d in shown if d.due_at is not None and levels.calendar(d.calendar) is not None}
+    rating = await ratings.latest(conn, ticket.id)
+    if rating is not None and rating["cycle"] != ticket.reopened:
+        rating = None  # it rated a resolution the ticket has left
     return {"deadlines": shown, "left_of": left, "sla": sla, "status_name": view.status_of(ticket.status),
+            "rating": dict(rating) if rating is not None else None,
             "claim_left": by_kind.get("claim"), "resolve_left": by_kind.get("resolve")}

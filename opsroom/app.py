@@ -142,6 +142,9 @@ class Opsroom:
         intake_routes.setup(app, self.intake)
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
+        if self.tickets.levels.public_url is None:  # rating links point at the address opsroom listens on
+            host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+            self.tickets.levels.public_url = f"http://{host}:{self.http.port}"
         await self.bot.start()
         await self.dispatcher.start()
         await self.deadlines.start()

@@ -91,4 +91,5 @@ def build_service_levels(config: Config) -> ServiceLevels:
         customers=list(config.customers),
         workflows={name: t.workflow(config.lifecycle.stop_clock) for name, t in ticket_types_of(config).items()},
         lifecycle=config.lifecycle,
+        public_url=config.http.public_url,
     )

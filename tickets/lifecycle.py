@@ -27,7 +27,7 @@ from rooms.routing import route
 from rooms.silences import MaintenanceWindow, Matcher, all_match
 from storage import outbox
 from regulations.durations import Duration
-from tickets import alert_groups, completeness, notices, service_levels, store
+from tickets import alert_groups, completeness, notices, ratings, service_levels, store
 from tickets import mail as ticket_mail
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket
@@ -453,6 +453,11 @@ class TicketService:
         await notices.note(conn, ticket, "comment", {"actor": actor, "text": text, "via": via})
         if attachments:
             await self.attach(conn, ticket, attachments, actor, now)
+        reporter = {ticket.reporter_user_id, (ticket.reporter_email or "").lower()} - {None, ""}
+        if not ticket.is_open and via == "mail" and actor.lower() in {r.lower() for r in reporter if r}:
+            # the reporter answers a resolved ticket: the problem is back (within the reopen window)
+            reopened = await self.reopen(conn, ticket.id, actor, text[:500], now, via="mail")
+            return Outcome(Status.DONE, ticket, {"reopened": reopened.ok})
         room = self._rooms_by_key.get(ticket.room_key)
         if room is not None:
             supplied = await completeness.check_supplement(conn, ticket, room, text, self._accepted_names(attachments), actor, now)
@@ -533,12 +538,12 @@ class TicketService:
         await deadlines.cancel(conn, ticket.id, now, "claim")
         within, calendar = self._span(ticket, regulation.resolve_within.of(ticket.severity), now)
         due_at = await deadlines.start(conn, ticket.id, "resolve", within, now, paused=ticket.is_paused, calendar=calendar)
-        await store.add_event(conn, ticket.id, "claimed", actor, {"via": via, "level": level}, at=now)
+        working = self.levels.workflow(ticket.ticket_type).on_claim(ticket.status)
+        await store.add_event(conn, ticket.id, "claimed", actor, {"via": via, "level": level, "status": working or ticket.status}, at=now)
         await notices.note(conn, ticket, "claimed", {"actor": actor, "via": via, "due_at": due_at})
         await service_levels.finish_clocks(conn, self.levels, ticket, [service_levels.FIRST_RESPONSE], actor, now)
-        working = self.levels.workflow(ticket.ticket_type).on_claim(ticket.status)
         if working is not None:
-            await self._change_status(conn, ticket, working, actor, "claimed", now, note=False)
+            await self._change_status(conn, ticket, working, actor, "claimed", now, note=False, event=False)
         await notices.refresh(conn, ticket.id, ticket.room_key)
         return Outcome(Status.DONE, ticket)
 
@@ -590,7 +595,7 @@ class TicketService:
         )
         await deadlines.cancel(conn, ticket.id, now)
         await store.add_event(conn, ticket.id, "resolved", actor, {"summary": summary, "automatic": automatic}, at=now)
-        await self._record_status(conn, ticket, RESOLVED, actor, summary, now)
+        await self._record_status(conn, ticket, RESOLVED, actor, summary, now, event=False)
         await service_levels.finish_clocks(
             conn, self.levels, ticket, [service_levels.FIRST_RESPONSE, service_levels.RESOLUTION], actor, now
         )
@@ -600,6 +605,10 @@ class TicketService:
             await deadlines.schedule(conn, ticket.id, "auto_close", due, now)
         await notices.note(conn, ticket, "resolved", {"actor": actor, "summary": summary, "automatic": automatic})
         await notices.refresh(conn, ticket.id, ticket.room_key)
+        if self.levels.lifecycle.ask_rating and not automatic:
+            room = self._rooms_by_key.get(ticket.room_key)
+            staff = frozenset(member.user for member in room.staff) if room else frozenset()
+            await ratings.ask(conn, ticket, base_url=self.levels.public_url, mail_out=self.mail_out, staff=staff)
 
     async def escalate(self, conn: asyncpg.Connection, ticket_id: int, actor: str, reason: str, now: datetime) -> Outcome:
         """Escalation by hand: the next step of the ticket's current chain."""
@@ -633,8 +642,8 @@ class TicketService:
         await self._stop(conn, ticket, reason, now)
         target = self.levels.workflow(ticket.ticket_type).pause_status
         if target is not None and target != ticket.status:
-            await self._record_status(conn, ticket, target, actor, reason, now)
-        await store.add_event(conn, ticket.id, "paused", actor, {"reason": reason}, at=now)
+            await self._record_status(conn, ticket, target, actor, reason, now, event=False)
+        await store.add_event(conn, ticket.id, "paused", actor, {"reason": reason, "status": target or ticket.status, "from": ticket.status}, at=now)
         await notices.note(conn, ticket, "paused", {"actor": actor, "reason": reason})
         await notices.refresh(conn, ticket.id, ticket.room_key)
         return Outcome(Status.DONE, ticket)
@@ -648,10 +657,13 @@ class TicketService:
         assert ticket.paused_at is not None
         await self._run(conn, ticket, now)
         back = await store.status_before(conn, ticket.id, ticket.status) or (IN_PROGRESS if ticket.responsible else ANALYSIS)
-        if back != ticket.status and self.levels.workflow(ticket.ticket_type).stops_clock(ticket.status):
-            await self._record_status(conn, ticket, back, actor, "resumed", now)
+        if back == ticket.status or not self.levels.workflow(ticket.ticket_type).stops_clock(ticket.status):
+            back = ticket.status
+        await self._record_status(conn, ticket, back, actor, "resumed", now, event=False)
         paused_for = now - ticket.paused_at
-        await store.add_event(conn, ticket.id, "resumed", actor, {"paused_seconds": round(paused_for.total_seconds())}, at=now)
+        await store.add_event(
+            conn, ticket.id, "resumed", actor, {"paused_seconds": round(paused_for.total_seconds()), "status": back}, at=now
+        )
         due = {d.kind: d.due_at for d in await deadlines.active(conn, ticket.id)}
         await notices.note(conn, ticket, "resumed", {"actor": actor, "paused_for": paused_for, "due": due})
         await notices.refresh(conn, ticket.id, ticket.room_key)
@@ -744,16 +756,22 @@ class TicketService:
             await deadlines.resume_all(conn, ticket.id, now, self.levels.calendars)
         await service_levels.run_clocks(conn, self.levels, ticket.id, now)
 
-    async def _record_status(self, conn: asyncpg.Connection, ticket: Ticket, target: str, actor: str, reason: str | None, now: datetime) -> None:
+    async def _record_status(
+        self, conn: asyncpg.Connection, ticket: Ticket, target: str, actor: str, reason: str | None, now: datetime, *, event: bool = True
+    ) -> None:
+        """``event=False``: the step's own event says it (claimed: in progress; paused: suspended ...)
+        and carries the status in its data."""
         await store.update(conn, ticket.id, status=target, status_since=now)
-        await store.add_event(conn, ticket.id, "status_changed", actor, {"from": ticket.status, "to": target, "reason": reason}, at=now)
+        if event:
+            await store.add_event(conn, ticket.id, "status_changed", actor, {"from": ticket.status, "to": target, "reason": reason}, at=now)
 
     async def _change_status(
-        self, conn: asyncpg.Connection, ticket: Ticket, target: str, actor: str, reason: str | None, now: datetime, *, note: bool = True
+        self, conn: asyncpg.Connection, ticket: Ticket, target: str, actor: str, reason: str | None, now: datetime, *,
+        note: bool = True, event: bool = True,
     ) -> None:
         """Move an open ticket to another open status: recorded, and the clocks stop or run as the type says."""
         workflow = self.levels.workflow(ticket.ticket_type)
-        await self._record_status(conn, ticket, target, actor, reason, now)
+        await self._record_status(conn, ticket, target, actor, reason, now, event=event)
         if note:
             await notices.note(conn, ticket, "status_changed", {"actor": actor, "from": ticket.status, "to": target, "reason": reason})
         if workflow.stops_clock(target) and not workflow.stops_clock(ticket.status):
@@ -838,7 +856,7 @@ class TicketService:
             paused_at=None, pause_reason=None, wanted_at=None,
         )
         await store.add_event(
-            conn, ticket.id, "reopened", actor, {"reason": reason, "via": via, "from": ticket.status, "count": ticket.reopened + 1}, at=now
+            conn, ticket.id, "reopened", actor, {"reason": reason, "via": via, "from": ticket.status, "status": target, "count": ticket.reopened + 1}, at=now
         )
         regulation = self.regulation_of(ticket)
         within, calendar = self._span(ticket, regulation.claim_within.of(ticket.severity), now)

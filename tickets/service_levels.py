@@ -46,6 +46,8 @@ class ServiceLevels:
     customers: Sequence[CustomerConfig] = ()
     workflows: Mapping[str, Workflow] = field(default_factory=lambda: {name: Workflow.standard() for name in DEFAULT_TYPES})
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    # where people reach opsroom's pages (rating links); set from http.public_url or the bound address
+    public_url: str | None = None
 
     def workflow(self, ticket_type: str) -> Workflow:
         return self.workflows.get(ticket_type) or Workflow.standard()

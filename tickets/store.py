@@ -390,11 +390,12 @@ async def severities_of(conn: asyncpg.Connection, ticket_ids: list[int]) -> dict
 
 
 async def status_before(conn: asyncpg.Connection, ticket_id: int, status: str) -> str | None:
-    """The status the ticket was in before it last entered ``status`` (to go back after waiting)."""
+    """The status the ticket was in before it last entered ``status`` (to go back after waiting);
+    a status change and a pause record the status they left (``from``)."""
     return await conn.fetchval(
         """
         SELECT data->>'from' FROM ticket_events
-        WHERE ticket_id = $1 AND kind = 'status_changed' AND data->>'to' = $2
+        WHERE ticket_id = $1 AND ((kind = 'status_changed' AND data->>'to' = $2) OR (kind = 'paused' AND data->>'status' = $2))
         ORDER BY id DESC LIMIT 1
         """,
         ticket_id,

@@ -67,3 +67,20 @@ CREATE TABLE ticket_ratings (
     created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (ticket_id, cycle)
 );
+
+-- Keys opsroom makes for itself on first use (e.g. the one signing rating links), shared by
+-- every process on the database.
+CREATE TABLE app_secrets (
+    name       text PRIMARY KEY,
+    value      bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- The direct messages asking a reporter for a rating: a reaction on one is their rating.
+CREATE TABLE rating_requests (
+    event_id   text PRIMARY KEY,
+    ticket_id  bigint NOT NULL REFERENCES tickets (id),
+    cycle      integer NOT NULL,
+    user_id    text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

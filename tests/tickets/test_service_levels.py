@@ -4,6 +4,7 @@ deadlines, and the lifecycle walked through from chat. Time moves through opsroo
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
@@ -12,7 +13,8 @@ import pytest
 
 from storage import clock
 from tests.support.matrix import body, replying_to
-from tests.support.regulation import kinds
+from tests.support.regulation import API_TOKEN, kinds
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +179,71 @@ async def test_the_log_lifecycle_from_chat(regulated) -> None:
     await room.thread_note(alice, root["event_id"], "closed automatically")
     _, ticket = await room.get_ticket(number)
     assert ticket["status"] == "closed" and ticket["deadlines"] == []
+
+
+@pytest.fixture
+def smtp_server() -> Any:
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def create_report(room: Any, **fields: Any) -> int:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with room.http.post(f"{room.base_url}/api/v1/tickets", json={"title": "VPN drops every hour", **fields}, headers=headers) as response:
+        assert response.status == 201, await response.text()
+        return (await response.json())["ticket"]
+
+
+async def test_rating_by_link_and_by_reaction_then_auto_close(regulated, smtp_server) -> None:
+    room = await regulated(sections=lambda key, staff: {"mail": {"smtp": smtp_server.config()}})
+    alice, reporter = room.staff["alice"], room.outsider
+    await travel(room, datetime(2026, 12, 1, 9, 0, tzinfo=PRAGUE))
+    by_mail = await create_report(room, reporter_email="eva@customer.example", reporter_name="Eva")
+    by_chat = await create_report(room, title="Printer jams", reporter_user_id=reporter.user_id)
+    root = await room.announcement(alice, by_mail)
+    await alice.send(room.room_id, f"!claim #{by_mail}")
+    await alice.send(room.room_id, f"!resolve #{by_mail} new VPN profile pushed")
+
+    # the mail carries a signed link to a small page; no login
+    sent = await smtp_server.wait_for(lambda m: f"[#{by_mail}]" in str(m["Subject"]), what="the rating mail")
+    assert str(sent["To"]) == "eva@customer.example"
+    link = re.search(r"http://\S+/rate/\S+", sent.get_body(("plain",)).get_content()).group(0)
+    async with room.http.get(link) as page:
+        assert page.status == 200 and "How did we do?" in await page.text()
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    async with room.http.get(link[:-3] + "xyz") as forged:
+        assert forged.status == 404
+    async with room.http.post(link, data={"score": "9"}) as bad:
+        assert bad.status == 400 and "choose 1 to 5" in await bad.text()
+    async with room.http.post(link, data={"score": "4", "comment": "quick, thanks"}) as done:
+        assert done.status == 200 and "4 of 5" in await done.text()
+    await room.thread_note(alice, root["event_id"], "rated #%d 4 of 5" % by_mail)
+    await room.edit(alice, root["event_id"], "Rated 4 of 5")
+    async with room.http.post(link, data={"score": "1"}) as again:  # single use
+        assert "Already rated" in await again.text()
+    async with room.http.get(link) as again:
+        assert "was rated 4 of 5" in await again.text()
+
+    # a reporter in Matrix rates by reacting on the direct message
+    await alice.send(room.room_id, f"!claim #{by_chat}")
+    await alice.send(room.room_id, f"!resolve #{by_chat} rollers cleaned")
+    request = await reporter.wait_for_direct_message(lambda rid, e: f"#{by_chat} " in body(e) and "1️⃣" in body(e), what="the rating request")
+    dm_room = next(rid for rid, e in reporter.timeline if e is request)
+    await reporter.react(dm_room, request["event_id"], "5️⃣")
+    events = await room.wait_events(by_chat, lambda ev: "rated" in kinds(ev))
+    assert [e["data"]["score"] for e in events if e["kind"] == "rated"] == [5]
+
+    # nobody reopens: both close 72 hours after their resolution
+    await travel(room, datetime(2026, 12, 4, 9, 0, tzinfo=PRAGUE))
+    for number in (by_mail, by_chat):
+        await room.wait_events(number, lambda ev: "closed" in kinds(ev))
+        _, ticket = await room.get_ticket(number)
+        assert ticket["status"] == "closed" and ticket["closed_at"] is not None
+    assert room.app.pool is not None
+    async with room.app.pool.acquire() as conn:
+        stored = await conn.fetch("SELECT ticket_id, score, comment, via FROM ticket_ratings ORDER BY ticket_id")
+    assert [tuple(r) for r in stored] == [(by_mail, 4, "quick, thanks", "link"), (by_chat, 5, None, "reaction")]
