@@ -98,6 +98,11 @@ VALUES = {
     "resolved": N_("resolved"),
     "yes": N_("yes"),
     "no": N_("no"),
+    "critical": N_("critical"),
+    "major": N_("major"),
+    "minor": N_("minor"),
+    "warning": N_("warning"),
+    "info": N_("info"),
 }
 
 DIMENSIONS = {"room": N_("By room"), "severity": N_("By severity"), "source": N_("By source")}
