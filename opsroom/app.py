@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bot.i18n import translations
 from bot.matrix import MatrixSettings
 from bot.mail_render import MailComposer
 from bot.service import Bot
@@ -26,6 +27,8 @@ from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
+from reports.access import ReportAccess
+from reports.service import ReportService
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
@@ -69,14 +72,16 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
+        self.people = PeopleDirectory(config.people, config.rooms)
         self.tickets = TicketService(
             config.rooms,
             config.regulations,
             attachment_max_bytes=config.attachments.max_bytes,
             maintenance=config.maintenance,
-            people=PeopleDirectory(config.people, config.rooms),
+            people=self.people,
             mail_out=config.mail.smtp is not None,
         )
+        self.reports: ReportService | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
@@ -92,6 +97,8 @@ class Opsroom:
             self.dsn, min_size=config.database.min_connections, max_size=config.database.max_connections
         )
         assert config.homeserver is not None and config.bot.user_id is not None
+        self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
+        report_access = ReportAccess(config.rooms, self.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -112,6 +119,8 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
+            reports=self.reports,
+            report_access=report_access,
         )
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,

@@ -431,10 +431,11 @@ def _check_mail(config: Config) -> list[Problem]:
     for index, person in enumerate(config.people):
         if person.user in users:
             problems.append(Problem(f"people[{index}].user", f"{person.user} is listed twice"))
-        if person.email.lower() in emails:
+        if person.email and person.email.lower() in emails:
             problems.append(Problem(f"people[{index}].email", f"{person.email} is listed twice"))
         users.add(person.user)
-        emails.add(person.email.lower())
+        if person.email:
+            emails.add(person.email.lower())
     for room_index, room in enumerate(config.rooms):
         seen_fields: set[str] = set()
         for field_index, required in enumerate(room.required_fields):

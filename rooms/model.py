@@ -62,13 +62,18 @@ class StaffMember:
     email: str | None = field(default=None, metadata={"check": check_email})
 
 
+Role = Literal["admin", "manager"]
+
+
 @dataclass(frozen=True)
 class Person:
-    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them."""
+    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them.
+    Roles: ``manager`` (asks for reports of every room), ``admin`` (as a configured bot admin)."""
 
     user: str = field(metadata={"check": check_user_id})
-    email: str = field(metadata={"check": check_email})
+    email: str | None = field(default=None, metadata={"check": check_email})
     name: str | None = None
+    roles: list[Role] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

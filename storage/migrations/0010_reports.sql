@@ -50,3 +50,6 @@ CREATE TABLE report_runs (
     queued_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (schedule, occurrence)
 );
+
+-- the key figures posted with the file (plain and HTML), kept with the content URI
+ALTER TABLE report_requests ADD COLUMN summary jsonb, ADD COLUMN sha256 text;  -- of the file as uploaded
