@@ -28,6 +28,8 @@ from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
+from reports.mail import ReportMailer
+from reports.schedule import ScheduledReports
 from reports.service import ReportService
 from storage import outbox
 from storage.migrate import migrate
@@ -82,6 +84,7 @@ class Opsroom:
             mail_out=config.mail.smtp is not None,
         )
         self.reports: ReportService | None = None
+        self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
@@ -131,6 +134,7 @@ class Opsroom:
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
+        self.scheduled_reports = ScheduledReports(self.pool, self.reports, config.reports, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
@@ -158,6 +162,7 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
             await self.traps.start()
         self.silences.start()
+        await self.scheduled_reports.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
             await self.mail_intake.start()
@@ -179,7 +184,11 @@ class Opsroom:
         )
         languages = {room.key: room.language for room in self.config.rooms}
         composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
-        return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
+        sender = SmtpSender(settings)
+        deliverer = MailDeliverer(sender, composer.compose, languages)
+        if self.reports is not None:
+            deliverer.register("report.mail", ReportMailer(self.reports, sender).deliver)
+        return {"mail": deliverer}
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""
@@ -198,6 +207,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.scheduled_reports is not None:
+            self.scheduled_reports.stop()
         if self.deadlines is not None:
             await self.deadlines.stop()
         if self.dispatcher is not None:

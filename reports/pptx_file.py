@@ -21,25 +21,6 @@ _CHART_TYPES = {
 }
 
 
-def format_value(texts: Texts, value: Any, value_type: str) -> str:
-    """A figure or cell as text in the report's language."""
-    if value is None:
-        return "–"
-    if value_type == "int":
-        return texts.number(value)
-    if value_type == "duration":
-        return texts.duration(value)
-    if value_type == "percent":
-        return texts.percent(value)
-    if value_type == "datetime":
-        return texts.when(value)
-    if value_type == "bool":
-        return texts.value("yes" if value else "no")
-    if value_type == "word":
-        return texts.value(value)
-    return str(value)
-
-
 def _title_only(presentation: Any, title: str) -> Any:
     slide = presentation.slides.add_slide(presentation.slide_layouts[5])
     slide.shapes.title.text = title
@@ -72,7 +53,7 @@ def _figures_slide(presentation: Any, texts: Texts, figures: list[Figure]) -> No
         slide = _title_only(presentation, texts._(N_("Key figures")))
         chunk = figures[start:start + SLIDE_ROWS]
         _table(slide, [texts.column("figure"), texts.column("value")],
-               [[figure.label, format_value(texts, figure.value, figure.type)] for figure in chunk], [3, 1])
+               [[figure.label, texts.format(figure.value, figure.type)] for figure in chunk], [3, 1])
 
 
 def _chart_slide(presentation: Any, chart: Chart) -> None:
@@ -97,7 +78,7 @@ def _table_slides(presentation: Any, texts: Texts, table: Table) -> None:
     shown = [column for column in table.columns if column.key not in ("resolution", "created_at")][:7]
     indexes = [table.columns.index(column) for column in shown]
     slide = _title_only(presentation, table.name)
-    body = [[format_value(texts, row[i], table.columns[i].type)[:60] for i in indexes] for row in rows[:SLIDE_ROWS]]
+    body = [[texts.format(row[i], table.columns[i].type)[:60] for i in indexes] for row in rows[:SLIDE_ROWS]]
     if not body:
         body = [[texts._(N_("nothing in this period"))] + [""] * (len(shown) - 1)]
     _table(slide, [texts.column(column.key) for column in shown], body, [max(6, column.width) for column in shown])

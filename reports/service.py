@@ -25,11 +25,8 @@ from reports import store
 from reports.document import Document
 from reports.model import CustomerReport, Format, Kind, ReportRequest, Scope
 from reports.periods import Period
-from reports.pptx_file import format_value, write_pptx
-from reports.png_chart import write_png
 from reports.text_files import CsvWriter, JsonWriter, json_value
 from reports.texts import N_, Gettext, Texts
-from reports.xlsx_file import write_xlsx
 from rooms.model import TopicRoom
 
 SUMMARY_FIGURES = 8  # key figures in a chat message or mail
@@ -235,6 +232,11 @@ class ReportService:
 
     @staticmethod
     def _write_file(request: ReportRequest, document: Document, texts: Texts, out: BinaryIO, count: int | None) -> int:
+        # imported here: the builders' libraries (matplotlib above all) cost start-up time
+        from reports.png_chart import write_png
+        from reports.pptx_file import write_pptx
+        from reports.xlsx_file import write_xlsx
+
         if request.format == "xlsx":
             return write_xlsx(document, texts, out, streamed_rows=count)
         if request.format == "pptx":
@@ -253,7 +255,7 @@ class ReportService:
 
         texts = self.texts(request)
         heading = f"{document.title}: {document.subtitle}"
-        lines = [(figure.label, format_value(texts, figure.value, figure.type)) for figure in document.figures[:SUMMARY_FIGURES]]
+        lines = [(figure.label, texts.format(figure.value, figure.type)) for figure in document.figures[:SUMMARY_FIGURES]]
         plain = heading + "\n" + "\n".join(f"• {label}: {value}" for label, value in lines)
         html = f"<p><strong>{escape(heading)}</strong></p><ul>" + "".join(
             f"<li>{escape(label)}: <strong>{escape(value)}</strong></li>" for label, value in lines

@@ -173,6 +173,24 @@ class Texts:
                 break
         return sign + " ".join(parts)
 
+    def format(self, value: object, value_type: str) -> str:
+        """A figure or cell as text in the report's language (``value_type`` as in a document column)."""
+        if value is None:
+            return "–"
+        if value_type == "int":
+            return self.number(value)  # type: ignore[arg-type]
+        if value_type == "duration":
+            return self.duration(value)  # type: ignore[arg-type]
+        if value_type == "percent":
+            return self.percent(value)  # type: ignore[arg-type]
+        if value_type == "datetime":
+            return self.when(value)  # type: ignore[arg-type]
+        if value_type == "bool":
+            return self.value("yes" if value else "no")
+        if value_type == "word":
+            return self.value(str(value))
+        return str(value)
+
     def period(self, first: date, last: date) -> str:
         if first == last:
             return self.day(first)
