@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 from nio import DownloadError
 
+from tests.bot.test_report_command import invitation_outcome, open_direct_chat
 from tests.support.matrix import body, replying_to
 
 pytestmark = pytest.mark.integration
@@ -105,3 +106,21 @@ async def test_a_report_that_cannot_be_made_says_why_in_the_thread(regulated):
     )
     assert "CSV is made for the tickets report only" in body(failed)
     assert failed["content"]["m.relates_to"]["event_id"] == root
+
+
+async def test_a_manager_asks_in_a_direct_chat_for_every_room(regulated):
+    def sections(key, staff):
+        return {"people": [{"user": staff["alice"].user_id, "roles": ["manager"]}]}
+
+    room = await regulated(sections=sections)
+    manager = room.staff["alice"]  # first-line staff in the room, but a manager by role
+    direct = await open_direct_chat(manager, room.bot)
+    assert (await invitation_outcome(room.app, direct)).startswith("joined")
+    command = await manager.send(direct, "!report workload last-7d json")
+    preparing = await manager.wait_for(replying_to(command), what="the answer in the direct chat")
+    assert "Preparing" in body(preparing) and "all rooms" in body(preparing)
+    event = await manager.wait_for(is_file(direct, room.bot), 60, what="the report in the direct chat")
+    assert event["content"]["body"].endswith("-all.json") and event["content"]["info"]["mimetype"] == "application/json"
+    command = await room.staff["bob"].send(room.room_id, "!report workload")
+    refusal = await room.staff["bob"].wait_for(replying_to(command), what="bob's refusal")
+    assert "not for you" in body(refusal)
