@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from reports import requests
 from reports.model import FORMATS_OF, Scope
 from reports.periods import parse_period
-from rooms.model import check_email, check_timezone
+from rooms.model import Language, check_email, check_timezone
 
 if TYPE_CHECKING:
     from reports.service import ReportService
@@ -63,7 +63,7 @@ class ScheduledReport:
     rooms: list[str] = field(default_factory=list)  # empty: every room
     customer: str | None = None  # only tickets labelled customer=<this>
     format: Literal["xlsx", "pptx", "png", "csv", "json"] = "xlsx"
-    language: Literal["en", "cs"] = "en"
+    language: Language = "en"
 
     @property
     def scope(self) -> Scope:
