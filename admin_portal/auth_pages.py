@@ -88,21 +88,30 @@ def _user_id(server_name: str, text: str) -> str:
     return f"@{localpart.lower()}:{server or server_name}"
 
 
-async def _record_failure(request: web.Request, user_id: str | None, action: str) -> None:
+async def _record_failure(request: web.Request, user_id: str | None, action: str) -> throttle.Refusal | None:
+    """Count a failure for the account and the address; the refusal that now stands, if any."""
     context = portal(request)
     settings = context.settings.login_throttle
     address = client_address(request)
     keys = [("address", address)] + ([("account", user_id)] if user_id else [])
     now = datetime.now(timezone.utc)
+    saved = []
     async with context.pool.acquire() as conn, conn.transaction():
         existing = {(row.kind, row.key): row for row in await store.lock_failure_rows(conn, keys)}
         for kind, key in keys:
             row = throttle.after_failure(existing.get((kind, key)), kind, key, now, settings)
+            saved.append(row)
             await store.save_failure(conn, row)
             if row.locked_until and row.locked_until > now and row.failures == 0:
                 await store.audit(conn, "locked_out", actor=user_id, address=address,
                                   detail={"kind": kind, "key": key, "until": row.locked_until.isoformat()})
         await store.audit(conn, action, actor=user_id, address=address)
+    refusal = throttle.refusal(saved, now, settings)
+    return refusal if refusal is not None and refusal.locked else None
+
+
+def _failed_text(request: web.Request, message: str, lock: throttle.Refusal | None) -> str:
+    return f"{message} {_refusal_text(request, lock)}" if lock is not None else message
 
 
 async def _refusal(request: web.Request, user_id: str | None) -> throttle.Refusal | None:
@@ -163,9 +172,9 @@ async def submit_login(request: web.Request) -> web.StreamResponse:
         return await _login_page(request, status=503, user=user_id, problem=gettext(
             request, "The homeserver cannot check your password right now. Please try again in a minute."))
     if result.user_id is None:
-        await _record_failure(request, user_id, "login_failed")
+        lock = await _record_failure(request, user_id, "login_failed")
         return await _login_page(request, status=401, user=user_id,
-                                 problem=gettext(request, "Wrong user ID or password."))
+                                 problem=_failed_text(request, gettext(request, "Wrong user ID or password."), lock))
     return await _logged_in(request, result.user_id, next_page, method="password")
 
 
@@ -238,9 +247,9 @@ async def sso_callback(request: web.Request) -> web.StreamResponse:
         return await _login_page(request, status=503, problem=gettext(
             request, "The homeserver cannot check your password right now. Please try again in a minute."))
     if result.user_id is None:
-        await _record_failure(request, None, "sso_failed")
-        return await _login_page(request, status=401, problem=gettext(
-            request, "Single sign-on did not succeed; please try again."))
+        lock = await _record_failure(request, None, "sso_failed")
+        return await _login_page(request, status=401, problem=_failed_text(request, gettext(
+            request, "Single sign-on did not succeed; please try again."), lock))
     response = await _logged_in(request, result.user_id, safe_next(request.query.get("next")), method="sso")
     response.del_cookie(SSO_STATE_COOKIE, path=f"{PREFIX}/login/sso/")
     return response
@@ -287,9 +296,9 @@ async def submit_second_factor(request: web.Request) -> web.StreamResponse:
             method = "recovery_code"
             accepted = await store.use_recovery_code(context.pool, session.user_id, two_factor.normalise_recovery_code(code))
     if not accepted:
-        await _record_failure(request, session.user_id, "second_factor_failed")
+        lock = await _record_failure(request, session.user_id, "second_factor_failed")
         return render(request, "second_factor.html", status=401, title=title, next=next_page,
-                      problem=gettext(request, "That code is not right (or was used already)."))
+                      problem=_failed_text(request, gettext(request, "That code is not right (or was used already)."), lock))
     await store.clear_failures(context.pool, "account", session.user_id)
     response = web.HTTPSeeOther(next_page)
     await open_session(request, response, session.user_id, "full", context.settings.session_lifetime)

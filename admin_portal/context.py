@@ -58,6 +58,7 @@ class PortalContext:
             )
             environment.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
             environment.filters["when"] = format_time
+            environment.filters["browser"] = browser_name
             self.environments[language] = environment
         return environment
 
@@ -68,6 +69,23 @@ SESSION_TOKEN = web.RequestKey("portal_session_token", str)
 VISITOR = web.RequestKey("portal_visitor", Visitor)
 LANGUAGE = web.RequestKey("portal_language", str)
 LOGIN_CSRF = web.RequestKey("portal_login_csrf", str)
+
+
+_BROWSERS = (("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"),
+            ("Linux", "Linux"))
+
+
+def browser_name(user_agent: str | None) -> str:
+    """``Chrome 120 on Linux`` from a User-Agent header (the whole header is kept in the database)."""
+    if not user_agent:
+        return "–"
+    name = next(((label, marker) for marker, label in _BROWSERS if marker in user_agent), None)
+    system = next((label for marker, label in _SYSTEMS if marker in user_agent), None)
+    if name is None:
+        return user_agent[:40]
+    version = user_agent.split(name[1], 1)[1].split(".", 1)[0].split(" ", 1)[0]
+    return f"{name[0]} {version}" + (f" ({system})" if system else "")
 
 
 def format_time(value: datetime | None) -> str:

@@ -10,7 +10,6 @@ returned; recovery codes are stored as SHA-256 and each is accepted once.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -249,8 +248,8 @@ async def recent_failures(db: Connection, since: timedelta) -> list[FailureRow]:
 async def audit(db: Connection, action: str, *, actor: str | None, address: str | None,
                 detail: dict[str, Any] | None = None) -> None:
     await db.execute(
-        "INSERT INTO portal_audit (actor, action, address, detail) VALUES ($1, $2, $3, $4::jsonb)",
-        actor, action, address, json.dumps(detail or {}),
+        "INSERT INTO portal_audit (actor, action, address, detail) VALUES ($1, $2, $3, $4)",
+        actor, action, address, detail or {},
     )
 
 
@@ -273,4 +272,4 @@ async def audit_page(db: Connection, *, before: int | None, limit: int, actor: s
             ORDER BY id DESC LIMIT $4""",
         before, actor, action, limit,
     )
-    return [AuditRow(**{**dict(row), "detail": json.loads(row["detail"])}) for row in rows]
+    return [AuditRow(**dict(row)) for row in rows]

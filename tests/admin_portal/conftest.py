@@ -3,12 +3,14 @@ and portal clients (HTTP, or a real browser in the browser tests)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from opsroom.app import Opsroom
+from tests.support.browser import Browser, missing_browser, output_dir
 from tests.support.matrix import Account
 from tests.support.portal import PortalClient
 
@@ -60,3 +62,22 @@ async def portal_client() -> AsyncIterator[Callable[..., PortalClient]]:
     yield make
     for client in opened:
         await client.close()
+
+
+@pytest.fixture
+async def browser(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Awaitable[Browser]]]:
+    """Factory of real headless browsers; screenshots go to the test's output folder."""
+    reason = missing_browser()
+    if reason:
+        pytest.skip(reason)
+    output = output_dir(request.node.name)
+    opened: list[Browser] = []
+
+    async def make(*, language: str = "en-US") -> Browser:
+        instance = await asyncio.to_thread(Browser, output, language=language)
+        opened.append(instance)
+        return instance
+
+    yield make
+    for instance in opened:
+        await asyncio.to_thread(instance.quit)

@@ -218,7 +218,7 @@ async def test_admins_must_enrol_totp_then_log_in_with_it_or_a_recovery_code(por
     assert page.url.endswith("/admin/account/two-factor") and "must use a second factor" in page.text
     assert "/admin/account/two-factor" in (await client.get("/admin/security")).url, "nothing else before enrolment"
     secret = totp_secret(page)
-    assert 'src="data:image/svg+xml;base64,' in page.text
+    assert 'src="data:image/svg+xml' in page.text
     wrong = await client.post("/admin/account/two-factor", {"code": "000000"}, csrf=page.csrf)
     assert wrong.status == 400
     page = await client.post("/admin/account/two-factor", {"code": pyotp.TOTP(secret).now()}, csrf=wrong.csrf)
@@ -272,3 +272,38 @@ async def test_language_from_the_browser_then_from_the_person(portal_stack, port
     page = await client.get("/admin/account")
     page = await client.post("/admin/account/language", {"language": "en"}, csrf=page.csrf)
     assert 'lang="en"' in page.text and "Language saved." in page.text
+
+
+async def test_sso_is_offered_only_where_the_homeserver_has_it_and_its_answer_is_bound_to_the_browser(
+        portal_stack, portal_client, synapse, database):
+    """The test homeserver has no identity provider, so the redirect to it cannot be followed;
+    what it would send back (a one-time m.login.token) is minted for an account directly and
+    handed to the portal's callback as the homeserver would."""
+    stack = await portal_stack(portal=NO_2FA)
+    client = portal_client(stack.base_url)
+    page = await client.get("/admin/login")
+    assert "single sign-on" not in page.text, "this homeserver offers no m.login.sso"
+    assert (await client.get("/admin/login/sso")).status == 404
+
+    async def login_token(account) -> str:  # Synapse mints one a minute per account
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{synapse.settings.url}/_matrix/client/v1/login/get_token", json={},
+                                 headers={"Authorization": f"Bearer {account.access_token}"}) as response:
+                assert response.status == 200, await response.text()
+                return (await response.json())["login_token"]
+
+    # an answer without this browser's state cookie (someone sent a link) is refused
+    token = await login_token(stack.manager)
+    page = await client.get(f"/admin/login/sso/callback?loginToken={token}&state=guessed")
+    assert page.status == 400 and client.cookie("opsroom_portal") is None
+    # with the state the portal set when it sent the browser away, the token logs in
+    from yarl import URL
+    client.http.cookie_jar.update_cookies({"opsroom_portal_sso": "state-1234"}, URL(f"{stack.base_url}/admin/login/sso/"))
+    page = await client.get(f"/admin/login/sso/callback?loginToken={await login_token(stack.specialist)}&state=state-1234&next=/admin/account")
+    assert page.status == 200 and page.url.endswith("/admin/account") and stack.specialist.user_id in page.text
+    assert await audit_actions(database, stack.specialist.user_id) == ["login"]
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT detail->>'method' FROM portal_audit WHERE action = 'login'") == "sso"
+    finally:
+        await conn.close()
