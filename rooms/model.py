@@ -62,18 +62,15 @@ class StaffMember:
     email: str | None = field(default=None, metadata={"check": check_email})
 
 
-Role = Literal["admin", "manager"]
-
-
 @dataclass(frozen=True)
 class Person:
-    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them.
-    Roles: ``manager`` (asks for reports of every room), ``admin`` (as a configured bot admin)."""
+    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them."""
 
     user: str = field(metadata={"check": check_user_id})
     email: str | None = field(default=None, metadata={"check": check_email})
     name: str | None = None
-    roles: list[Role] = field(default_factory=list)
+    # what they may do beyond their rooms' staff: admin (everything), manager (reports, all tickets)
+    roles: list[Literal["admin", "manager"]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

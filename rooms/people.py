@@ -31,5 +31,5 @@ class PeopleDirectory:
         return self._email_of.get(user_id)
 
     def roles_of(self, user_id: str) -> frozenset[str]:
-        """The roles configured for the person (``people[].roles``): admin, manager."""
+        """The roles ``people[].roles`` gives this person (admin, manager); staff roles come from rooms."""
         return self._roles.get(user_id, frozenset())
