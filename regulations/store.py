@@ -50,7 +50,7 @@ async def start(
     working time on ``calendar`` when one is given. Returns when it falls due (None: paused)."""
     await conn.execute(
         """
-        UPDATE deadlines SET state = 'cancelled', ended_at = $3
+        UPDATE deadlines SET state = 'cancelled', ended_at = $3, due_at = coalesce(due_at, $3::timestamptz + remaining)
         WHERE ticket_id = $1 AND kind = $2 AND tag = $4 AND state IN ('pending', 'paused')
         """,
         ticket_id,
@@ -121,9 +121,10 @@ async def start_many(
 async def cancel(
     conn: asyncpg.Connection, ticket_id: int, now: datetime, kind: DeadlineKind | None = None, *, tag: str | None = None
 ) -> None:
+    """A paused deadline ends with the due time it would have had if resumed now."""
     await conn.execute(
         """
-        UPDATE deadlines SET state = 'cancelled', ended_at = $2
+        UPDATE deadlines SET state = 'cancelled', ended_at = $2, due_at = coalesce(due_at, $2::timestamptz + remaining)
         WHERE ticket_id = $1 AND state IN ('pending', 'paused') AND ($3::text IS NULL OR kind = $3)
           AND ($4::text IS NULL OR tag = $4)
         """,
