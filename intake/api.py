@@ -39,7 +39,7 @@ from tickets.model import SEVERITIES, ReportInput, TicketQuery
 TICKET_FIELDS = frozenset(
     {
         "title", "description", "severity", "room", "service", "host", "device",
-        "reporter_name", "reporter_email", "reporter_user_id", "labels",
+        "reporter_name", "reporter_email", "reporter_user_id", "labels", "type",
     }
 )
 COMMENT_FIELDS = frozenset({"text", "author"})
@@ -57,8 +57,11 @@ def ticket_number(request: web.Request) -> int:
     return int(text)
 
 
-def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportInput:
+def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str, types: list[str] | None = None) -> ReportInput:
     no_unknown_fields(data, TICKET_FIELDS)
+    ticket_type = string(data, "type", max_length=100)
+    if ticket_type is not None and types is not None and ticket_type not in types:
+        raise InvalidInput("type", f"no such ticket type (known: {', '.join(types)})")
     title = string(data, "title", required=True, max_length=500)
     assert title is not None
     room = string(data, "room", max_length=100)
@@ -78,6 +81,7 @@ def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportI
         labels=string_map(data, "labels"),
         room_key=room,
         details={"api_caller": caller},
+        ticket_type=ticket_type,
     )
 
 
@@ -86,7 +90,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     caller = authenticate(request, intake.api_callers)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
-        report = parse_ticket(data, [room.key for room in intake.tickets.rooms], caller)
+        report = parse_ticket(data, [room.key for room in intake.tickets.rooms], caller, sorted(intake.tickets.levels.workflows))
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():

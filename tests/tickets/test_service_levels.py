@@ -15,6 +15,7 @@ from storage import clock
 from tests.support.matrix import body, replying_to
 from tests.support.regulation import API_TOKEN, kinds
 from tests.support.smtp import SmtpServer
+from tickets.model import ReportInput
 
 pytestmark = pytest.mark.integration
 
@@ -247,3 +248,41 @@ async def test_rating_by_link_and_by_reaction_then_auto_close(regulated, smtp_se
     async with room.app.pool.acquire() as conn:
         stored = await conn.fetch("SELECT ticket_id, score, comment, via FROM ticket_ratings ORDER BY ticket_id")
     assert [tuple(r) for r in stored] == [(by_mail, 4, "quick, thanks", "link"), (by_chat, 5, None, "reaction")]
+
+
+async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp_server) -> None:
+    def sections(key: str, staff: dict[str, Any]) -> dict[str, Any]:
+        config = office(key, staff)
+        config["room"]["required_fields"] = [{"name": "version", "label": "Software version", "patterns": [r"version\s*:"]}]
+        return {**config, "mail": {"smtp": smtp_server.config()}}
+
+    room = await regulated(sections=sections)
+    alice = room.staff["alice"]
+    await travel(room, datetime(2026, 12, 1, 10, 0, tzinfo=PRAGUE))  # a Tuesday
+    report = ReportInput(title="Export fails", source="web", description="It fails every night.", reporter_email="eva@customer.example")
+    assert room.app.pool is not None
+    async with room.app.pool.acquire() as conn, conn.transaction():
+        number = await room.app.tickets.open_report(conn, report, clock.now())
+    root = await room.announcement(alice, number)
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "waiting_for_customer" and ticket["paused_at"] is not None
+    timers = {d["kind"]: local(d["due_at"]) for d in ticket["deadlines"] if d["kind"].startswith("incomplete")}
+    assert timers == {"incomplete_remind": datetime(2026, 12, 2, 10, 0, tzinfo=PRAGUE),
+                      "incomplete_close": datetime(2026, 12, 4, 10, 0, tzinfo=PRAGUE)}
+
+    # one business day later: the reporter is reminded by mail
+    await travel(room, datetime(2026, 12, 2, 10, 0, tzinfo=PRAGUE))
+    reminder = await smtp_server.wait_for(lambda m: f"[#{number}]" in str(m["Subject"]), what="the reminder")
+    assert "this is a reminder" in reminder.get_body(("plain",)).get_content()
+    await room.thread_note(alice, root["event_id"], "was reminded of the missing data")
+
+    # three business days: closed, and the reporter told why
+    await travel(room, datetime(2026, 12, 4, 10, 0, tzinfo=PRAGUE))
+    await room.thread_note(alice, root["event_id"], "did not supply the missing data in time")
+    closing = await smtp_server.wait_for(
+        lambda m: f"[#{number}]" in str(m["Subject"]) and "was closed" in m.get_body(("plain",)).get_content(), what="the closing mail"
+    )
+    assert "Software version" in closing.get_body(("plain",)).get_content()
+    _, ticket = await room.get_ticket(number)
+    assert (ticket["status"], ticket["state"]) == ("closed", "resolved")
+    assert [e["data"] for e in ticket["events"] if e["kind"] == "closed"] == [{"reason": "incomplete"}]
