@@ -6,7 +6,6 @@ the current state and a burst of changes collapses into one edit.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
@@ -23,6 +22,7 @@ from rooms import store as rooms_store
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
 from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from storage import clock
 from tickets import ratings
 from tickets import store as tickets
 from tickets.model import Ticket
@@ -100,7 +100,7 @@ class TicketDelivery:
         content = Message(rendered.plain, rendered.html, mentions=tuple(callees), notify=True).content()
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
         await tickets.set_announcement(conn, ticket.id, event_id, room_id)
-        await tickets.add_event(conn, ticket.id, "announced", BOT_ACTOR, {"event_id": event_id}, at=datetime.now(timezone.utc))
+        await tickets.add_event(conn, ticket.id, "announced", BOT_ACTOR, {"event_id": event_id}, at=clock.now())
         return {"event_id": event_id}
 
     async def refresh(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from regulations.model import EscalationPolicy, Regulation, UnclaimedStep, Unres
 from rooms.model import StaffMember, TopicRoom
 from tickets.lifecycle import TicketService
 from tickets.model import AlarmInput
+from tickets.service_levels import ServiceLevels
+from tickets.workflow import LifecycleConfig
 
 ALICE, BOB, LEAD, CAROL = "@alice:example.org", "@bob:example.org", "@lead:example.org", "@carol:example.org"
 ZONE = "Europe/Prague"
@@ -74,7 +76,8 @@ class History:
 class Writer:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
-        self.service = TicketService(ROOMS, REGULATIONS)
+        # the fixed history has no auto-closing: its figures count resolutions, not closings
+        self.service = TicketService(ROOMS, REGULATIONS, service_levels=ServiceLevels(lifecycle=LifecycleConfig(auto_close_after=None)))
 
     async def alarm(self, when: str, **fields: Any) -> int:
         async with self.conn.transaction():
