@@ -21,13 +21,14 @@ from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
+from knowledge.service import KnowledgeBase
 from tickets.lifecycle import TicketService
 
 log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
 COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
-                   "bot.check_commands")
+                   "bot.check_commands", "bot.kb_commands")
 
 
 class Bot:
@@ -43,6 +44,7 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
         tickets: TicketService | None = None,
+        knowledge: KnowledgeBase | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
     ) -> None:
@@ -63,6 +65,7 @@ class Bot:
             session=self.session,
             directory=self.directory,
             tickets=tickets,
+            knowledge=knowledge,
         )
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)

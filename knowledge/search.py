@@ -58,12 +58,17 @@ class Group:
     importance: float = 1.0
 
 
+IDENTIFIER_IMPORTANCE = 0.5  # a host or device name (db-01) says where, less what the problem is
+
+
 def merge_groups(*weighted: tuple[float, Iterable[frozenset[str]]]) -> list[Group]:
-    """Groups of several texts (a title and a description), each kept once at its highest importance."""
+    """Groups of several texts (a title and a description), each kept once at its highest
+    importance; identifiers with digits count half."""
     best: dict[frozenset[str], float] = {}
     for importance, groups in weighted:
         for terms in groups:
-            best[terms] = max(importance, best.get(terms, 0.0))
+            counted = importance * (IDENTIFIER_IMPORTANCE if any(ch.isdigit() for term in terms for ch in term) else 1.0)
+            best[terms] = max(counted, best.get(terms, 0.0))
     return [Group(terms, importance) for terms, importance in best.items()]
 
 

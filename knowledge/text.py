@@ -244,11 +244,11 @@ def query_groups(text: str, languages: Sequence[str]) -> list[frozenset[str]]:
             continue
         lowered = match.group("word").lower()
         if _PART_SPLIT.search(lowered):
-            # an identifier: the whole must match, and each of its words
+            # an identifier (db-01, mail.example.org): the whole must match, and each of its words
             whole = fold(lowered)
             if _usable(whole):
                 groups.append(frozenset({whole}))
-            words = _PART_SPLIT.split(lowered)
+            words = [part for part in _PART_SPLIT.split(lowered) if len(part) >= 3 and part.isalpha()]
         else:
             words = [lowered]
         for word in words:

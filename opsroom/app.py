@@ -22,6 +22,8 @@ from intake.checks.runner import MonitorService
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
 from intake.snmp.receiver import TrapReceiver, build_receiver
+from knowledge.service import KnowledgeBase
+from knowledge.worker import KnowledgeWorker
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
@@ -77,6 +79,8 @@ class Opsroom:
             people=PeopleDirectory(config.people, config.rooms),
             mail_out=config.mail.smtp is not None,
         )
+        self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
+        self.knowledge_worker: KnowledgeWorker | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
@@ -112,6 +116,7 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
+            knowledge=self.knowledge,
         )
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
@@ -132,6 +137,7 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            knowledge=self.knowledge,
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
@@ -148,6 +154,8 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
             await self.traps.start()
         self.silences.start()
+        self.knowledge_worker = KnowledgeWorker(self.pool, self.dsn, self.knowledge)
+        self.knowledge_worker.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
             await self.mail_intake.start()
@@ -188,6 +196,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.knowledge_worker is not None:
+            await self.knowledge_worker.stop()
         if self.deadlines is not None:
             await self.deadlines.stop()
         if self.dispatcher is not None:

@@ -19,6 +19,7 @@ from intake.settings import ReportFormConfig, check_origin, check_source_express
 from intake.mail.settings import MailConfig
 from intake.checks.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
+from knowledge.settings import KnowledgeConfig
 from opsroom.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
 from rooms.model import Person, TopicRoom, check_user_id
@@ -202,6 +203,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # knowledge base: summary hints, suggestions on new tickets, the public board
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
 
     @property
     def server_name(self) -> str:
