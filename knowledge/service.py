@@ -36,7 +36,7 @@ from knowledge.model import (
 )
 from knowledge.search import BODY, CANDIDATES, SUMMARY, THREAD, TITLE, Group, merge_groups, plan, tsvector_literal
 from knowledge.settings import KnowledgeConfig
-from knowledge.text import Snippet, document_terms, query_groups, snippet
+from knowledge.text import Snippet, detect_language, document_terms, query_groups, snippet
 from rooms.model import TopicRoom
 from tickets import store as tickets_store
 from tickets.model import Ticket
@@ -44,6 +44,7 @@ from tickets.model import Ticket
 KINDS = ("article", "ticket")
 SNIPPET_SOURCE_CHARS = 20_000
 APPLIES_BOOST = 0.1  # an article that applies to the ticket's room, service or device ranks higher
+OTHER_LANGUAGE = 0.8  # a document in another language than the query's counts this much of its relevance
 
 
 class Status(enum.Enum):
@@ -272,12 +273,14 @@ class KnowledgeBase:
         room_key: str | None = None,
     ) -> list[Hit]:
         """Articles and resolved tickets for the words, best first (every word first, then any)."""
-        groups = merge_groups((1.0, query_groups(text, (viewer.language, "en"))))
+        language = detect_language(text, (viewer.language, "en"))
+        groups = merge_groups((1.0, query_groups(text, (language, viewer.language, "en"))))
         if not groups:
             return []
         wanted = tuple(kind for kind in (kinds or KINDS) if kind in viewer.kinds)
         rows = await self._ranked(conn, groups, viewer, wanted, limit, exclude_ticket=None, every_word_first=True)
-        return await self._hits(conn, rows, groups, limit, applies_to={"room": room_key} if room_key else {}, boost=APPLIES_BOOST / 2)
+        return await self._hits(conn, rows, groups, limit, applies_to={"room": room_key} if room_key else {}, boost=APPLIES_BOOST / 2,
+                                language=language)
 
     async def _ranked(
         self, conn: asyncpg.Connection, groups: list[Group], viewer: Viewer, kinds: Sequence[str], limit: int, *,
@@ -304,10 +307,11 @@ class KnowledgeBase:
 
     async def _hits(
         self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record], groups: list[Group], limit: int, *,
-        applies_to: dict[str, str | None], boost: float, same_fingerprint: frozenset[int] = frozenset(),
+        applies_to: dict[str, str | None], boost: float, same_fingerprint: frozenset[int] = frozenset(), language: str | None = None,
     ) -> list[Hit]:
-        """Results with their titles and snippets; articles that apply to the context rank a
-        little higher (their relevance is raised by ``boost``)."""
+        """Results with their titles and snippets. Articles that apply to the context rank a
+        little higher (their relevance is raised by ``boost``); documents in another language
+        than the query's a little lower (shared words across languages are weaker evidence)."""
         article_ids = [row["ref_id"] for row in rows if row["kind"] == "article"]
         ticket_ids = [row["ref_id"] for row in rows if row["kind"] == "ticket"]
         articles = await store.articles(conn, article_ids) if article_ids else {}
@@ -316,8 +320,12 @@ class KnowledgeBase:
         for row in rows:
             relevance = float(row["relevance"])
             article = articles.get(row["ref_id"]) if row["kind"] == "article" else None
+            ticket = tickets.get(row["ref_id"]) if row["kind"] == "ticket" else None
             if article is not None and _applies(article, applies_to):
                 relevance = min(1.0, relevance + boost)
+            written_in = article.language if article is not None else self.room_language(ticket["room_key"]) if ticket else None
+            if language is not None and written_in is not None and written_in != language:
+                relevance *= OTHER_LANGUAGE
             scored.append((relevance, row))
         scored.sort(key=lambda item: (-item[0], -item[1]["ref_id"]))
         chosen = [(relevance, row) for relevance, row in scored if (row["kind"] == "article" and row["ref_id"] in articles)
@@ -367,15 +375,16 @@ class KnowledgeBase:
             earlier = await self._hits(conn, rows, [], len(rows), applies_to={}, boost=0.0, same_fingerprint=frozenset(ids))  # type: ignore[arg-type]
         if not settings.max_items:
             return earlier, []
-        languages = (viewer.language, "en")
+        language = detect_language(f"{ticket.title}\n{ticket.description or ''}", (viewer.language, "en"))
+        languages = (language, viewer.language, "en")
         groups = merge_groups((2.0, query_groups(ticket.title, languages)), (1.0, query_groups(ticket.description or "", languages)))
         rows = await self._ranked(
-            conn, groups, viewer, viewer.kinds, settings.max_items + len(earlier), exclude_ticket=ticket.id, every_word_first=False
+            conn, groups, viewer, viewer.kinds, 2 * settings.max_items + len(earlier), exclude_ticket=ticket.id, every_word_first=False
         )
         shown = {hit.ref_id for hit in earlier}
         rows = [row for row in rows if not (row["kind"] == "ticket" and row["ref_id"] in shown)]
         context = {"room": ticket.room_key, "service": ticket.service, "device": ticket.device, "host": ticket.host}
-        similar = await self._hits(conn, rows, groups, settings.max_items, applies_to=context, boost=APPLIES_BOOST)
+        similar = await self._hits(conn, rows, groups, settings.max_items, applies_to=context, boost=APPLIES_BOOST, language=language)
         return earlier, [hit for hit in similar if hit.relevance >= settings.min_relevance]
 
     async def known_about(self, conn: asyncpg.Connection, ticket_id: int, viewer: Viewer) -> Known | None:

@@ -24,7 +24,7 @@ class SuggestionConfig:
 
     enabled: bool = True
     # how much of the new ticket's words (weighted by rarity) a resolved ticket or article must share
-    min_relevance: float = field(default=0.3, metadata={"check": _check_share})
+    min_relevance: float = field(default=0.2, metadata={"check": _check_share})
     # similar resolved tickets and articles listed at most (besides earlier tickets of the same fingerprint)
     max_items: int = field(default=3, metadata={"check": _check_count})
     # earlier resolved tickets of the same fingerprint listed at most (always, whatever their words)

@@ -124,6 +124,13 @@ class _Lemmatiser:
         self._strategy = DefaultStrategy(dictionary_factory=StreamDictionaryFactory())
         self._lemmatizer = Lemmatizer(lemmatization_strategy=self._strategy, cache_max_size=0)
 
+    def knows(self, word: str, language: str) -> bool:
+        with self._lock:
+            if self._lemmatizer is None:
+                self._load()
+            assert self._strategy is not None
+            return bool(self._strategy.is_dictionary_member(word, _SIMPLEMMA_CODES[language]))
+
     def lemma(self, word: str, languages: tuple[str, ...]) -> str:
         """The lemma in the first language whose dictionary knows the word; else the word."""
         codes = [_SIMPLEMMA_CODES[language] for language in languages if language in _SIMPLEMMA_CODES]
@@ -147,6 +154,22 @@ _LEMMATISER = _Lemmatiser()
 def word_term(word: str, languages: tuple[str, ...]) -> str:
     """The search term of one lower-case word under the given languages (first is preferred)."""
     return stem(fold(_LEMMATISER.lemma(word, languages)))
+
+
+def detect_language(text: str, candidates: Sequence[str]) -> str:
+    """The candidate whose dictionary knows most of the text's words (Chinese when it has
+    Chinese characters); the first candidate when none knows any."""
+    if re.search(rf"[{_HAN}]", text) and "zh" in candidates:
+        return "zh"
+    words = [match.group("word").lower() for match in _TOKEN.finditer(text) if match.group("word")][:40]
+    best, best_known = candidates[0] if candidates else "en", 0
+    for language in candidates:
+        if language not in _SIMPLEMMA_CODES:
+            continue
+        known = sum(1 for word in words if _LEMMATISER.knows(word, language))
+        if known > best_known:
+            best, best_known = language, known
+    return best
 
 
 class _Segmenter:
