@@ -25,7 +25,7 @@ from bot.ticket_commands import find_ticket
 from bot.ticket_view import TicketView
 from knowledge import store as kb_store
 from knowledge.markdown import to_html, to_plain
-from knowledge.model import ArticleInput
+from knowledge.model import Article, ArticleInput, Hit
 from knowledge.service import KnowledgeBase, Outcome, Status, Viewer, summary_of
 
 RESULTS = 5
@@ -83,7 +83,7 @@ async def search(ctx: CommandContext, words: str) -> None:
     await ctx.reply(ctx.render("kb_results", words=words, hits=[_shown(ctx, hit, articles) for hit in hits]))
 
 
-def _shown(ctx: CommandContext, hit, articles) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _shown(ctx: CommandContext, hit: Hit, articles: dict[int, Article]) -> dict[str, object]:
     """What a template shows of a hit: the snippet marked in plain text and in HTML."""
     article = articles.get(hit.ref_id) if hit.kind == "article" else None
     summary = summary_of(hit)

@@ -8,6 +8,7 @@ is written. Faces decide who may look at what (``Viewer``); this module applies 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,7 +18,7 @@ import asyncpg
 
 from knowledge import store
 from knowledge.extract import Extracted
-from knowledge.markdown import excerpt, to_plain
+from knowledge.markdown import to_plain
 from knowledge.model import (
     SEARCHED_VISIBILITIES,
     Article,
@@ -43,6 +44,7 @@ from tickets.model import Ticket
 
 KINDS = ("article", "ticket")
 SNIPPET_SOURCE_CHARS = 20_000
+OFF_LOOP_CHARS = 20_000  # longer texts are normalised in a worker thread, not on the event loop
 APPLIES_BOOST = 0.1  # an article that applies to the ticket's room, service or device ranks higher
 OTHER_LANGUAGE = 0.8  # a document in another language than the query's counts this much of its relevance
 
@@ -196,13 +198,12 @@ class KnowledgeBase:
         return info
 
     async def index_article(self, conn: asyncpg.Connection, article: Article) -> None:
-        languages = (article.language, "en")
         attachments = "\n".join(await store.attachment_texts(conn, article.id))
-        literal, lexemes = tsvector_literal([
-            (TITLE, document_terms(article.title, languages)),
-            (SUMMARY, document_terms(" ".join([*article.tags, article.folder.replace("/", " ")]), languages)),
-            (BODY, document_terms(to_plain(article.body), languages)),
-            (THREAD, document_terms(attachments, languages)),
+        literal, lexemes = await _terms((article.language, "en"), [
+            (TITLE, article.title),
+            (SUMMARY, " ".join([*article.tags, article.folder.replace("/", " ")])),
+            (BODY, to_plain(article.body)),
+            (THREAD, attachments),
         ])
         await store.put_document(
             conn, store.Document("article", article.id, article.language, article.visibility, literal, lexemes)
@@ -216,13 +217,12 @@ class KnowledgeBase:
         if ticket is None or ticket.is_open:
             return False
         language = self.room_language(ticket.room_key)
-        languages = (language, "en")
         thread = (await store.thread_texts(conn, [ticket_id]))[ticket_id]
-        literal, lexemes = tsvector_literal([
-            (TITLE, document_terms(ticket.title, languages)),
-            (SUMMARY, document_terms(ticket.resolution or "", languages)),
-            (BODY, document_terms(ticket.description or "", languages)),
-            (THREAD, document_terms("\n".join(thread), languages)),
+        literal, lexemes = await _terms((language, "en"), [
+            (TITLE, ticket.title),
+            (SUMMARY, ticket.resolution or ""),
+            (BODY, ticket.description or ""),
+            (THREAD, "\n".join(thread)),
         ])
         await store.put_document(
             conn,
@@ -397,6 +397,17 @@ class KnowledgeBase:
         return Known(ticket, linked, earlier, [hit for hit in similar if not (hit.kind == "article" and hit.ref_id in used)])
 
 
+async def _terms(languages: tuple[str, ...], fields: list[tuple[str, str]]) -> tuple[str, frozenset[str]]:
+    """A document's tsvector literal and terms; long texts are normalised off the event loop."""
+
+    def build() -> tuple[str, frozenset[str]]:
+        return tsvector_literal([(weight, document_terms(text, languages)) for weight, text in fields])
+
+    if sum(len(text) for _weight, text in fields) > OFF_LOOP_CHARS:
+        return await asyncio.to_thread(build)
+    return build()
+
+
 def _applies(article: Article, context: dict[str, str | None]) -> bool:
     return bool(
         (context.get("room") and context["room"] in article.rooms)
@@ -412,4 +423,3 @@ def summary_of(hit: Hit) -> str:
     return hit.snippet.text
 
 
-__all__ = ["KnowledgeBase", "Viewer", "Outcome", "Status", "Known", "DraftMaterial", "summary_of", "excerpt"]
