@@ -16,6 +16,8 @@ BENCHMARKS = {
     "mail": "bench.mail",
     "alert_groups": "bench.alert_groups",
     "knowledge": "bench.knowledge",
+    "business_time": "bench.business_time",
+    "reports": "bench.reports",
 }
 
 

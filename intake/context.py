@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from knowledge.service import KnowledgeBase
     from intake.batching import AlarmBatcher
     from intake.checks.runner import MonitorService
+    from reports.service import ReportService
 
 
 @dataclass
@@ -34,6 +35,8 @@ class IntakeContext:
     alarms: "AlarmBatcher | None" = None
     # the knowledge base (/api/v1/kb/..., the public board /kb)
     knowledge: "KnowledgeBase | None" = None
+    # reports as files (GET /api/v1/reports/{kind})
+    reports: "ReportService | None" = None
 
 
 INTAKE = web.AppKey("intake", IntakeContext)

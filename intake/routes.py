@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from intake import alarms, alertmanager, api, events_v2, grafana, openapi, web_form
-from intake import heartbeats, kb_api, kb_board
+from intake import heartbeats, kb_api, kb_board, report_api
 from intake.checks import api as checks_api
 from intake.context import INTAKE, IntakeContext
 
@@ -28,5 +28,6 @@ def setup(app: web.Application, context: IntakeContext) -> None:
         kb_api.setup(app)
         if context.knowledge.settings.board.enabled:
             kb_board.setup(app)
+    app.router.add_get("/api/v1/reports/{kind}", report_api.get_report)
     if context.report_form.enabled:
         web_form.setup(app, context)
