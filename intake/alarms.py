@@ -20,17 +20,24 @@ ALARM_FIELDS = frozenset(
 
 
 def parse_alarm(data: dict[str, Any], source_name: str) -> AlarmInput:
+    """The alarm of the authenticated source ``source_name``. A ``source`` in the body never
+    changes that (it would open another source's fingerprint namespace): when it names something
+    else (a relay forwarding for several systems) it is kept as the label ``source``."""
     no_unknown_fields(data, ALARM_FIELDS)
     title = string(data, "title", required=True, max_length=500)
     assert title is not None
+    labels = string_map(data, "labels")
+    label = string(data, "source", max_length=100)
+    if label and label != source_name:
+        labels.setdefault("source", label)
     return AlarmInput(
         title=title,
-        source=string(data, "source", max_length=100) or source_name,
+        source=source_name,
         severity=choice(data, "severity", SEVERITIES, "warning"),  # type: ignore[arg-type]
         service=string(data, "service", max_length=200),
         host=string(data, "host", max_length=255),
         description=string(data, "description", max_length=20000),
-        labels=string_map(data, "labels"),
+        labels=labels,
         url=http_url(data, "url"),
         fingerprint=string(data, "fingerprint", max_length=200),
         status=choice(data, "status", ("firing", "resolved"), "firing"),  # type: ignore[arg-type]

@@ -308,8 +308,13 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
             submission.problem(FILE_FIELD, f"{filename} is larger than {_size(form.attachment_max_bytes)}, "
                                            "the largest file accepted.")
         else:
-            content_type = part.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
-            submission.attachments.append(Attachment(filename, content_type or "application/octet-stream", bytes(data)))
+            content_type = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if not MIME_TYPE.fullmatch(content_type):  # empty, or control characters a browser never sends
+                content_type = "application/octet-stream"
+            submission.attachments.append(Attachment(filename, content_type, bytes(data)))
+
+
+MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 def _decode(data: bytes, charset: str) -> str:

@@ -246,7 +246,7 @@ class Stack:
         while True:
             self._check_children()
             report = await self.app.health()
-            if report.get("status") == "ok":
+            if report.get("ready"):
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not healthy after {HEALTHY_WITHIN:.0f}s: database {report.get('database')}, "
