@@ -10,7 +10,17 @@ from aiohttp import web
 from intake.auth import AuthFailure, read_from_source
 from intake.batching import Overloaded
 from intake.context import INTAKE, IntakeContext
-from intake.validation import InvalidInput, choice, http_url, json_error, no_unknown_fields, parse_json_object, string, string_map
+from intake.validation import (
+    InvalidInput,
+    choice,
+    http_url,
+    json_error,
+    no_unknown_fields,
+    parse_json_object,
+    retry_later,
+    string,
+    string_map,
+)
 from tickets.lifecycle import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
@@ -55,7 +65,7 @@ async def post_alarm(request: web.Request) -> web.Response:
         return error.response()
     outcome = await store_alarm(intake, alarm)
     if outcome is None:
-        return json_error(503, "too many alarms queued; retry shortly", retry_after_seconds=1)
+        return retry_later(json_error(503, "too many alarms queued; retry shortly", retry_after_seconds=1), 1)
     # durable before the answer: the transaction has committed
     return web.json_response({"ticket": outcome.ticket_id, "result": outcome.result}, status=202)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from aiohttp import web
@@ -16,6 +16,12 @@ from rooms.model import check_user_id
 def json_error(status: int, error: str, **details: Any) -> web.Response:
     """Every 4xx/5xx opsroom gives has a JSON body naming the problem."""
     return web.json_response({"error": error, **details}, status=status)
+
+
+def retry_later(response: web.Response, seconds: int) -> web.Response:
+    """A 503 that tells the sender when to try again (nothing was stored)."""
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 class InvalidInput(Exception):
@@ -250,8 +256,8 @@ def timestamp(data: dict[str, Any], name: str) -> datetime | None:
         raise InvalidInput(name, "expected an RFC 3339 time such as 2026-11-20T08:14:03Z") from None
     if moment.tzinfo is None:
         raise InvalidInput(name, "the time needs a zone (Z or +01:00)")
-    if moment.year <= 1:  # Go's zero time: no time given
-        return None
+    if moment.replace(tzinfo=None) == datetime(1, 1, 1) and moment.utcoffset() == timedelta(0):
+        return None  # Go's zero time (Alertmanager's endsAt of a firing alert): no time given
     if not in_range(moment):
         raise InvalidInput(name, RANGE_TEXT)
     return moment

@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 import segno
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
@@ -244,7 +245,7 @@ async def _read_submission(request: web.Request, form: ReportForm) -> Submission
     elif request.content_type == "multipart/form-data":
         try:
             await _read_multipart(request, form, submission)
-        except (ValueError, AssertionError, UnicodeDecodeError) as error:
+        except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as error:  # a part's headers too
             log.info("report form: unreadable multipart body (%s)", type(error).__name__)
             submission.problem(None, "The form arrived damaged. Please send it again.")
     else:

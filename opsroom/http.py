@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from intake.validation import json_error
+from intake.validation import json_error, retry_later
 from storage.pool import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,8 @@ class DatabaseOutage:
 
 
 def database_unavailable() -> web.Response:
-    response = json_error(503, "the database is unavailable; nothing was stored, retry shortly",
-                          retry_after_seconds=RETRY_AFTER_SECONDS)
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    return retry_later(json_error(503, "the database is unavailable; nothing was stored, retry shortly",
+                                  retry_after_seconds=RETRY_AFTER_SECONDS), RETRY_AFTER_SECONDS)
 
 
 def error_answer(error: web.HTTPException) -> web.Response:
@@ -98,8 +96,9 @@ class _JsonErrorRequestHandler(RequestHandler):
         if status == 500:
             response = json_error(500, "internal error; it has been logged")
         else:
-            reason = str(getattr(exc, "message", "") or message or plain.reason or "bad request")
-            response = json_error(status, reason.splitlines()[0][:200] if reason else "bad request")
+            reason = str(getattr(exc, "message", "") or message or plain.reason or "").strip()
+            reason = reason.splitlines()[0][:200].rstrip(":") if reason else ""
+            response = json_error(status, f"malformed HTTP request: {reason}" if reason else "malformed HTTP request")
         response.force_close()
         return response
 
