@@ -69,6 +69,8 @@ class Person:
     user: str = field(metadata={"check": check_user_id})
     email: str = field(metadata={"check": check_email})
     name: str | None = None
+    # what they may do beyond their rooms' staff: admin (everything), manager (reports, all tickets)
+    roles: list[Literal["admin", "manager"]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
