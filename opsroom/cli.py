@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from opsroom.config import Config, ConfigError, check_production, read_config
+from opsroom.config import Config, ConfigError, check_production, read_config, under
 from opsroom.logs import setup_logging
 from opsroom.schema import Problem
 
@@ -49,14 +49,33 @@ def _load(path: str | None) -> Config | None:
         return None
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def check_file(path: Path, mode: str, environ: Mapping[str, str]) -> tuple[Config | None, list[Problem]]:
+    """Every problem of a configuration file for ``opsroom run`` or ``opsroom up``, in one pass.
+
+    For ``up``, a ``${NAME}`` the environment does not set is fine: ``opsroom up`` generates it."""
+    from opsroom.embedded.up import check_up, missing_references
+
+    if mode == "up":
+        placeholders = {name: f"generated-by-opsroom-up-{index}-{name}" for index, name in
+                        enumerate(missing_references(path, environ))}
+        environ = {**placeholders, **environ}
+    set_aside: set[str] = set()
     try:
-        config = read_config(Path(args.file))
+        config: Config | None = read_config(path, environ)
+        problems: list[Problem] = []
     except ConfigError as error:
-        print_problems(error.problems, args.file)
-        return 2
-    problems = check_production(config) if args.mode == "run" else []
-    if problems:
+        problems = list(error.problems)
+        config = getattr(error, "partial", None)
+        set_aside = getattr(error, "set_aside", set())
+    if config is not None:
+        more = check_production(config) if mode == "run" else check_up(config)
+        problems += [p for p in more if p not in problems and not under(p.path, set_aside)]
+    return (config if not problems else None), problems
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config, problems = check_file(Path(args.file), args.mode, os.environ)
+    if problems or config is None:
         print_problems(problems, args.file)
         return 2
     print(

@@ -138,3 +138,34 @@ def test_missing_file_is_a_clear_error(tmp_path: Path):
     result = run_cli("check-config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
     assert "configuration file not found" in result.stderr
+
+
+def test_a_dead_peer_is_one_log_line_without_a_traceback(capsys):
+    """What asyncpg's pool and APScheduler log when the database dies or the process stops is
+    one line each: the message and the error's name, not a traceback; other errors keep theirs."""
+    import asyncio
+    import logging
+
+    from opsroom.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    setup_logging("INFO", ["s3cret-value"])
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError:
+        logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+    try:
+        raise asyncio.CancelledError()
+    except asyncio.CancelledError:
+        logging.getLogger("apscheduler.executors.default").error('Job "ring" raised an exception', exc_info=True)
+    try:
+        raise KeyError("s3cret-value")
+    except KeyError:
+        logging.getLogger("asyncpg.pool").error("something else", exc_info=True)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "asyncpg.pool: Failed to restore the pool connection floor; retrying (ConnectionRefusedError: [Errno 111] Connection refused)" in lines[0]
+    assert 'Job "ring" raised an exception (CancelledError)' in lines[1]
+    root.handlers[:], root.level = saved
+    assert "Traceback" in err and err.count("Traceback") == 1 and "KeyError" in err  # a real error keeps its traceback

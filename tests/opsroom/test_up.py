@@ -295,7 +295,20 @@ def test_a_dead_synapse_stops_everything_and_says_so(stack: Stack) -> None:
     code = run.process.wait(40)
     assert code != 0
     assert "Synapse" in run.err and "homeserver.log" in run.err and "SIGKILL" in run.err
+    assert "Traceback" not in run.err, run.err  # each part that noticed says so in one line
     assert wait_gone(children | {postgres_pid}, timeout=5) == set()
+
+
+def test_a_dead_postgres_stops_everything_in_one_line_each(stack: Stack) -> None:
+    run = stack.start()
+    postgres_pid, synapse_pid = run.child("postgres"), run.child("synapse")
+    children = descendants(run.process.pid)
+    os.kill(postgres_pid, signal.SIGKILL)
+    code = run.process.wait(40)
+    assert code != 0
+    assert "PostgreSQL" in run.err and "postgres.log" in run.err and "SIGKILL" in run.err
+    assert "Traceback" not in run.err, run.err
+    assert wait_gone(children | {synapse_pid}, timeout=5) == set()
 
 
 def test_a_killed_opsroom_leaves_no_orphans_and_starts_again(stack: Stack) -> None:
