@@ -14,6 +14,7 @@ from admin_portal import routes as portal_routes
 from admin_portal.access import roles_from_configuration
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
+from bot.i18n import translations
 from bot.matrix import MatrixSettings
 from bot.mail_render import MailComposer
 from bot.service import Bot
@@ -30,6 +31,10 @@ from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
+from reports.access import ReportAccess
+from reports.mail import ReportMailer
+from reports.schedule import ScheduledReports
+from reports.service import ReportService
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
@@ -74,14 +79,17 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
+        self.people = PeopleDirectory(config.people, config.rooms)
         self.tickets = TicketService(
             config.rooms,
             config.regulations,
             attachment_max_bytes=config.attachments.max_bytes,
             maintenance=config.maintenance,
-            people=PeopleDirectory(config.people, config.rooms),
+            people=self.people,
             mail_out=config.mail.smtp is not None,
         )
+        self.reports: ReportService | None = None
+        self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
@@ -97,6 +105,8 @@ class Opsroom:
             self.dsn, min_size=config.database.min_connections, max_size=config.database.max_connections
         )
         assert config.homeserver is not None and config.bot.user_id is not None
+        self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
+        report_access = ReportAccess(config.rooms, self.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -117,6 +127,8 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
+            reports=self.reports,
+            report_access=report_access,
         )
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
@@ -128,6 +140,7 @@ class Opsroom:
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
+        self.scheduled_reports = ScheduledReports(self.pool, self.reports, config.reports, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
@@ -138,6 +151,7 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            reports=self.reports,
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
@@ -156,6 +170,7 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
             await self.traps.start()
         self.silences.start()
+        await self.scheduled_reports.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
             await self.mail_intake.start()
@@ -189,7 +204,11 @@ class Opsroom:
         )
         languages = {room.key: room.language for room in self.config.rooms}
         composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
-        return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
+        sender = SmtpSender(settings)
+        deliverer = MailDeliverer(sender, composer.compose, languages)
+        if self.reports is not None:
+            deliverer.register("report.mail", ReportMailer(self.reports, sender).deliver)
+        return {"mail": deliverer}
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""
@@ -208,6 +227,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.scheduled_reports is not None:
+            self.scheduled_reports.stop()
         if self.deadlines is not None:
             await self.deadlines.stop()
         if self.dispatcher is not None:

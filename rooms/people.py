@@ -15,8 +15,9 @@ class PeopleDirectory:
         self._roles: dict[str, frozenset[str]] = {}
         for person in people:
             self._roles[person.user] = self._roles.get(person.user, frozenset()) | frozenset(person.roles)
-            self._by_email.setdefault(person.email.lower(), person)
-            self._email_of.setdefault(person.user, person.email)
+            if person.email:
+                self._by_email.setdefault(person.email.lower(), person)
+                self._email_of.setdefault(person.user, person.email)
         for room in rooms:
             for member in room.staff:
                 if member.email:
