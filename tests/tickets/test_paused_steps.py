@@ -25,5 +25,5 @@ async def test_a_paused_ticket_can_be_claimed_escalated_and_resolved(database):
     finally:
         await pool.close()
     assert [(row["kind"], row["state"]) for row in rows] == [
-        ("claim", "cancelled"), ("claim", "cancelled"), ("resolve", "cancelled"), ("auto_close", "pending")]
+        ("claim", "cancelled"), ("claim", "cancelled"), ("resolve", "cancelled")]
     assert all(row["due_at"] is not None for row in rows)
