@@ -26,7 +26,7 @@ from bot.render import Renderer
 from reports import requests
 from reports.access import ReportAccess
 from reports.model import FORMATS, FORMATS_OF, KINDS, LABEL_SCOPE, Scope
-from reports.periods import Period, PeriodError, looks_like_period, parse_period
+from reports.periods import PeriodError, looks_like_period, parse_period
 from reports.service import ReportFailed, ReportService
 from reports.texts import KIND_TITLES
 from rooms.directory import RoomDirectory

@@ -14,8 +14,10 @@ import json
 import queue
 import tempfile
 from dataclasses import dataclass
+from html import escape
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator, Sequence
+from xml.sax.saxutils import escape as xml_escape
 
 import asyncpg
 
@@ -26,7 +28,7 @@ from reports.document import Document
 from reports.model import CustomerReport, Format, Kind, ReportRequest, Scope
 from reports.periods import Period
 from reports.text_files import CsvWriter, JsonWriter, json_value
-from reports.texts import N_, Gettext, Texts
+from reports.texts import N_, VALUES, Gettext, Texts
 from rooms.model import TopicRoom
 
 SUMMARY_FIGURES = 8  # key figures in a chat message or mail
@@ -230,14 +232,11 @@ class ReportService:
                     return
                 assert out is not None
                 if request.format == "xlsx":  # PostgreSQL writes the cells of the big sheet
-                    from xml.sax.saxutils import escape
-
-                    from reports.texts import VALUES
                     from reports.xlsx_file import MAX_ROWS, STYLE_IDS
 
                     rows = store.sheet_rows(
                         conn, values, [(c.key, c.type) for c in document.tables[0].columns], per_sheet=MAX_ROWS - 1,
-                        styles=STYLE_IDS, words={word: escape(texts.value(word)) for word in VALUES}, zone=texts.zone_name,
+                        styles=STYLE_IDS, words={word: xml_escape(texts.value(word)) for word in VALUES}, zone=texts.zone_name,
                         batch=PIPE_BATCH,
                     )
                 consumer = asyncio.ensure_future(asyncio.to_thread(self._write_file, request, document, texts, out, count))
@@ -281,8 +280,6 @@ class ReportService:
 
     def summary(self, request: ReportRequest, document: Document) -> tuple[str, str]:
         """A few key figures for the chat message or mail that carries the file: plain and HTML."""
-        from html import escape
-
         texts = self.texts(request)
         heading = f"{document.title}: {document.subtitle}"
         lines = [(figure.label, texts.format(figure.value, figure.type)) for figure in document.figures[:SUMMARY_FIGURES]]

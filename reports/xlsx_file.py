@@ -32,7 +32,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from reports.document import Chart, Column, Document, Figure, Table
+from reports.document import Chart, Column, Document, Table
 from reports.texts import N_, Texts
 
 MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header included
