@@ -98,7 +98,7 @@ class Bot:
         await self.session.api.set_displayname(self.session.settings.display_name)
 
     async def _provision(self) -> None:
-        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name)
+        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name, sorted(self.deps.admins))
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -110,6 +110,10 @@ class Bot:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.processor.stop()
         await self.session.close()
+
+    def ready(self) -> bool:
+        """Logged in, topic rooms provisioned, and synced (or standing by for another replica)."""
+        return self.session.ready.is_set() and self.rooms_ready.is_set() and (self.sync.synced.is_set() or self.sync.standing_by)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -38,6 +38,7 @@ from reports.service import ReportService
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
+from tickets import notices
 from tickets.lifecycle import TicketService
 from tickets.silencing import SilenceExpiry
 
@@ -135,6 +136,7 @@ class Opsroom:
             {"matrix": self.bot.deliverer, **self._mail_deliverers()},
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
+            on_dead=notices.undeliverable,
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
@@ -250,13 +252,23 @@ class Opsroom:
         return None
 
     async def health(self) -> dict[str, Any]:
+        """``ready``: the database and homeserver answer and the bot is logged in, has its rooms
+        and has synced (a standby replica: is waiting its turn). ``status`` is ok when ready and
+        nothing needs an operator (``problems`` says what does)."""
         report: dict[str, Any] = {"uptime_seconds": round(time.monotonic() - self._started_at, 1)}
+        problems: list[str] = []
         database_ok = False
         try:
             assert self.pool is not None
             async with self.pool.acquire(timeout=2) as conn:
-                report["database"] = {"ok": True, "outbox": await outbox.counts(conn)}
+                counts = await outbox.counts(conn)
+            report["database"] = {"ok": True, "outbox": counts}
             database_ok = True
+            if counts["dead_unacknowledged"]:
+                problems.append(
+                    f"outbox: {counts['dead_unacknowledged']} message(s) given up; see `opsroom outbox dead`, "
+                    "then `opsroom outbox ack`"
+                )
         except Exception as error:
             report["database"] = {"ok": False, "error": type(error).__name__}
         homeserver_ok = False
@@ -268,8 +280,10 @@ class Opsroom:
                 report["homeserver"] = {"ok": homeserver_ok, "status": response.status}
         except Exception as error:
             report["homeserver"] = {"ok": False, "error": type(error).__name__}
+        bot_ready = False
         if self.bot is not None:
             report["homeserver"]["bot"] = self.bot.health()
+            bot_ready = self.bot.ready()
         if self.intake is not None:
             report["intake"] = {
                 "auth_failures": {
@@ -282,5 +296,9 @@ class Opsroom:
             report["mail"] = self.mail_intake.health()
         if self.traps is not None:
             report["snmp"] = self.traps.health()
-        report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
+        ready = database_ok and homeserver_ok and bot_ready
+        report["ready"] = ready
+        report["status"] = "ok" if ready and not problems else "degraded"
+        if problems:
+            report["problems"] = problems
         return report
