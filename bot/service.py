@@ -24,13 +24,14 @@ from rooms.directory import RoomDirectory
 from reports.access import ReportAccess
 from reports.service import ReportService
 from rooms.model import TopicRoom
+from knowledge.service import KnowledgeBase
 from tickets.lifecycle import TicketService
 
 log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
 COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
-                   "bot.check_commands", "bot.report_requests")
+                   "bot.check_commands", "bot.kb_commands", "bot.report_requests")
 
 
 class Bot:
@@ -46,6 +47,7 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
         tickets: TicketService | None = None,
+        knowledge: KnowledgeBase | None = None,
         reports: ReportService | None = None,
         report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
@@ -68,6 +70,7 @@ class Bot:
             session=self.session,
             directory=self.directory,
             tickets=tickets,
+            knowledge=knowledge,
             reports=reports,
             report_access=report_access,
         )

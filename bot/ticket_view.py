@@ -49,6 +49,8 @@ EVENT_TEXTS = {
     "mail_reply": N_("%(actor)s replied by mail to %(to)s"),
     "mail_sent": N_("mail sent to %(to)s"),
     "mail_problems": N_("the mail could not be read completely"),
+    "article_linked": N_("article “%(title)s” used by %(actor)s"),
+    "solved_from_knowledge": N_("solved from the knowledge base"),
 }
 
 

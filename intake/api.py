@@ -32,6 +32,7 @@ from intake.validation import (
     string_map,
     timestamp,
 )
+from knowledge import store as knowledge_store
 from regulations import store as deadlines
 from tickets import store as tickets
 from tickets.model import SEVERITIES, ReportInput, TicketQuery
@@ -232,8 +233,13 @@ async def get_ticket(request: web.Request) -> web.Response:
             return json_error(404, f"no ticket #{ticket_id}", field="ticket")
         events = await tickets.events(conn, ticket_id)
         active = await deadlines.active(conn, ticket_id)
+        used = await knowledge_store.articles_of_ticket(conn, ticket_id)
     body = ticket.as_json()
     body["events"] = [event.as_json() for event in events]
+    body["articles"] = [  # the knowledge base's articles used on it
+        {"id": article.id, "slug": article.slug, "title": article.title, "linked_by": who, "linked_at": at.isoformat()}
+        for article, who, at in used
+    ]
     body["deadlines"] = [
         {
             "kind": d.kind,

@@ -27,6 +27,8 @@ from intake.checks.runner import MonitorService
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
 from intake.snmp.receiver import TrapReceiver, build_receiver
+from knowledge.service import KnowledgeBase
+from knowledge.worker import KnowledgeWorker
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
@@ -88,6 +90,8 @@ class Opsroom:
             people=self.people,
             mail_out=config.mail.smtp is not None,
         )
+        self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
+        self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
         self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
@@ -127,6 +131,7 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
+            knowledge=self.knowledge,
             reports=self.reports,
             report_access=report_access,
         )
@@ -151,6 +156,7 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            knowledge=self.knowledge,
             reports=self.reports,
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
@@ -170,6 +176,8 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
             await self.traps.start()
         self.silences.start()
+        self.knowledge_worker = KnowledgeWorker(self.pool, self.dsn, self.knowledge)
+        self.knowledge_worker.start()
         await self.scheduled_reports.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
@@ -227,6 +235,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.knowledge_worker is not None:
+            await self.knowledge_worker.stop()
         if self.scheduled_reports is not None:
             self.scheduled_reports.stop()
         if self.deadlines is not None:

@@ -21,6 +21,7 @@ from intake.settings import ReportFormConfig, check_origin, check_source_express
 from intake.mail.settings import MailConfig
 from intake.checks.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
+from knowledge.settings import KnowledgeConfig
 from opsroom.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
 from reports.schedule import ScheduledReport, check_schedules
@@ -205,6 +206,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # knowledge base: summary hints, suggestions on new tickets, the public board
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     # the admin portal at /admin/
     portal: PortalConfig = field(default_factory=PortalConfig)
     # scheduled reports, delivered to a room or by mail
