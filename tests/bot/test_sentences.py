@@ -88,6 +88,12 @@ def params(rich: bool) -> _Params:
         "summary": "Cleaned the old logs", "size_bytes": 3_500_000, "problems": [{"text": "a part of the text could not be read"}],
         "previous": PEOPLE[0], "paused_for": 600.0, "manual": rich, "limit_bytes": 1_000_000, "firing_again": rich,
         "firing": 2, "filename": "photo.png", "automatic": not rich, "auto_resolve": rich, "asked": rich,
+        "items": [  # knowledge suggestions
+            {"kind": "ticket", "id": 7, "title": "Disk full on db-02", "same_fingerprint": rich, "resolved_by": PEOPLE[0],
+             "summary": "Removed old WAL files"},
+            {"kind": "article", "title": "Disk full on database hosts", "summary": "Check the WAL directory first",
+             "url": "https://opsroom.example.org/kb/disk-full" if rich else None, "slug": "disk-full"},
+        ],
     })
 
 
@@ -118,6 +124,27 @@ def event_details() -> dict[str, Any]:
     return values
 
 
+def knowledge(rich: bool) -> dict[str, Any]:
+    """What the knowledge base's messages get: an article, hits on articles and solved tickets."""
+    article = SimpleNamespace(title="Disk full on database hosts", visibility="draft" if rich else "public", version=3,
+                              updated_at=NOW, updated_by=PEOPLE[1], folder="Databases" if rich else "",
+                              tags=["disk", "postgres"] if rich else [], slug="disk-full")
+    solved = SimpleNamespace(hit=SimpleNamespace(kind="ticket", ref_id=7, title="Disk full on db-02", resolved_by=PEOPLE[0],
+                                                 visibility=None, slug=None),
+                             plain="the WAL directory had grown", html=Markup("the <b>WAL</b> directory had grown"),
+                             summary="Removed old WAL files", url=None, own_snippet=rich)
+    found = SimpleNamespace(hit=SimpleNamespace(kind="article", ref_id=3, title=article.title, resolved_by=None,
+                                                visibility=article.visibility, slug=article.slug),
+                            plain="Check the WAL directory first", html=Markup("Check the <b>WAL</b> directory first"),
+                            summary=None, url="https://opsroom.example.org/kb/disk-full" if rich else None, own_snippet=True)
+    return {
+        "article": article, "body_plain": "Check the WAL directory first.", "body_html": Markup("<p>Check the WAL directory first.</p>"),
+        "url": found.url, "thread": [(PEOPLE[0], "Removed old WAL files")] if rich else [], "hits": [solved, found] if rich else [],
+        "words": "disk full", "linked": [SimpleNamespace(article=article, url=found.url, by=PEOPLE[0])] if rich else [],
+        "earlier": [solved] if rich else [], "similar": [found] if rich else [],
+    }
+
+
 def contexts(name: str, language: str) -> Iterator[dict[str, Any]]:
     """The values a template gets, in the states it can be rendered in."""
     view = TicketView(room(language), language, now=NOW)
@@ -145,6 +172,7 @@ def contexts(name: str, language: str) -> Iterator[dict[str, Any]]:
             state_name=lambda s: s, marker=lambda s: "🔴",
             silences=[SimpleNamespace(id=3, matchers=[], ends_at=NOW, reason="disk swap", created_by=PEOPLE[1])] if rich else [],
             matchers_of=lambda m: 'host=db-01 service=~"pg.*"',
+            **knowledge(rich),
             **functions,
         )
         if name == "ticket_details":
