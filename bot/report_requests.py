@@ -87,7 +87,7 @@ def reports_of(ctx: CommandContext) -> tuple[ReportService, ReportAccess]:
 @command(
     "report",
     arguments=[Word("kind", shown="<" + "|".join(KINDS) + ">"),
-               Text("options", optional=True, shown="[period] [room|all|customer=name] [xlsx|pptx|png|csv]")],
+               Text("options", optional=True, shown=N_("[period] [room|all|customer=name] [xlsx|pptx|png|csv]"))],
     help=N_("A report as a file: period today, yesterday, last-7d, last-week, this-month (default), last-month, "
             "2026-10 or 2026-10-01..2026-10-31; in a topic room its room, in a direct message to me the rooms you manage."),
 )
