@@ -11,6 +11,7 @@ import asyncpg
 
 from bot.commands import REGISTRY
 from bot.context import BotDeps
+from bot.crypto.service import BotEncryption, EncryptionSettings
 from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
@@ -45,6 +46,7 @@ class Bot:
         tickets: TicketService | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
+        encryption: EncryptionSettings | None = None,
     ) -> None:
         for module in COMMAND_MODULES:
             importlib.import_module(module)
@@ -64,11 +66,18 @@ class Bot:
             directory=self.directory,
             tickets=tickets,
         )
+        self.encryption = BotEncryption(self.session, pool, dsn, encryption or EncryptionSettings())
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
         self.processor.message_hooks.append(on_thread_message)
-        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
-        self.deliverer = MatrixDeliverer(self.session, pool)
+        if self.encryption.enabled:
+            self.processor.decrypt = self.encryption.decrypt
+            self.encryption.wake_room = self.processor.process_room
+        self.sync = SyncLoop(
+            self.session, pool, dsn, self.processor,
+            timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit, encryption=self.encryption,
+        )
+        self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -100,6 +109,7 @@ class Bot:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.processor.stop()
+        await self.encryption.close()
         await self.session.close()
 
     def health(self) -> dict[str, Any]:
@@ -108,4 +118,5 @@ class Bot:
             "rooms_ready": self.rooms_ready.is_set(),
             "synced": self.sync.synced.is_set(),
             "sync_leader": self.sync.is_leader,
+            "encryption": self.encryption.health(),
         }

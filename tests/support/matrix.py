@@ -1,14 +1,20 @@
-"""Specialists as real Matrix clients (matrix-nio), independent of the bot's mautrix."""
+"""Specialists as real Matrix clients (matrix-nio), independent of the bot's mautrix.
+
+Each client is end-to-end encryption capable (nio on vodozemac), as people's clients are: it
+publishes device keys, encrypts in encrypted rooms and records what it decrypted as plaintext.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nio import AsyncClient, JoinError, RoomSendError, SyncError
+from nio import AsyncClient, AsyncClientConfig, JoinError, MegolmEvent, RoomSendError, SyncError
 
 from opsroom.embedded.synapse import register_user
 
@@ -42,6 +48,9 @@ class Specialist:
     client: AsyncClient
     timeline: list[tuple[str, Event]] = field(default_factory=list)
     invites: set[str] = field(default_factory=set)
+    decrypted: set[str] = field(default_factory=set)  # IDs of events that arrived encrypted and were decrypted
+    undecrypted: list[tuple[str, Event]] = field(default_factory=list)  # encrypted events it could not read
+    store_dir: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -54,8 +63,17 @@ class Specialist:
             raise RuntimeError(f"sync failed: {response.message}")
         for room_id, room in response.rooms.join.items():
             for event in room.timeline.events:
+                if isinstance(event, MegolmEvent):
+                    self.undecrypted.append((room_id, event.source))
+                    continue
+                if getattr(event, "decrypted", False):
+                    self.decrypted.add(event.event_id)
                 self.timeline.append((room_id, event.source))
         self.invites.update(response.rooms.invite.keys())
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
 
     async def wait_for(self, predicate: Predicate, timeout: float = 20.0, *, what: str = "an event") -> Event:
         """The first event (seen so far or arriving) that matches."""
@@ -120,16 +138,25 @@ class Specialist:
             if rid == room_id and event.get("type") == "m.room.message" and (sender is None or event.get("sender") == sender)
         ]
 
+    def was_encrypted(self, event: Event) -> bool:
+        return event.get("event_id") in self.decrypted
+
     async def close(self) -> None:
         await self.client.close()
+        if self.store_dir:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
 
 
 async def login(base_url: str, account: Account) -> Specialist:
-    client = AsyncClient(base_url, account.user_id)
+    store_dir = tempfile.mkdtemp(prefix="nio-store-")
+    client = AsyncClient(
+        base_url, account.user_id, store_path=store_dir,
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+    )
     client.access_token = account.access_token
-    client.user_id = account.user_id
-    client.device_id = "TESTDEVICE"
-    specialist = Specialist(client)
+    whoami = await client.whoami()  # the device the access token belongs to: its keys are published
+    client.restore_login(account.user_id, whoami.device_id, account.access_token)
+    specialist = Specialist(client, store_dir=store_dir)
     await specialist.sync_once(timeout_ms=0)
     return specialist
 
