@@ -70,10 +70,7 @@ class Specialist:
                     self.decrypted.add(event.event_id)
                 self.timeline.append((room_id, event.source))
         self.invites.update(response.rooms.invite.keys())
-        if self.client.should_upload_keys:
-            await self.client.keys_upload()
-        if self.client.should_query_keys:
-            await self.client.keys_query()
+        await keep_keys(self.client)
 
     async def wait_for(self, predicate: Predicate, timeout: float = 20.0, *, what: str = "an event") -> Event:
         """The first event (seen so far or arriving) that matches."""
@@ -126,6 +123,8 @@ class Specialist:
         return await self.send_content(room_id, "m.reaction", content)
 
     async def send_content(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        if room_id not in self.client.rooms:  # an encrypting client must know the room (is it encrypted?)
+            await self.sync_once(timeout_ms=0)
         response = await self.client.room_send(room_id, event_type, content, ignore_unverified_devices=True)
         if isinstance(response, RoomSendError):
             raise RuntimeError(f"send failed: {response.message}")
@@ -147,7 +146,8 @@ class Specialist:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
 
-async def login(base_url: str, account: Account) -> Specialist:
+async def encrypting_client(base_url: str, account: Account) -> tuple[AsyncClient, str]:
+    """An nio client with end-to-end encryption on, and the folder of its key store (remove it after)."""
     store_dir = tempfile.mkdtemp(prefix="nio-store-")
     client = AsyncClient(
         base_url, account.user_id, store_path=store_dir,
@@ -156,6 +156,19 @@ async def login(base_url: str, account: Account) -> Specialist:
     client.access_token = account.access_token
     whoami = await client.whoami()  # the device the access token belongs to: its keys are published
     client.restore_login(account.user_id, whoami.device_id, account.access_token)
+    return client, store_dir
+
+
+async def keep_keys(client: AsyncClient) -> None:
+    """What an encrypting client does after each sync: publish its keys, learn others' devices."""
+    if client.should_upload_keys:
+        await client.keys_upload()
+    if client.should_query_keys:
+        await client.keys_query()
+
+
+async def login(base_url: str, account: Account) -> Specialist:
+    client, store_dir = await encrypting_client(base_url, account)
     specialist = Specialist(client, store_dir=store_dir)
     await specialist.sync_once(timeout_ms=0)
     return specialist
