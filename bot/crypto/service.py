@@ -69,6 +69,21 @@ class EncryptionSettings:
     key_wait_seconds: float = KEY_WAIT_SECONDS
 
 
+class _RoutineTrustNotes(logging.Filter):
+    """mautrix warns about every device of a person without cross-signing, at each key share:
+    routine for most users, so it is kept out of the log (DEBUG shows it)."""
+
+    ROUTINE = ("isn't cross-signed", "Didn't find cross-signing key")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(text in record.getMessage() for text in self.ROUTINE):
+            return logging.getLogger("mau.crypto").isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("mau.crypto").addFilter(_RoutineTrustNotes())
+
+
 class KeyPending(Exception):
     """The event's room key has not arrived yet; the room is woken when it does (or the wait ends)."""
 
