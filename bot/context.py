@@ -18,6 +18,8 @@ from tickets.notices import room_queue
 if TYPE_CHECKING:
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
+    from reports.access import ReportAccess
+    from reports.service import ReportService
     from tickets.lifecycle import TicketService
 
 
@@ -35,6 +37,8 @@ class BotDeps:
     tickets: "TicketService | None" = None
     # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
     direct_messages: str = "local"
+    reports: "ReportService | None" = None
+    report_access: "ReportAccess | None" = None
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins

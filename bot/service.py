@@ -18,9 +18,12 @@ from bot.matrix import MatrixSession, MatrixSettings, retry_transient
 from bot.provision import ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
 from bot.render import Renderer
+from bot.report_requests import ReportDelivery
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
 from rooms.directory import RoomDirectory
+from reports.access import ReportAccess
+from reports.service import ReportService
 from rooms.model import TopicRoom
 from tickets.lifecycle import TicketService
 
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
 COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
-                   "bot.check_commands")
+                   "bot.check_commands", "bot.report_requests")
 
 
 class Bot:
@@ -44,6 +47,8 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
         tickets: TicketService | None = None,
+        reports: ReportService | None = None,
+        report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
         encryption: EncryptionSettings | None = None,
@@ -65,6 +70,8 @@ class Bot:
             session=self.session,
             directory=self.directory,
             tickets=tickets,
+            reports=reports,
+            report_access=report_access,
         )
         self.encryption = BotEncryption(self.session, pool, dsn, encryption or EncryptionSettings())
         self.processor = EventProcessor(pool, self.deps)
@@ -79,6 +86,8 @@ class Bot:
         )
         self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
+        if reports is not None:
+            self.report_delivery = ReportDelivery(self.deliverer, self.renderer, self.directory, reports, pool)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

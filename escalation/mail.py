@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Any, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal
 
 import aiosmtplib
 import asyncpg
@@ -89,11 +89,16 @@ class SmtpSender:
             raise TransientDeliveryError(f"SMTP server unavailable ({type(error).__name__})") from None
 
 
+KindHandler = Callable[[asyncpg.Connection, OutboxMessage, str], Awaitable[dict[str, Any]]]
+
+
 class MailDeliverer:
-    """The outbox deliverer of channel ``mail`` (kinds mail.reply, mail.missing_fields, mail.page)."""
+    """The outbox deliverer of channel ``mail`` (kinds mail.reply, mail.missing_fields, mail.page,
+    and kinds other parts register, such as ``report.mail``)."""
 
     def __init__(self, sender: SmtpSender, compose: Composer, languages: dict[str, str]) -> None:
         self.sender = sender
+        self.kinds: dict[str, KindHandler] = {}
         self.compose = compose
         self.languages = languages  # room key -> language
         self.instance_id = ""  # of the database, read at the first delivery (Message-IDs stay unique)
@@ -104,7 +109,13 @@ class MailDeliverer:
         suffix = f"{self.instance_id[:12]}." if self.instance_id else ""
         return f"opsroom.{suffix}{outbox_id}@{self.domain}"
 
+    def register(self, kind: str, handler: KindHandler) -> None:
+        self.kinds[kind] = handler
+
     async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        handler = self.kinds.get(message.kind)
+        if handler is not None:
+            return await handler(conn, message, txn_id)
         payload = message.payload
         if not self.instance_id:
             self.instance_id = await outbox.instance_id(conn)

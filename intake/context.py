@@ -15,6 +15,7 @@ from tickets.lifecycle import TicketService
 if TYPE_CHECKING:
     from intake.batching import AlarmBatcher
     from intake.checks.runner import MonitorService
+    from reports.service import ReportService
 
 
 @dataclass
@@ -31,6 +32,8 @@ class IntakeContext:
     monitors: "MonitorService | None" = None
     # group commit of single alarms (POST /api/v1/alarms, Events API v2 triggers)
     alarms: "AlarmBatcher | None" = None
+    # reports as files (GET /api/v1/reports/{kind})
+    reports: "ReportService | None" = None
 
 
 INTAKE = web.AppKey("intake", IntakeContext)

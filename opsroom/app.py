@@ -11,7 +11,12 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from admin_portal import routes as portal_routes
+from admin_portal.access import roles_from_configuration
+from admin_portal.context import PortalContext
+from admin_portal.matrix_login import HomeserverLogin
 from bot.crypto.service import EncryptionSettings
+from bot.i18n import translations
 from bot.matrix import MatrixSettings
 from bot.mail_render import MailComposer
 from bot.service import Bot
@@ -28,6 +33,10 @@ from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
+from reports.access import ReportAccess
+from reports.mail import ReportMailer
+from reports.schedule import ScheduledReports
+from reports.service import ReportService
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
@@ -97,14 +106,17 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
+        self.people = PeopleDirectory(config.people, config.rooms)
         self.tickets = TicketService(
             config.rooms,
             config.regulations,
             attachment_max_bytes=config.attachments.max_bytes,
             maintenance=config.maintenance,
-            people=PeopleDirectory(config.people, config.rooms),
+            people=self.people,
             mail_out=config.mail.smtp is not None,
         )
+        self.reports: ReportService | None = None
+        self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
@@ -120,6 +132,8 @@ class Opsroom:
             self.dsn, min_size=config.database.min_connections, max_size=config.database.max_connections
         )
         assert config.homeserver is not None and config.bot.user_id is not None
+        self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
+        report_access = ReportAccess(config.rooms, self.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -140,6 +154,8 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
+            reports=self.reports,
+            report_access=report_access,
             encryption=encryption_settings(config),
         )
         self.bot.encryption.recovery_key_listener = self.on_recovery_key
@@ -152,6 +168,7 @@ class Opsroom:
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
+        self.scheduled_reports = ScheduledReports(self.pool, self.reports, config.reports, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
@@ -162,12 +179,15 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            reports=self.reports,
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
         self.intake.alarms = AlarmBatcher(self.pool, self.tickets, workers=2)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
+        if config.portal.enabled:
+            portal_routes.setup(app, self._portal_context())
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
         await self.bot.start()
@@ -178,9 +198,22 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
             await self.traps.start()
         self.silences.start()
+        await self.scheduled_reports.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
             await self.mail_intake.start()
+
+    def _portal_context(self) -> PortalContext:
+        assert self.pool is not None and self._probe is not None and self.config.homeserver is not None
+        config = self.config
+        return PortalContext(
+            pool=self.pool,
+            settings=config.portal,
+            login=HomeserverLogin(config.homeserver.url, self._probe),
+            roles_of=roles_from_configuration(config.bot.admins, self.tickets.people, config.rooms),
+            server_name=config.server_name,
+            public_url=config.http.public_url,
+        )
 
     def _mail_deliverers(self) -> dict[str, Any]:
         """The outbox channel ``mail`` when an SMTP server is configured (its rows wait otherwise)."""
@@ -199,7 +232,11 @@ class Opsroom:
         )
         languages = {room.key: room.language for room in self.config.rooms}
         composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
-        return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
+        sender = SmtpSender(settings)
+        deliverer = MailDeliverer(sender, composer.compose, languages)
+        if self.reports is not None:
+            deliverer.register("report.mail", ReportMailer(self.reports, sender).deliver)
+        return {"mail": deliverer}
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""
@@ -218,6 +255,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.scheduled_reports is not None:
+            self.scheduled_reports.stop()
         if self.deadlines is not None:
             await self.deadlines.stop()
         if self.dispatcher is not None:

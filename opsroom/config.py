@@ -15,12 +15,14 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from admin_portal.settings import PortalConfig
 from intake.settings import ReportFormConfig, check_origin, check_source_expression
 from intake.mail.settings import MailConfig
 from intake.checks.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
 from opsroom.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
+from reports.schedule import ScheduledReport, check_schedules
 from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
 
@@ -214,6 +216,10 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # the admin portal at /admin/
+    portal: PortalConfig = field(default_factory=PortalConfig)
+    # scheduled reports, delivered to a room or by mail
+    reports: list[ScheduledReport] = field(default_factory=list)
 
     @property
     def server_name(self) -> str:
@@ -373,6 +379,7 @@ def check_consistency(config: Config) -> list[Problem]:
     problems.extend(check_snmp(config.snmp, source_names))
     problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
+    problems.extend(Problem(path, message) for path, message in check_schedules(config.reports, seen_keys, config.mail.smtp is not None))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
     return problems
@@ -443,10 +450,11 @@ def _check_mail(config: Config) -> list[Problem]:
     for index, person in enumerate(config.people):
         if person.user in users:
             problems.append(Problem(f"people[{index}].user", f"{person.user} is listed twice"))
-        if person.email.lower() in emails:
+        if person.email and person.email.lower() in emails:
             problems.append(Problem(f"people[{index}].email", f"{person.email} is listed twice"))
         users.add(person.user)
-        emails.add(person.email.lower())
+        if person.email:
+            emails.add(person.email.lower())
     for room_index, room in enumerate(config.rooms):
         seen_fields: set[str] = set()
         for field_index, required in enumerate(room.required_fields):

@@ -67,8 +67,10 @@ class Person:
     """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them."""
 
     user: str = field(metadata={"check": check_user_id})
-    email: str = field(metadata={"check": check_email})
+    email: str | None = field(default=None, metadata={"check": check_email})
     name: str | None = None
+    # what they may do beyond their rooms' staff: admin (everything), manager (reports, all tickets)
+    roles: list[Literal["admin", "manager"]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ class PeopleDirectory:
     def __init__(self, people: Sequence[Person] = (), rooms: Sequence[TopicRoom] = ()) -> None:
         self._by_email: dict[str, Person] = {}
         self._email_of: dict[str, str] = {}
+        self._roles: dict[str, frozenset[str]] = {}
         for person in people:
-            self._by_email.setdefault(person.email.lower(), person)
-            self._email_of.setdefault(person.user, person.email)
+            self._roles[person.user] = self._roles.get(person.user, frozenset()) | frozenset(person.roles)
+            if person.email:
+                self._by_email.setdefault(person.email.lower(), person)
+                self._email_of.setdefault(person.user, person.email)
         for room in rooms:
             for member in room.staff:
                 if member.email:
@@ -26,3 +29,7 @@ class PeopleDirectory:
 
     def email_of(self, user_id: str) -> str | None:
         return self._email_of.get(user_id)
+
+    def roles_of(self, user_id: str) -> frozenset[str]:
+        """The roles ``people[].roles`` gives this person (admin, manager); staff roles come from rooms."""
+        return self._roles.get(user_id, frozenset())
