@@ -9,14 +9,17 @@ cannot decrypt a message, and with two processes only the sync holder sends encr
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from dataclasses import replace
 
 import aiohttp
+import openpyxl
 import pytest
 from mautrix.api import Method, Path
 from mautrix.types import EventType
-from nio import RoomCreateError
+from nio import DownloadError, RoomCreateError
+from nio.crypto.attachments import decrypt_attachment
 
 from tests.support.matrix import Specialist, body, replying_to
 from tests.support.regulation import SOURCE_TOKEN, open_room
@@ -204,3 +207,24 @@ async def test_only_the_sync_holder_sends_into_encrypted_rooms(make_config, run_
         assert alice.was_encrypted(announcement)
     async with holder.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL") == 0
+
+
+async def test_a_report_file_goes_encrypted_into_an_encrypted_room(make_config, run_opsroom, specialists):
+    room = await open_room(make_config, run_opsroom, specialists)
+    lead = room.staff["lead"]
+    await turn_encryption_on(room)
+    command = await lead.send(room.room_id, "!report overview this-month xlsx")
+    event = await lead.wait_for(lambda rid, e: rid == room.room_id and e.get("sender") == room.bot
+                                and e.get("content", {}).get("msgtype") == "m.file", 60, what="the report file")
+    assert lead.was_encrypted(event)
+    content = event["content"]
+    assert "url" not in content and content["m.relates_to"]["m.in_reply_to"]["event_id"] == command
+    encrypted = content["file"]
+    response = await lead.client.download(mxc=encrypted["url"])
+    assert not isinstance(response, DownloadError), response
+    # what the homeserver holds is ciphertext; the key in the (encrypted) message opens it
+    data = decrypt_attachment(response.body, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"])
+    assert not response.body.startswith(b"PK") and data.startswith(b"PK")
+    assert len(data) == content["info"]["size"]
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    assert workbook.worksheets
