@@ -18,6 +18,7 @@ from tickets.notices import room_queue
 if TYPE_CHECKING:
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
+    from knowledge.service import KnowledgeBase
     from reports.access import ReportAccess
     from reports.service import ReportService
     from tickets.lifecycle import TicketService
@@ -35,6 +36,7 @@ class BotDeps:
     session: "MatrixSession"
     directory: RoomDirectory
     tickets: "TicketService | None" = None
+    knowledge: "KnowledgeBase | None" = None
     # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
     direct_messages: str = "local"
     reports: "ReportService | None" = None

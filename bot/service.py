@@ -25,13 +25,14 @@ from rooms.directory import RoomDirectory
 from reports.access import ReportAccess
 from reports.service import ReportService
 from rooms.model import TopicRoom
+from knowledge.service import KnowledgeBase
 from tickets.lifecycle import TicketService
 
 log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
 COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
-                   "bot.check_commands", "bot.report_requests")
+                   "bot.check_commands", "bot.kb_commands", "bot.report_requests")
 
 
 class Bot:
@@ -47,6 +48,7 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
         tickets: TicketService | None = None,
+        knowledge: KnowledgeBase | None = None,
         reports: ReportService | None = None,
         report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
@@ -70,6 +72,7 @@ class Bot:
             session=self.session,
             directory=self.directory,
             tickets=tickets,
+            knowledge=knowledge,
             reports=reports,
             report_access=report_access,
         )
@@ -107,7 +110,7 @@ class Bot:
         await self.session.api.set_displayname(self.session.settings.display_name)
 
     async def _provision(self) -> None:
-        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name)
+        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name, sorted(self.deps.admins))
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -120,6 +123,10 @@ class Bot:
         await self.processor.stop()
         await self.encryption.close()
         await self.session.close()
+
+    def ready(self) -> bool:
+        """Logged in, topic rooms provisioned, and synced (or standing by for another replica)."""
+        return self.session.ready.is_set() and self.rooms_ready.is_set() and (self.sync.synced.is_set() or self.sync.standing_by)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ from rooms.model import TopicRoom
 from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
 from tickets import store as tickets
 from tickets.model import Ticket
+from tickets.notices import UNDELIVERABLE
 
 BOT_ACTOR = "opsroom"
 
@@ -42,6 +43,7 @@ class TicketDelivery:
         deliverer.register("ticket.attachment", self.attachment)
         deliverer.register("storm.digest", self.storm_digest)
         deliverer.register("invite", self.invite)
+        deliverer.register(UNDELIVERABLE, self.undeliverable)
 
     async def _ticket(self, conn: asyncpg.Connection, message: OutboxMessage) -> tuple[Ticket, TopicRoom | None]:
         ticket = await tickets.get(conn, message.payload["ticket_id"])
@@ -209,6 +211,29 @@ class TicketDelivery:
         if payload["user_id"] in members:
             return {"skipped": members[payload["user_id"]]}
         return await self.deliverer.invite(conn, room_id, payload["user_id"])
+
+    async def undeliverable(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+        """A message the outbox gave up on, told in the ticket's thread (or the room) in one line."""
+        payload = message.payload
+        room = self.directory.by_key(payload["room_key"])
+        language = room.language if room else "en"
+        ticket = await tickets.get(conn, payload["ticket_id"]) if payload.get("ticket_id") is not None else None
+        rendered = self.renderer.render(
+            "note_undeliverable", language, id=ticket.id if ticket else None, reason=payload["reason"],
+            mail=payload.get("channel") == "mail",
+        )
+        content = rendered.content()
+        room_id = (ticket.room_id if ticket else None) or self._room_id(payload["room_key"])
+        root = None
+        if ticket is not None:
+            try:
+                root = await self._thread_root(conn, ticket)
+            except TransientDeliveryError:
+                root = None  # the dead row may be the digest the thread would hang on
+        if root:
+            content["m.relates_to"] = thread_relation(root)
+        event_id = await self.deliverer.send_event(room_id, content, txn_id)
+        return {"event_id": event_id}
 
 
 DIGEST_LISTED = 30

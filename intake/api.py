@@ -21,7 +21,9 @@ from intake.context import INTAKE
 from intake.validation import (
     InvalidInput,
     choice,
+    clean_text,
     email,
+    in_range,
     json_error,
     matrix_user_id,
     no_unknown_fields,
@@ -30,6 +32,7 @@ from intake.validation import (
     string_map,
     timestamp,
 )
+from knowledge import store as knowledge_store
 from regulations import store as deadlines
 from tickets import store as tickets
 from tickets.model import SEVERITIES, ReportInput, TicketQuery
@@ -48,11 +51,16 @@ MAX_LIMIT = 200
 _MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
 
 
+def ascii_number(text: str) -> int | None:
+    """A whole number written in ASCII digits (``²`` and ``١`` are digits to ``str.isdigit``, not here)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+
+
 def ticket_number(request: web.Request) -> int:
-    text = request.match_info["ticket_id"].lstrip("#")
-    if not text.isdigit() or not 0 < int(text) <= _MAX_TICKET_NUMBER:
+    number = ascii_number(request.match_info["ticket_id"].lstrip("#"))
+    if number is None or not 0 < number <= _MAX_TICKET_NUMBER:
         raise InvalidInput("ticket", "expected a ticket number")
-    return int(text)
+    return number
 
 
 def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportInput:
@@ -112,6 +120,15 @@ def _single(query: MultiMapping[str], name: str) -> str | None:
     return values[0] if values else None
 
 
+def check_query(query: MultiMapping[str], known: frozenset[str]) -> None:
+    """Only known parameters, and values PostgreSQL can store (no NUL, no lone surrogate)."""
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown parameter (known: {', '.join(sorted(known))})")
+    for name, value in query.items():
+        clean_text(name, value)
+
+
 def _time(query: MultiMapping[str], name: str) -> datetime | None:
     value = _single(query, name)
     # a '+' of the zone offset arrives as a space when the caller did not percent-encode it
@@ -122,9 +139,10 @@ def _limit(query: MultiMapping[str]) -> int:
     value = _single(query, "limit")
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    number = ascii_number(value)
+    if number is None or not 1 <= number <= MAX_LIMIT:
         raise InvalidInput("limit", f"expected a number from 1 to {MAX_LIMIT}")
-    return int(value)
+    return number
 
 
 def encode_cursor(created_at: datetime, ticket_id: int) -> str:
@@ -138,17 +156,17 @@ def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
     try:
         created_at, ticket_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         moment = datetime.fromisoformat(created_at)
-        if not isinstance(ticket_id, int) or moment.tzinfo is None:
+        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or not 0 < ticket_id <= _MAX_TICKET_NUMBER:
+            raise ValueError
+        if moment.tzinfo is None or not in_range(moment):
             raise ValueError
         return moment, ticket_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise InvalidInput("cursor", "not a cursor this API gave out (use next_cursor of the previous page)") from None
 
 
 def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQuery, int, tuple[datetime, int] | None]:
-    unknown = sorted(set(query) - LIST_PARAMETERS)
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown parameter (known: {', '.join(sorted(LIST_PARAMETERS))})")
+    check_query(query, LIST_PARAMETERS)
     since, until = _time(query, "since"), _time(query, "until")
     if since and until and since >= until:
         raise InvalidInput("until", "must be later than since")
@@ -193,8 +211,9 @@ async def add_comment(request: web.Request) -> web.Response:
         return error.response()
     assert text is not None
     async with intake.pool.acquire() as conn, conn.transaction():
+        # the caller is who is known; the author it names is a label, never taken for a person
         outcome = await intake.tickets.comment(
-            conn, ticket_id, author or f"api:{caller}", text, datetime.now(timezone.utc), via=f"api:{caller}"
+            conn, ticket_id, f"api:{caller}", text, datetime.now(timezone.utc), via=f"api:{caller}", author=author
         )
     if not outcome.ok:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")
@@ -214,8 +233,13 @@ async def get_ticket(request: web.Request) -> web.Response:
             return json_error(404, f"no ticket #{ticket_id}", field="ticket")
         events = await tickets.events(conn, ticket_id)
         active = await deadlines.active(conn, ticket_id)
+        used = await knowledge_store.articles_of_ticket(conn, ticket_id)
     body = ticket.as_json()
     body["events"] = [event.as_json() for event in events]
+    body["articles"] = [  # the knowledge base's articles used on it
+        {"id": article.id, "slug": article.slug, "title": article.title, "linked_by": who, "linked_at": at.isoformat()}
+        for article, who, at in used
+    ]
     body["deadlines"] = [
         {
             "kind": d.kind,

@@ -13,6 +13,7 @@ from intake.settings import ReportFormConfig
 from tickets.lifecycle import TicketService
 
 if TYPE_CHECKING:
+    from knowledge.service import KnowledgeBase
     from intake.batching import AlarmBatcher
     from intake.checks.runner import MonitorService
     from reports.service import ReportService
@@ -32,6 +33,8 @@ class IntakeContext:
     monitors: "MonitorService | None" = None
     # group commit of single alarms (POST /api/v1/alarms, Events API v2 triggers)
     alarms: "AlarmBatcher | None" = None
+    # the knowledge base (/api/v1/kb/..., the public board /kb)
+    knowledge: "KnowledgeBase | None" = None
     # reports as files (GET /api/v1/reports/{kind})
     reports: "ReportService | None" = None
 

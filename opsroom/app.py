@@ -29,6 +29,8 @@ from intake.checks.runner import MonitorService
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
 from intake.snmp.receiver import TrapReceiver, build_receiver
+from knowledge.service import KnowledgeBase
+from knowledge.worker import KnowledgeWorker
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from rooms.people import PeopleDirectory
@@ -40,6 +42,7 @@ from reports.service import ReportService
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
+from tickets import notices
 from tickets.lifecycle import TicketService
 from tickets.silencing import SilenceExpiry
 
@@ -115,6 +118,8 @@ class Opsroom:
             people=self.people,
             mail_out=config.mail.smtp is not None,
         )
+        self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
+        self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
         self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
@@ -154,6 +159,7 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             tickets=self.tickets,
+            knowledge=self.knowledge,
             reports=self.reports,
             report_access=report_access,
             encryption=encryption_settings(config),
@@ -165,6 +171,7 @@ class Opsroom:
             {"matrix": self.bot.deliverer, **self._mail_deliverers()},
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
+            on_dead=notices.undeliverable,
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
@@ -179,6 +186,7 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            knowledge=self.knowledge,
             reports=self.reports,
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
@@ -198,6 +206,8 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
             await self.traps.start()
         self.silences.start()
+        self.knowledge_worker = KnowledgeWorker(self.pool, self.dsn, self.knowledge)
+        self.knowledge_worker.start()
         await self.scheduled_reports.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
@@ -255,6 +265,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.knowledge_worker is not None:
+            await self.knowledge_worker.stop()
         if self.scheduled_reports is not None:
             self.scheduled_reports.stop()
         if self.deadlines is not None:
@@ -280,13 +292,23 @@ class Opsroom:
         return None
 
     async def health(self) -> dict[str, Any]:
+        """``ready``: the database and homeserver answer and the bot is logged in, has its rooms
+        and has synced (a standby replica: is waiting its turn). ``status`` is ok when ready and
+        nothing needs an operator (``problems`` says what does)."""
         report: dict[str, Any] = {"uptime_seconds": round(time.monotonic() - self._started_at, 1)}
+        problems: list[str] = []
         database_ok = False
         try:
             assert self.pool is not None
             async with self.pool.acquire(timeout=2) as conn:
-                report["database"] = {"ok": True, "outbox": await outbox.counts(conn)}
+                counts = await outbox.counts(conn)
+            report["database"] = {"ok": True, "outbox": counts}
             database_ok = True
+            if counts["dead_unacknowledged"]:
+                problems.append(
+                    f"outbox: {counts['dead_unacknowledged']} message(s) given up; see `opsroom outbox dead`, "
+                    "then `opsroom outbox ack`"
+                )
         except Exception as error:
             report["database"] = {"ok": False, "error": type(error).__name__}
         homeserver_ok = False
@@ -298,8 +320,10 @@ class Opsroom:
                 report["homeserver"] = {"ok": homeserver_ok, "status": response.status}
         except Exception as error:
             report["homeserver"] = {"ok": False, "error": type(error).__name__}
+        bot_ready = False
         if self.bot is not None:
             report["homeserver"]["bot"] = self.bot.health()
+            bot_ready = self.bot.ready()
         if self.intake is not None:
             report["intake"] = {
                 "auth_failures": {
@@ -312,5 +336,9 @@ class Opsroom:
             report["mail"] = self.mail_intake.health()
         if self.traps is not None:
             report["snmp"] = self.traps.health()
-        report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
+        ready = database_ok and homeserver_ok and bot_ready
+        report["ready"] = ready
+        report["status"] = "ok" if ready and not problems else "degraded"
+        if problems:
+            report["problems"] = problems
         return report

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import asyncpg
 
 from storage import outbox
+from tickets import store as tickets_store
 from tickets.model import Ticket
 
 
@@ -118,3 +119,31 @@ async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: in
         kind="ticket.attachment",
         payload={"ticket_id": ticket.id, "attachment_id": attachment_id},
     )
+
+
+UNDELIVERABLE = "outbox.undeliverable"
+UNDELIVERABLE_REPEAT_SECONDS = 3600.0  # one notice per ticket (or room) and reason within this
+
+
+async def undeliverable(conn: asyncpg.Connection, message: outbox.OutboxMessage, reason: outbox.DeadReason) -> None:
+    """The outbox gave up on a row: say so, briefly, where people would have seen it (the
+    ticket's thread, else the room). The error itself is in the log, not in the room."""
+    if message.kind == UNDELIVERABLE:
+        return  # never a notice about a notice
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    ticket_id = payload.get("ticket_id")
+    room_key: str | None = None
+    if isinstance(ticket_id, int) and not isinstance(ticket_id, bool):
+        ticket = await tickets_store.get(conn, ticket_id)
+        room_key = ticket.room_key if ticket else None
+    else:
+        ticket_id = None
+    if room_key is None and message.queue.startswith("room:"):
+        room_key = message.queue.removeprefix("room:")
+    if room_key is None:
+        return
+    queue = room_queue(room_key)
+    about = {"ticket_id": ticket_id, "room_key": room_key, "reason": reason}
+    if await outbox.queued_since(conn, queue, UNDELIVERABLE, about, UNDELIVERABLE_REPEAT_SECONDS):
+        return  # every edit of a ticket failing the same way is told once
+    await _enqueue(conn, outbox.NewRow(queue, UNDELIVERABLE, {**about, "channel": message.channel, "dead_row": message.id}))

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from intake.api import check_query
 from intake.auth import authenticate
 from intake.checks import store
 from intake.context import INTAKE
+from intake.validation import InvalidInput
+
+PARAMETERS = frozenset({"room"})
 
 
 async def get_checks(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
     authenticate(request, intake.api_callers)
+    try:
+        check_query(request.query, PARAMETERS)
+    except InvalidInput as error:
+        return error.response()
     room = request.query.get("room") or None
     async with intake.pool.acquire() as conn:
         checks = await store.listed(conn, "check", room)

@@ -16,7 +16,8 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def extracted_messages() -> set[str]:
-    method_map = [("bot/**.py", "python"), ("reports/**.py", "python"), ("bot/templates/**.j2", "jinja2")]
+    method_map = [("bot/**.py", "python"), ("intake/mail/parse.py", "python"), ("reports/**.py", "python"),
+                  ("bot/templates/**.j2", "jinja2")]
     options = {"bot/templates/**.j2": {"extensions": "jinja2.ext.i18n"}}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
