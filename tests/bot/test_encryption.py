@@ -21,6 +21,7 @@ from mautrix.types import EventType
 from nio import DownloadError, RoomCreateError
 from nio.crypto.attachments import decrypt_attachment
 
+from storage.outbox import TransientDeliveryError
 from tests.support.matrix import Specialist, body, replying_to
 from tests.support.regulation import SOURCE_TOKEN, open_room
 
@@ -228,3 +229,35 @@ async def test_a_report_file_goes_encrypted_into_an_encrypted_room(make_config, 
     assert len(data) == content["info"]["size"]
     workbook = openpyxl.load_workbook(io.BytesIO(data))
     assert workbook.worksheets
+
+
+async def test_a_retry_after_a_lost_commit_posts_once_in_an_encrypted_room(make_config, run_opsroom, specialists):
+    """The send succeeds but its "delivered" mark is lost (as in a crash between the two): the
+    retry encrypts again, under the same transaction ID, and the room still sees one message."""
+    room = await open_room(make_config, run_opsroom, specialists)
+    alice = room.staff["alice"]
+    await turn_encryption_on(room)
+    real = room.app.dispatcher._deliverers["matrix"]
+    results: list[dict] = []
+
+    class LosesTheFirstCommit:
+        async def deliver(self, conn, message, txn_id):
+            result = await real.deliver(conn, message, txn_id)
+            results.append(result)
+            if len(results) == 1:
+                raise TransientDeliveryError("the process died after the send (simulated)", retry_after=0.2)
+            return result
+
+    room.app.dispatcher._deliverers["matrix"] = LosesTheFirstCommit()
+    status, answer = await room.post_alarm({"title": "Posted exactly once"})
+    announcement = await room.announcement(alice, answer["ticket"])
+    assert alice.was_encrypted(announcement)
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(results) < 2:
+        assert asyncio.get_running_loop().time() < deadline, results
+        await asyncio.sleep(0.1)
+    assert results[0]["event_id"] == results[1]["event_id"] == announcement["event_id"]
+    await alice.sync_once()
+    copies = [e for rid, e in alice.timeline if rid == room.room_id and e.get("sender") == room.bot
+              and "Posted exactly once" in body(e) and "m.new_content" not in e.get("content", {})]
+    assert len(copies) == 1 and not alice.undecrypted
