@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 
 from bot import store
-from bot.commands import Permission, UsageError, split_command
+from bot.commands import Argument, Permission, UsageError, split_command
 from bot.context import BotDeps, CommandContext
 from bot.crypto import store as crypto_store
 from bot.crypto.service import KeyPending, Undecryptable
@@ -278,4 +278,6 @@ def _translate_usage(ctx: CommandContext, error: UsageError) -> str:
     message = error.args[0] if error.args else ""
     params: dict[str, Any] = error.args[1] if len(error.args) > 1 else {}
     translated = ctx._(message)
-    return translated % params if params else translated
+    # an argument is named as the usage line names it, in the room's language
+    shown = {key: value.shown(ctx._) if isinstance(value, Argument) else value for key, value in params.items()}
+    return translated % shown if params else translated

@@ -8,13 +8,14 @@ posts twice). A report that cannot be made says why in the same thread.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
-from typing import Any
+from typing import Any, AsyncIterator
 
 import asyncpg
 
@@ -26,7 +27,7 @@ from bot.render import Renderer
 from reports import requests
 from reports.access import ReportAccess
 from reports.model import FORMATS, FORMATS_OF, KINDS, LABEL_SCOPE, Scope
-from reports.periods import Period, PeriodError, looks_like_period, parse_period
+from reports.periods import PeriodError, looks_like_period, parse_period
 from reports.service import ReportFailed, ReportService
 from reports.texts import KIND_TITLES
 from rooms.directory import RoomDirectory
@@ -35,6 +36,7 @@ from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliv
 log = logging.getLogger(__name__)
 
 DEFAULT_PERIOD = "this-month"
+UPLOAD_CHUNK = 1 << 20
 PNG_SIZE = (1200, 800)
 
 
@@ -85,7 +87,7 @@ def reports_of(ctx: CommandContext) -> tuple[ReportService, ReportAccess]:
 @command(
     "report",
     arguments=[Word("kind", shown="<" + "|".join(KINDS) + ">"),
-               Text("options", optional=True, shown="[period] [room|all|customer=name] [xlsx|pptx|png|csv]")],
+               Text("options", optional=True, shown=N_("[period] [room|all|customer=name] [xlsx|pptx|png|csv]"))],
     help=N_("A report as a file: period today, yesterday, last-7d, last-week, this-month (default), last-month, "
             "2026-10 or 2026-10-01..2026-10-31; in a topic room its room, in a direct message to me the rooms you manage."),
 )
@@ -195,16 +197,27 @@ class ReportDelivery:
             built = await self.service.write(request, spool)
             size = spool.tell()
             spool.seek(0)
-            data = spool.read()
+            if encrypted_in is not None:
+                # an encrypted room: encrypted under a key of its own, which only the message carries
+                data = await asyncio.to_thread(spool.read)
+                where = await self.deliverer.upload_file(encrypted_in, data, mime_type=request.mimetype, filename=request.filename)
+            else:
+                digest = hashlib.sha256()
+
+                async def chunks() -> AsyncIterator[bytes]:  # a large file is never read whole into memory
+                    while chunk := await asyncio.to_thread(spool.read, UPLOAD_CHUNK):
+                        digest.update(chunk)
+                        yield chunk
+
+                uri = await self.deliverer.session.api.upload_media(chunks(), mime_type=request.mimetype,
+                                                                    filename=request.filename, size=size)
         plain, html = self.service.summary(request, built.document)
         summary = {"plain": plain, "html": html}
         if encrypted_in is not None:
-            where = await self.deliverer.upload_file(encrypted_in, data, mime_type=request.mimetype, filename=request.filename)
             return where["file"]["url"], size, summary, where["file"]
-        uri = await self.deliverer.session.api.upload_media(data, mime_type=request.mimetype, filename=request.filename, size=size)
         # committed at once, outside the delivery's transaction: a later failure keeps the upload
         async with self.pool.acquire() as conn:
-            await requests.set_uploaded(conn, request_id, str(uri), request.filename, size, summary, hashlib.sha256(data).hexdigest())
+            await requests.set_uploaded(conn, request_id, str(uri), request.filename, size, summary, digest.hexdigest())
         return str(uri), size, summary, None
 
     async def _failed(self, conn: asyncpg.Connection, request_id: int, room_id: str, relates_to: dict[str, Any] | None,
