@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.context import CommandContext
 from bot.i18n import N_
 from bot.render import Message
+from rooms import store as rooms_store
 from storage import clock
 from tickets import ratings
 from tickets import store as tickets
@@ -43,7 +44,9 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
     if normalize_key(key) not in CLAIM_KEYS:
         return await on_rating_reaction(ctx, target_event_id, key)
     ticket_id = await tickets.id_by_announcement(ctx.conn, target_event_id)
-    if ticket_id is None or ctx.deps.tickets is None:
+    if ticket_id is None:
+        return await _on_digest(ctx, target_event_id)
+    if ctx.deps.tickets is None:
         return None
     level = ctx.staff_level()
     if level is None:
@@ -60,6 +63,22 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
             ),
         )
     return f"reaction claim: {outcome.status.value}"
+
+
+async def _on_digest(ctx: CommandContext, target_event_id: str) -> str | None:
+    """✋ on a storm digest: it lists many tickets, so say how to claim one of them."""
+    digest = await rooms_store.digest_by_event(ctx.conn, target_event_id)
+    if digest is None:
+        return None
+    waiting = await tickets.waiting_for_claim(ctx.conn, digest["room_key"], limit=1, digest_id=digest["id"])
+    if waiting:
+        text = N_("%(person)s, this message lists several tickets: claim the one you take with %(command)s, e.g. %(example)s.")
+        line = _line(ctx, text, person=ctx.sender, command=f"{ctx.prefix}claim #N", example=f"{ctx.prefix}claim #{waiting[0]}")
+    else:
+        line = _line(ctx, N_("%(person)s, every ticket listed here is claimed already; %(command)s shows the open ones."),
+                     person=ctx.sender, command=f"{ctx.prefix}list")
+    await ctx.say_in_thread(target_event_id, line)
+    return "reaction on a storm digest: told how to claim"
 
 
 def _line(ctx: CommandContext, text: str, **values: object) -> Message:

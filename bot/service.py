@@ -11,6 +11,7 @@ import asyncpg
 
 from bot.commands import REGISTRY
 from bot.context import BotDeps
+from bot.crypto.service import BotEncryption, EncryptionSettings
 from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
@@ -52,6 +53,7 @@ class Bot:
         report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
+        encryption: EncryptionSettings | None = None,
     ) -> None:
         for module in COMMAND_MODULES:
             importlib.import_module(module)
@@ -74,11 +76,18 @@ class Bot:
             reports=reports,
             report_access=report_access,
         )
+        self.encryption = BotEncryption(self.session, pool, dsn, encryption or EncryptionSettings())
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
         self.processor.message_hooks.append(on_thread_message)
-        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
-        self.deliverer = MatrixDeliverer(self.session, pool)
+        if self.encryption.enabled:
+            self.processor.decrypt = self.encryption.decrypt
+            self.encryption.wake_room = self.processor.process_room
+        self.sync = SyncLoop(
+            self.session, pool, dsn, self.processor,
+            timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit, encryption=self.encryption,
+        )
+        self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
         self.ticket_delivery = TicketDelivery(
             self.deliverer, self.renderer, self.directory, command_prefix, tickets.levels if tickets else None
         )
@@ -114,6 +123,7 @@ class Bot:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.processor.stop()
+        await self.encryption.close()
         await self.session.close()
 
     def ready(self) -> bool:
@@ -126,4 +136,5 @@ class Bot:
             "rooms_ready": self.rooms_ready.is_set(),
             "synced": self.sync.synced.is_set(),
             "sync_leader": self.sync.is_leader,
+            "encryption": self.encryption.health(),
         }

@@ -51,6 +51,9 @@ EVENT_TEXTS = {
     "deduplicated": N_("reported again (%(occurrences)s times)"),
     "claimed": N_("claimed by %(actor)s"),
     "taken_over": N_("taken over by %(actor)s from %(from)s"),
+    # a claim sets the level the ticket is at (its escalation starts again from there)
+    "claimed@level": N_("claimed by %(actor)s at level %(level)s"),
+    "taken_over@level": N_("taken over by %(actor)s from %(from)s at level %(level)s"),
     "escalated": N_("escalated to level %(level)s: %(reason)s"),
     "escalation_exhausted": N_("escalation exhausted at level %(level)s"),
     "wanted": N_("solver wanted by %(actor)s"),
@@ -85,6 +88,9 @@ EVENT_TEXTS = {
 }
 
 
+DEADLINE_SECONDS_WITHIN = 3600.0  # nearer deadlines are shown to the second
+
+
 def as_datetime(value: datetime | str | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -108,6 +114,18 @@ class TicketView:
         today = self.now.astimezone(self.zone).date()
         pattern = "%H:%M %Z" if local.date() == today else "%Y-%m-%d %H:%M %Z"
         return local.strftime(pattern)
+
+    def deadline(self, value: datetime | str | None) -> str:
+        """A deadline with the precision people act on: to the second when it is less than an hour
+        away (a claim window of minutes), to the minute otherwise."""
+        moment = as_datetime(value)
+        if moment is None:
+            return "-"
+        if abs((moment - self.now).total_seconds()) >= DEADLINE_SECONDS_WITHIN or moment.second == 0:
+            return self.when(moment)
+        local = moment.astimezone(self.zone)
+        today = self.now.astimezone(self.zone).date()
+        return local.strftime("%H:%M:%S %Z" if local.date() == today else "%Y-%m-%d %H:%M:%S %Z")
 
     def left(self, value: datetime | str | None) -> str:
         moment = as_datetime(value)
@@ -156,7 +174,7 @@ class TicketView:
         return self._(N_("%(duration)s of business time left")) % {"duration": format_duration(working + timedelta(seconds=0.5))}
 
     def event_text(self, event: TicketEvent) -> str:
-        template = EVENT_TEXTS.get(event.kind)
+        template = EVENT_TEXTS.get(f"{event.kind}@level" if "level" in event.data else event.kind) or EVENT_TEXTS.get(event.kind)
         if template is None:
             return event.kind
         values: dict[str, Any] = {
@@ -192,6 +210,7 @@ class TicketView:
         return {
             "recorded": self.recorded,
             "when": self.when,
+            "deadline": self.deadline,
             "left": self.left,
             "duration": self.duration,
             "state_of": self.state_of,

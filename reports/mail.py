@@ -21,7 +21,7 @@ import asyncpg
 from escalation.mail import SmtpSender
 from reports import requests
 from reports.service import ReportFailed, ReportService
-from reports.texts import KIND_TITLES, N_
+from reports.texts import N_
 from storage import outbox
 from storage.outbox import OutboxMessage, PermanentDeliveryError
 

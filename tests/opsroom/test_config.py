@@ -13,7 +13,8 @@ from opsroom.config import EXAMPLE_CONFIG, ConfigError, check_production, parse_
 from opsroom.schema import Secret
 from regulations.durations import Duration
 
-EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456"}
+EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456",
+               "OPSROOM_BOT_PICKLE_KEY": "pickle-key-789"}
 
 
 def problems_of(data, environ=None) -> list[str]:

@@ -305,3 +305,39 @@ async def test_a_worker_that_keeps_dying_rests_and_stop_still_returns(database, 
     assert AlwaysDies.attempts <= 2  # the queue rests after a failure instead of retrying at once
     await asyncio.wait_for(dispatcher.stop(), 5)
     assert await pool.fetchval("SELECT delivered_at FROM outbox") is None  # nothing was lost either
+
+
+async def test_a_row_left_to_another_process_is_delivered_there_without_a_counted_attempt(database, pool):
+    """Two processes: one cannot deliver the queue (it is not the Matrix sync holder of an
+    encrypted room) and leaves it; the other, notified, delivers every row in order."""
+
+    class NotHere:
+        def __init__(self) -> None:
+            self.asked = 0
+
+        async def deliver(self, conn, message, txn_id):
+            self.asked += 1
+            raise outbox.ElsewhereDeliveryError("encrypted room: the sync holder sends it")
+
+    not_here, holder = NotHere(), FailsFirst(failures=0)
+    async with pool.acquire() as conn:
+        ids = [await outbox.enqueue(conn, queue="!secret:test", kind="message", payload={"n": n}, channel="test") for n in range(3)]
+    elsewhere = OutboxDispatcher(pool, database, {"test": not_here}, poll_interval=0.05)
+    await elsewhere.start()
+    try:
+        await _until(lambda: not_here.asked >= 1)
+        await asyncio.sleep(0.3)
+        # it took the queue once, left it, and rests from it: no attempt, no error, no busy loop
+        assert not_here.asked == 1
+        rows = await pool.fetch("SELECT attempts, last_error, delivered_at FROM outbox ORDER BY id")
+        assert [tuple(row) for row in rows] == [(0, None, None)] * 3
+        able = OutboxDispatcher(pool, database, {"test": holder}, poll_interval=0.05)
+        await able.start()
+        try:
+            await asyncio.wait_for(_until(lambda: holder.delivered == [0, 1, 2]), 15)
+        finally:
+            await able.stop()
+    finally:
+        await elsewhere.stop()
+    assert [await _attempts(pool, outbox_id) for outbox_id in ids] == [1, 1, 1]
+
