@@ -237,7 +237,7 @@ async def state(ctx: CommandContext, ticket: int | None, status: str, reason: st
 
 
 @command("type", arguments=[TICKET, Word("type")], permission=Permission.STAFF,
-         help=N_("Set the type of a ticket (e.g. incident, service_request, problem)."))
+         help=N_("Set the type of a ticket: incident, service_request, problem or another configured type."))
 async def set_type(ctx: CommandContext, ticket: int | None, type: str) -> None:  # noqa: A002 - the argument's name in the usage
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
