@@ -132,6 +132,12 @@ class _Loader:
                     continue
                 result[key] = self.load(value_hint, item, _join(path, key))
             return result
+        if isinstance(hint, type) and hasattr(hint, "from_config"):
+            # a value type that parses itself (durations that may be business time, per-severity values)
+            try:
+                return hint.from_config(value)
+            except ValueError as error:
+                return self.fail(path, str(error))
         if dataclasses.is_dataclass(hint):
             return self.load_dataclass(hint, value, path)
         if hint is bool:

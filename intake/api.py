@@ -2,7 +2,7 @@
 
 Every answer is JSON; every refusal is a 4xx naming the field or parameter at fault, and a
 refused request changes nothing. Tickets created here take the one path every channel takes
-(``TicketService.open_report``): routed by the rules unless a room is named, never deduplicated.
+(``Reports.open_report``): routed by the rules unless a room is named, never deduplicated.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``GET /report`` shows the form (``?device=INV-00412`` fills in the device, so a QR label on
 a device opens the form bound to it), ``POST /report`` creates the ticket through
-``TicketService.open_report`` and answers with a confirmation page carrying the ticket
+``Reports.open_report`` and answers with a confirmation page carrying the ticket
 number, ``GET /report/label`` is that QR label as SVG. The page works without JavaScript,
 can be shown in an intranet page's iframe (``frame-ancestors``) and reads on a phone.
 

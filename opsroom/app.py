@@ -10,6 +10,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from admin_portal import routes as portal_routes
+from admin_portal.access import roles_from_configuration
+from admin_portal.context import PortalContext
+from admin_portal.matrix_login import HomeserverLogin
 from application.domain import Domain
 from application.tickets import TicketActions
 from bot.matrix import MatrixSettings
@@ -147,6 +151,8 @@ class Opsroom:
         self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms, workers=2)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
+        if config.portal.enabled:
+            portal_routes.setup(app, self._portal_context())
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
         await self.bot.start()
@@ -160,6 +166,18 @@ class Opsroom:
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.reports))
             await self.mail_intake.start()
+
+    def _portal_context(self) -> PortalContext:
+        assert self.pool is not None and self._probe is not None and self.config.homeserver is not None
+        config = self.config
+        return PortalContext(
+            pool=self.pool,
+            settings=config.portal,
+            login=HomeserverLogin(config.homeserver.url, self._probe),
+            roles_of=roles_from_configuration(config.bot.admins, self.domain.rules.people, config.rooms),
+            server_name=config.server_name,
+            public_url=config.http.public_url,
+        )
 
     def _register_mail(self, handlers: outbox.Handlers) -> None:
         """The outbox's mail kinds when an SMTP server is configured (their rows wait otherwise)."""

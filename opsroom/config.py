@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from admin_portal.settings import PortalConfig
 from intake.settings import ReportFormConfig, check_origin, check_source_expression
 from intake.mail.settings import MailConfig
 from catalog.sources import ApiToken, BasicAuthConfig, HmacConfig, SourceConfig  # noqa: F401 (part of the file's shape)
@@ -149,6 +150,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # the admin portal at /admin/
+    portal: PortalConfig = field(default_factory=PortalConfig)
 
     @property
     def server_name(self) -> str:

@@ -353,6 +353,8 @@ class Stack:
                 lines.append(f"  {label:<11}  {alias:<{width}}  {room.name}{state if index == 0 else ''}")
         http = f"http://{config.http.host}:{self.app.http.port}"
         lines.append(f"  HTTP         {http}   (health: {http}/healthz)")
+        if config.portal.enabled:
+            lines.append(f"  Admin portal {http}/admin/   (log in with a Matrix account: admins, managers, room staff)")
         if self.loaded.generated or self.loaded.from_file:
             names = ", ".join([*self.loaded.generated, *self.loaded.from_file])
             lines.append(f"  Tokens       {names}: in {self.layout.shown(self.layout.config_secrets)}")

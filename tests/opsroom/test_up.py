@@ -227,6 +227,10 @@ def test_first_start_is_healthy_and_writes_demo_accounts(stack: Stack) -> None:
     out, err = run.out, run.err
     assert stack.homeserver in out
     assert f"http://127.0.0.1:{stack.http_port}/healthz" in out
+    assert f"Admin portal http://127.0.0.1:{stack.http_port}/admin/" in out
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.http_port}/admin/", timeout=5) as response:
+        assert response.status == 200 and "/admin/login?next=" in response.url
+        assert "Log in to the opsroom portal" in response.read().decode()
     assert "demo-accounts.json" in out and "#opsroom-databases:localhost" in out
     assert "OPSROOM_PROMETHEUS_TOKEN" in out and "config-secrets.json" in out  # what was generated, and where
     generated = json.loads((stack.data_dir / "config-secrets.json").read_text())

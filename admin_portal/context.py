@@ -1,0 +1,201 @@
+"""What the portal's handlers share, and the request-level helpers every page uses."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+import asyncpg
+import jinja2
+from aiohttp import web
+
+from admin_portal import i18n
+from admin_portal.access import RoleResolver, Visitor
+from admin_portal.matrix_login import HomeserverLogin
+from admin_portal.settings import PortalConfig
+from admin_portal.store import SessionRow
+
+PREFIX = "/admin"
+SESSION_COOKIE = "opsroom_portal"
+LOGIN_CSRF_COOKIE = "opsroom_portal_login"
+SSO_STATE_COOKIE = "opsroom_portal_sso"
+CSRF_FIELD = "csrf"
+
+
+@dataclass
+class PortalContext:
+    pool: asyncpg.Pool
+    settings: PortalConfig
+    login: HomeserverLogin
+    roles_of: RoleResolver
+    # the server part of user IDs: "alice" at the login form means @alice:<server_name>
+    server_name: str
+    # http.public_url: when it is https, cookies are Secure even behind a TLS-terminating proxy
+    public_url: str | None = None
+    languages: list[str] = field(default_factory=i18n.available_languages)
+    environments: dict[str, jinja2.Environment] = field(default_factory=dict)
+    trusted_proxies: list[Any] = field(default_factory=list)
+    http: aiohttp.ClientSession | None = None
+
+    def __post_init__(self) -> None:
+        self.trusted_proxies = [ipaddress.ip_network(value, strict=False) for value in self.settings.trusted_proxies]
+
+    def templates(self, language: str) -> jinja2.Environment:
+        environment = self.environments.get(language)
+        if environment is None:
+            environment = jinja2.Environment(
+                loader=jinja2.PackageLoader("admin_portal", "templates"),
+                autoescape=True,
+                extensions=["jinja2.ext.i18n"],
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            environment.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+            environment.filters["when"] = format_time
+            environment.filters["browser"] = browser_name
+            self.environments[language] = environment
+        return environment
+
+
+PORTAL = web.AppKey("portal", PortalContext)
+SESSION = web.RequestKey("portal_session", SessionRow)
+SESSION_TOKEN = web.RequestKey("portal_session_token", str)
+VISITOR = web.RequestKey("portal_visitor", Visitor)
+LANGUAGE = web.RequestKey("portal_language", str)
+LOGIN_CSRF = web.RequestKey("portal_login_csrf", str)
+
+
+_BROWSERS = (("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"),
+            ("Linux", "Linux"))
+
+
+def browser_name(user_agent: str | None) -> str:
+    """``Chrome 120 on Linux`` from a User-Agent header (the whole header is kept in the database)."""
+    if not user_agent:
+        return "–"
+    name = next(((label, marker) for marker, label in _BROWSERS if marker in user_agent), None)
+    system = next((label for marker, label in _SYSTEMS if marker in user_agent), None)
+    if name is None:
+        return user_agent[:40]
+    version = user_agent.split(name[1], 1)[1].split(".", 1)[0].split(" ", 1)[0]
+    return f"{name[0]} {version}" + (f" ({system})" if system else "")
+
+
+def format_time(value: datetime | None) -> str:
+    """Times in UTC, to the minute, with the zone named (people are in several zones)."""
+    if value is None:
+        return "–"
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def portal(request: web.Request) -> PortalContext:
+    return request.config_dict[PORTAL]
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    return bool(given) and bool(expected) and hmac.compare_digest(str(given).encode(), str(expected).encode())
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer, or the last untrusted hop of X-Forwarded-For when the
+    peer is a trusted proxy."""
+    peer = request.remote or "unknown"
+    context = portal(request)
+    if not context.trusted_proxies:
+        return peer
+    hops = [peer]
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()] + hops
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return hop
+        if not any(address in network for network in context.trusted_proxies):
+            return hop
+    return hops[0]
+
+
+def is_secure(request: web.Request) -> bool:
+    """Served over https: directly, by a trusted proxy's word, or by the public URL's scheme."""
+    context = portal(request)
+    if request.secure or (context.public_url or "").startswith("https://"):
+        return True
+    if context.trusted_proxies and request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        try:
+            peer = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            return False
+        return any(peer in network for network in context.trusted_proxies)
+    return False
+
+
+def session_of(request: web.Request) -> SessionRow | None:
+    return request.get(SESSION)
+
+
+def visitor_of(request: web.Request) -> Visitor | None:
+    return request.get(VISITOR)
+
+
+def language_of(request: web.Request) -> str:
+    return request.get(LANGUAGE) or i18n.SOURCE_LANGUAGE
+
+
+def gettext(request: web.Request, message: str) -> str:
+    return i18n.translations(language_of(request)).gettext(message)
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token the page's forms carry: the session's, or before login the login cookie's."""
+    session = session_of(request)
+    if session is not None:
+        return session.csrf_token
+    token = request.get(LOGIN_CSRF)
+    if token is None:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_token()
+        request[LOGIN_CSRF] = token
+    return str(token)
+
+
+def render(request: web.Request, template: str, *, status: int = 200, title: str = "", **values: Any) -> web.Response:
+    context = portal(request)
+    language = language_of(request)
+    html = context.templates(language).get_template(template).render(
+        language=language,
+        languages=[(code, i18n.LANGUAGE_NAMES.get(code, code)) for code in context.languages],
+        visitor=visitor_of(request),
+        session=session_of(request),
+        csrf=csrf_token(request),
+        csrf_field=CSRF_FIELD,
+        prefix=PREFIX,
+        path=request.path,
+        title=title,
+        **values,
+    )
+    response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+    remember_login_csrf(request, response)
+    return response
+
+
+def remember_login_csrf(request: web.Request, response: web.StreamResponse) -> None:
+    """Before login, the forms' token is also a cookie (double submit); set it once."""
+    token = request.get(LOGIN_CSRF)
+    if token is not None and request.cookies.get(LOGIN_CSRF_COOKIE) != token:
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, path=f"{PREFIX}/", httponly=True, samesite="Strict",
+                            secure=is_secure(request))
+
+
+def redirect(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location if location.startswith(PREFIX) else f"{PREFIX}{location}")

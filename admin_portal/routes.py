@@ -1,0 +1,54 @@
+"""The admin portal's routes, mounted at ``/admin/`` on opsroom's HTTP server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from admin_portal import admin_pages, auth_pages, middleware
+from admin_portal.auth_pages import require
+from admin_portal.context import PORTAL, PREFIX, PortalContext, gettext, render
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    require(request)
+    return render(request, "home.html", title=gettext(request, "Overview"))
+
+
+def build(context: PortalContext) -> web.Application:
+    app = web.Application(middlewares=[middleware.headers_and_errors, middleware.sessions, middleware.csrf])
+    app[PORTAL] = context
+    router = app.router
+    router.add_get("/", home)
+    router.add_get("/login", auth_pages.show_login)
+    router.add_post("/login", auth_pages.submit_login)
+    router.add_get("/login/sso", auth_pages.start_sso)
+    router.add_get("/login/sso/callback", auth_pages.sso_callback)
+    router.add_get("/login/second-factor", auth_pages.show_second_factor)
+    router.add_post("/login/second-factor", auth_pages.submit_second_factor)
+    router.add_post("/logout", auth_pages.logout)
+    router.add_post("/logout/everywhere", auth_pages.logout_everywhere)
+    router.add_get("/account", auth_pages.show_account)
+    router.add_post("/account/language", auth_pages.save_language)
+    router.add_get("/account/two-factor", auth_pages.show_two_factor)
+    router.add_post("/account/two-factor", auth_pages.confirm_two_factor)
+    router.add_post("/account/two-factor/recovery-codes", auth_pages.new_recovery_codes)
+    router.add_post("/account/two-factor/remove", auth_pages.remove_two_factor)
+    router.add_get("/security", admin_pages.show_security)
+    router.add_post("/security/unlock", admin_pages.unlock)
+    router.add_get("/audit", admin_pages.show_audit)
+    router.add_static("/static/", STATIC_DIR)
+    return app
+
+
+def setup(root: web.Application, context: PortalContext) -> None:
+    """Mount the portal; ``/admin`` without the slash goes to it too."""
+    root.add_subapp(f"{PREFIX}/", build(context))
+
+    async def to_portal(_request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(f"{PREFIX}/")
+
+    root.router.add_get(PREFIX, to_portal)

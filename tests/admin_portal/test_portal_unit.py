@@ -1,0 +1,117 @@
+"""Pure parts of the portal: the login throttle, language choice, TOTP steps, the catalogues."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyotp
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from admin_portal import i18n, throttle, two_factor
+from admin_portal.auth_pages import safe_next
+from admin_portal.settings import LoginThrottle
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+SETTINGS = LoginThrottle(slow_after=3, max_delay=timedelta(seconds=8), lock_after=6, lock_for=timedelta(minutes=15),
+                         forget_after=timedelta(hours=1))
+
+
+def fail(times: int, *, start: datetime = NOW, every: timedelta = timedelta(seconds=10)):
+    row = None
+    for index in range(times):
+        row = throttle.after_failure(row, "account", "@a:x", start + index * every, SETTINGS)
+    return row
+
+
+def test_failures_slow_down_exponentially_up_to_the_limit_then_lock():
+    delays = []
+    for count in range(1, 6):
+        row = fail(count)
+        delays.append((row.next_attempt_at - row.last_failed_at).total_seconds())
+    assert delays == [0, 0, 1, 2, 4]
+    assert fail(5).locked_until is None
+    locked = fail(6)
+    assert locked.locked_until == locked.last_failed_at + timedelta(minutes=15) and locked.lockouts == 1
+    assert locked.failures == 0, "after the lock a fresh round is counted"
+    refusal = throttle.refusal([locked], locked.last_failed_at + timedelta(minutes=1), SETTINGS)
+    assert refusal is not None and refusal.locked and refusal.retry_after == timedelta(minutes=14)
+    assert throttle.refusal([locked], locked.last_failed_at + timedelta(minutes=16), SETTINGS) is None
+
+
+def test_the_delay_is_capped_and_old_failures_are_forgotten():
+    row = throttle.after_failure(None, "address", "10.0.0.1", NOW, LoginThrottle(slow_after=1, max_delay=timedelta(seconds=5), lock_after=100))
+    for index in range(1, 10):
+        row = throttle.after_failure(row, "address", "10.0.0.1", NOW + timedelta(seconds=index * 60), LoginThrottle(slow_after=1, max_delay=timedelta(seconds=5), lock_after=100))
+    assert row.next_attempt_at - row.last_failed_at == timedelta(seconds=5)
+    later = throttle.after_failure(fail(5), "account", "@a:x", NOW + timedelta(hours=2), SETTINGS)
+    assert later.failures == 1 and later.next_attempt_at == later.last_failed_at
+
+
+def test_a_slowdown_refusal_names_the_wait_and_the_strongest_refusal_wins():
+    slowed = fail(4)
+    refusal = throttle.refusal([slowed], slowed.last_failed_at + timedelta(milliseconds=500), SETTINGS)
+    assert refusal is not None and not refusal.locked and refusal.retry_after == timedelta(milliseconds=1500)
+    locked = throttle.after_failure(fail(5), "address", "10.0.0.1", NOW, SETTINGS)
+    locked = fail(6)
+    both = throttle.refusal([slowed, locked], locked.last_failed_at, SETTINGS)
+    assert both is not None and both.locked
+
+
+@pytest.mark.parametrize("header, expected", [
+    (None, "en"), ("", "en"), ("cs-CZ,cs;q=0.9,en;q=0.8", "cs"), ("de-DE,de;q=0.9", "en"),
+    ("de;q=0.9,cs;q=0.5", "cs"), ("en-GB,cs;q=0.9", "en"), ("cs;q=0,en;q=0.1", "en"), ("*", "en"),
+    ("CS", "cs"), ("fr, cs;q=bad", "en"),
+])
+def test_language_from_accept_language(header, expected):
+    assert i18n.negotiate(header, ["en", "cs"]) == expected
+
+
+def test_totp_codes_match_their_step_only_within_the_window():
+    secret = two_factor.new_secret()
+    totp = pyotp.TOTP(secret)
+    now = 1_800_000_000.0
+    step = totp.timecode(now)
+    assert two_factor.matching_step(secret, totp.at(now), now=now) == step
+    assert two_factor.matching_step(secret, totp.at(now - 30), now=now) == step - 1
+    assert two_factor.matching_step(secret, totp.at(now + 30), now=now) == step + 1
+    assert two_factor.matching_step(secret, totp.at(now - 90), now=now) is None
+    assert two_factor.matching_step(secret, "12345", now=now) is None
+    assert two_factor.matching_step(secret, " ".join([totp.at(now)[:3], totp.at(now)[3:]]), now=now) == step
+
+
+def test_recovery_codes_are_distinct_and_typed_loosely():
+    codes = two_factor.new_recovery_codes()
+    assert len(set(codes)) == 10 and all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", code) for code in codes)
+    assert two_factor.normalise_recovery_code(" ABCDE fghjk ") == "abcde-fghjk"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("/admin/tickets?q=disk", "/admin/tickets?q=disk"), ("https://evil.example.org/", "/admin/"),
+    ("//evil.example.org/admin/", "/admin/"), ("/admin/login", "/admin/"), (None, "/admin/"),
+    ("/admin/\\evil", "/admin/"),
+])
+def test_after_login_only_pages_of_the_portal(value, expected):
+    assert safe_next(value) == expected
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@pytest.mark.parametrize("language", [code for code in i18n.available_languages() if code != "en"])
+def test_every_portal_text_is_translated(language):
+    method_map = [("admin_portal/**.py", "python"), ("admin_portal/templates/**.html", "jinja2")]
+    options = {"admin_portal/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    messages = {message for _f, _l, message, _c, _x in extract_from_dir(
+        str(ROOT), method_map, options, keywords={"_": None, "gettext": (2,)}) if message}
+    assert len(messages) > 50
+    with (i18n.LOCALES_DIR / language / "LC_MESSAGES" / f"{i18n.DOMAIN}.po").open("rb") as handle:
+        catalog = read_po(handle)
+    missing = [m for m in sorted(messages) if not (catalog.get(m) and catalog.get(m).string and not catalog.get(m).fuzzy)]
+    wrong = [m for m in messages if m not in missing and set(PLACEHOLDER.findall(m)) != set(PLACEHOLDER.findall(catalog.get(m).string))]
+    assert not missing, f"untranslated in {language}: {missing}"
+    assert not wrong, f"placeholders differ in {language}: {wrong}"
