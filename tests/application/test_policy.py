@@ -13,9 +13,11 @@ from application.policy import (
     CatalogAction,
     Permission,
     TicketAction,
+    catalog_read_refusal,
     catalog_refusal,
     refusal,
     ticket_refusal,
+    visible_rooms,
 )
 from regulations.model import Regulation
 from rooms.model import Person, StaffMember, TopicRoom
@@ -104,11 +106,18 @@ def test_command_permissions() -> None:
     assert refusal(person("@bot-admin:x.org"), Permission.ADMIN, None) is None
 
 
+def test_who_sees_which_rooms() -> None:
+    assert visible_rooms(person("@alice:x.org")) == frozenset({"db"})
+    assert visible_rooms(person("@stranger:x.org")) == frozenset()
+    assert visible_rooms(person("@boss:x.org")) is None and visible_rooms(person("@root:x.org")) is None
+
+
 def test_catalog_changes() -> None:
     admin, manager, lead = person("@root:x.org", "api"), person("@boss:x.org", "portal"), person("@lead:x.org", "portal")
+    assert catalog_read_refusal(admin) is None and catalog_read_refusal(manager) is None
+    assert catalog_read_refusal(lead) is not None
     assert catalog_refusal(admin, CatalogAction.UPDATE, "sources") is None
-    assert catalog_refusal(manager, CatalogAction.UPDATE, "rooms") is None
-    assert catalog_refusal(manager, CatalogAction.CREATE, "sources") is not None
+    assert catalog_refusal(manager, CatalogAction.UPDATE, "rooms") is not None  # managers read the catalog only
     assert catalog_refusal(lead, CatalogAction.UPDATE, "rooms") is not None
     refused = catalog_refusal(admin, CatalogAction.UPDATE, "rooms", provisioned_from="/etc/opsroom.yaml")
     assert refused is not None and "/etc/opsroom.yaml" in refused.text()
