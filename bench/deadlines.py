@@ -21,12 +21,13 @@ from datetime import datetime, timedelta, timezone
 from bench.support import admin_dsn, percentile, scratch_database, summary_ms
 from regulations.engine import DeadlineEngine
 from regulations.model import EscalationPolicy, Regulation, UnclaimedStep
-from regulations.durations import BySeverity
+from common.durations import BySeverity
 from regulations.sla import SlaPolicy
 from regulations.store import Deadline
 from rooms.model import StaffMember, TopicRoom
 from storage.pool import create_pool
-from tickets.lifecycle import TicketService
+from application.domain import Domain
+from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 from tickets.service_levels import ServiceLevels
 
@@ -48,14 +49,14 @@ async def run(admin: str, tickets: int = TICKETS, *, sla: bool = False) -> dict[
             claim_within=timedelta(hours=1), resolve_within=timedelta(hours=4),
             escalation=EscalationPolicy(unclaimed=[UnclaimedStep(2, timedelta(hours=1))]),
         )
-        levels = ServiceLevels(policies=[SlaPolicy("bench", first_response=BySeverity.single("2h"), warn_at=[0.75])]) if sla else None
-        service = TicketService([room], {"standard": regulation}, service_levels=levels)
+        levels = ServiceLevels(policies=[SlaPolicy("bench", first_response=BySeverity.single("2h"), warn_at=[0.75])]) if sla else ServiceLevels()
+        service = Domain.build(StaticRules([room], {"standard": regulation}, service_levels=levels))
         started = time.monotonic()
         for batch in range(0, tickets, 500):
             async with pool.acquire() as conn, conn.transaction():
                 now = datetime.now(timezone.utc)
                 for index in range(batch, min(tickets, batch + 500)):
-                    await service.receive_alarm(conn, AlarmInput(title=f"bench {index}", source="bench", host=f"h{index}"), now)
+                    await service.alarms.receive_alarm(conn, AlarmInput(title=f"bench {index}", source="bench", host=f"h{index}"), now)
         created = time.monotonic() - started
         start = datetime.now(timezone.utc) + LEAD_IN
         async with pool.acquire() as conn:
@@ -76,7 +77,7 @@ async def run(admin: str, tickets: int = TICKETS, *, sla: bool = False) -> dict[
             assert deadline.due_at is not None
             lags.append((committed_at - deadline.due_at).total_seconds())
 
-        engine = DeadlineEngine(pool, dsn, service.deadline_passed)
+        engine = DeadlineEngine(pool, dsn, service.escalation.deadline_passed)
         engine.lag_observer = observe
         await engine.start()
         deadline_at = time.monotonic() + LEAD_IN.total_seconds() + WINDOW.total_seconds() + 60

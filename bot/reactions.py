@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
 
+from application import read_models
+from application.policy import NOT_STAFF
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.render import Message
-from rooms import store as rooms_store
 from storage import clock
+from texts.i18n import N_
+from texts.render import Message
 from tickets import ratings
-from tickets import store as tickets
-from tickets.lifecycle import Status
+from tickets.rules import Status
 
 CLAIM_KEYS = frozenset({"✋", "👍"})
 _SKIN_TONES = range(0x1F3FB, 0x1F400)
@@ -43,16 +42,15 @@ async def on_rating_reaction(ctx: CommandContext, target_event_id: str, key: str
 async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
     if normalize_key(key) not in CLAIM_KEYS:
         return await on_rating_reaction(ctx, target_event_id, key)
-    ticket_id = await tickets.id_by_announcement(ctx.conn, target_event_id)
+    ticket_id = await read_models.ticket_by_announcement(ctx.conn, target_event_id)
     if ticket_id is None:
         return await _on_digest(ctx, target_event_id)
-    if ctx.deps.tickets is None:
+    if ctx.deps.actions is None:
         return None
-    level = ctx.staff_level()
-    if level is None:
+    outcome = await ctx.deps.actions.claim(ctx.conn, ctx.actor, ticket_id, clock.now(), via="reaction")
+    if outcome.status is Status.NOT_PERMITTED and outcome.info["refusal"] == NOT_STAFF:
         await ctx.say_in_thread(target_event_id, _line(ctx, N_("%(person)s, thank you, but only the staff of this room can claim tickets."), person=ctx.sender))
         return "claim refused: not staff"
-    outcome = await ctx.deps.tickets.claim(ctx.conn, ticket_id, ctx.sender, level, clock.now(), via="reaction")
     if outcome.status is Status.HELD_BY_OTHER:
         await ctx.say_in_thread(
             target_event_id,
@@ -67,10 +65,10 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
 
 async def _on_digest(ctx: CommandContext, target_event_id: str) -> str | None:
     """✋ on a storm digest: it lists many tickets, so say how to claim one of them."""
-    digest = await rooms_store.digest_by_event(ctx.conn, target_event_id)
+    digest = await read_models.digest_by_event(ctx.conn, target_event_id)
     if digest is None:
         return None
-    waiting = await tickets.waiting_for_claim(ctx.conn, digest["room_key"], limit=1, digest_id=digest["id"])
+    waiting = await read_models.waiting_for_claim(ctx.conn, digest["room_key"], limit=1, digest_id=digest["id"])
     if waiting:
         text = N_("%(person)s, this message lists several tickets: claim the one you take with %(command)s, e.g. %(example)s.")
         line = _line(ctx, text, person=ctx.sender, command=f"{ctx.prefix}claim #N", example=f"{ctx.prefix}claim #{waiting[0]}")
@@ -91,11 +89,11 @@ def _line(ctx: CommandContext, text: str, **values: object) -> Message:
 async def on_thread_message(ctx: CommandContext) -> str | None:
     """People talking in a ticket's thread: their words join the ticket's history."""
     root = ctx.thread_root
-    if root is None or ctx.deps.tickets is None:
+    if root is None or ctx.deps.domain is None:
         return None
-    ticket_id = await tickets.id_by_announcement(ctx.conn, root)
+    ticket_id = await read_models.ticket_by_announcement(ctx.conn, root)
     if ticket_id is None:
         return None
     text = str(ctx.event.content.get("body", ""))[:4000]
-    await ctx.deps.tickets.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, clock.now())
+    await ctx.deps.domain.by_people.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, clock.now())
     return f"recorded in #{ticket_id}"

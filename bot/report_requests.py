@@ -22,8 +22,6 @@ import asyncpg
 from bot.commands import Text, UsageError, Word, command
 from bot.context import CommandContext, reply_relation
 from bot.delivery import MatrixDeliverer
-from bot.i18n import N_
-from bot.render import Renderer
 from reports import requests
 from reports.access import ReportAccess
 from reports.model import FORMATS, FORMATS_OF, KINDS, LABEL_SCOPE, Scope
@@ -31,7 +29,10 @@ from reports.periods import PeriodError, looks_like_period, parse_period
 from reports.service import ReportFailed, ReportService
 from reports.texts import KIND_TITLES
 from rooms.directory import RoomDirectory
-from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from storage import outbox_kinds as kinds
+from storage.outbox import Handlers, OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from texts.i18n import N_
+from texts.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,16 @@ class ReportDelivery:
         self.directory = directory
         self.service = service
         self.pool = pool
-        deliverer.register("report.file", self.deliver)
 
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        stored = await requests.get(conn, message.payload["request_id"])
+    def register_handlers(self, handlers: Handlers) -> None:
+        self.deliverer.register(handlers, kinds.REPORT_FILE, self.deliver)
+
+    async def deliver(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.ReportRequestRef, txn_id: str
+    ) -> dict[str, Any]:
+        stored = await requests.get(conn, payload.request_id)
         if stored is None:
-            raise PermanentDeliveryError(f"report request {message.payload['request_id']} does not exist")
+            raise PermanentDeliveryError(f"report request {payload.request_id} does not exist")
         if stored.finished_at is not None:
             return {"already": True}
         deliver = stored.deliver

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from application.domain import Domain
+from application.tickets import TicketActions
 from bot.commands import REGISTRY
 from bot.context import BotDeps
 from bot.crypto.service import BotEncryption, EncryptionSettings
@@ -17,7 +19,6 @@ from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
 from bot.provision import ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
-from bot.render import Renderer
 from bot.report_requests import ReportDelivery
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
@@ -26,7 +27,8 @@ from reports.access import ReportAccess
 from reports.service import ReportService
 from rooms.model import TopicRoom
 from knowledge.service import KnowledgeBase
-from tickets.lifecycle import TicketService
+from storage.outbox import Handlers
+from texts.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class Bot:
         command_prefix: str = "!",
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
-        tickets: TicketService | None = None,
+        domain: Domain | None = None,
         knowledge: KnowledgeBase | None = None,
         reports: ReportService | None = None,
         report_access: ReportAccess | None = None,
@@ -71,7 +73,8 @@ class Bot:
             registry=REGISTRY,
             session=self.session,
             directory=self.directory,
-            tickets=tickets,
+            domain=domain,
+            actions=TicketActions(domain) if domain is not None else None,
             knowledge=knowledge,
             reports=reports,
             report_access=report_access,
@@ -89,12 +92,20 @@ class Bot:
         )
         self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
         self.ticket_delivery = TicketDelivery(
-            self.deliverer, self.renderer, self.directory, command_prefix, tickets.levels if tickets else None
+            self.deliverer, self.renderer, self.directory, command_prefix, domain.rules.service_levels if domain else None
         )
+        self.report_delivery: ReportDelivery | None = None
         if reports is not None:
             self.report_delivery = ReportDelivery(self.deliverer, self.renderer, self.directory, reports, pool)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def register_handlers(self, handlers: Handlers) -> None:
+        """The outbox kinds the bot delivers to Matrix."""
+        self.deliverer.register_handlers(handlers)
+        self.ticket_delivery.register_handlers(handlers)
+        if self.report_delivery is not None:
+            self.report_delivery.register_handlers(handlers)
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:

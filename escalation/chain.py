@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from regulations.durations import Duration
+from common.durations import Duration
 from regulations.model import Regulation
 
 Chain = Literal["unclaimed", "unresolved"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +22,7 @@ from intake.validation import (
     string_map,
 )
 from storage import clock
-from tickets.lifecycle import AlarmOutcome
+from tickets.alarms import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
 ALARM_FIELDS = frozenset(
@@ -75,7 +76,7 @@ async def store_alarm(intake: IntakeContext, alarm: AlarmInput) -> AlarmOutcome 
     when the batcher is full (nothing was accepted)."""
     if intake.alarms is None:
         async with intake.pool.acquire() as conn, conn.transaction():
-            return await intake.tickets.receive_alarm(conn, alarm, clock.now())
+            return await intake.domain.alarms.receive_alarm(conn, alarm, clock.now())
     try:
         return await intake.alarms.submit(alarm)
     except Overloaded:

@@ -7,13 +7,14 @@ here (within the reopen window). Plain HTML, no scripts, the web form's style sh
 
 from __future__ import annotations
 
-import jinja2
 from aiohttp import web
 
+from application import read_models
 from intake.context import INTAKE
 from storage import clock
+from texts.pages import page_environment
 from tickets import ratings
-from tickets import store as tickets
+from tickets.model import Ticket
 
 COMMENT_MAX = ratings.MAX_COMMENT
 HEADERS = {
@@ -22,16 +23,9 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",  # the link is the credential: never leak it
     "Cache-Control": "no-store",
 }
-TEMPLATES = web.AppKey("rating_templates", jinja2.Environment)
 
 
 def setup(app: web.Application) -> None:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("intake", "templates"), autoescape=True, extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    )
-    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    app[TEMPLATES] = environment
     app.router.add_get("/rate/form.css", style_sheet)  # before the token route, which would take it
     app.router.add_get("/rate/{token}", show)
     app.router.add_post("/rate/{token}", submit)
@@ -43,18 +37,25 @@ async def style_sheet(request: web.Request) -> web.Response:
     return web.Response(body=STYLE_SHEET.read_bytes(), content_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
 
-def _page(request: web.Request, template: str, status: int = 200, **values: object) -> web.Response:
-    html = request.app[TEMPLATES].get_template(template).render(language="en", comment_max=COMMENT_MAX, **values)
+def _language(request: web.Request, ticket: Ticket | None) -> str:
+    """The ticket's room's language (the page speaks as the room does)."""
+    room = request.app[INTAKE].domain.rules.find_room(ticket.room_key) if ticket is not None else None
+    return room.language if room is not None else "en"
+
+
+def _page(request: web.Request, template: str, status: int = 200, *, t: Ticket | None = None, **values: object) -> web.Response:
+    language = _language(request, t)
+    html = page_environment(language).get_template(template).render(language=language, comment_max=COMMENT_MAX, t=t, **values)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 
-async def _target(request: web.Request) -> tuple[ratings.LinkTarget, object] | None:
+async def _target(request: web.Request) -> tuple[ratings.LinkTarget, Ticket] | None:
     intake = request.app[INTAKE]
     async with intake.pool.acquire() as conn:
         target = ratings.read_token(await ratings.signing_key(conn), request.match_info["token"])
         if target is None:
             return None
-        ticket = await tickets.get(conn, target.ticket_id)
+        ticket = await read_models.ticket(conn, target.ticket_id)
     return (target, ticket) if ticket is not None else None
 
 
@@ -65,7 +66,7 @@ async def show(request: web.Request) -> web.Response:
     target, ticket = found
     async with request.app[INTAKE].pool.acquire() as conn:
         given = await ratings.rating_of(conn, target.ticket_id, target.cycle)
-    if given is not None or ticket.reopened != target.cycle:  # type: ignore[attr-defined]
+    if given is not None or ticket.reopened != target.cycle:
         return _page(request, "rate_done.html", t=ticket, rating=given)
     return _page(request, "rate.html", t=ticket, problems=[], values={})
 
@@ -86,13 +87,13 @@ async def submit(request: web.Request) -> web.Response:
         return _page(request, "rate.html", 400, t=ticket, problems=problems, values=values)
     intake = request.app[INTAKE]
     reopened = None
-    by = ticket.reporter_email or ticket.reporter_user_id  # type: ignore[attr-defined]
+    by = ticket.reporter_email or ticket.reporter_user_id
     now = clock.now()
     async with intake.pool.acquire() as conn, conn.transaction():
         stored = await ratings.rate(conn, target.ticket_id, target.cycle, int(values["score"]), values["comment"], via="link", by=by, now=now)
         if stored and values["reopen"]:
             reason = values["comment"] or "the reporter says the problem is not solved"
-            reopened = await intake.tickets.reopen(conn, target.ticket_id, by or "reporter", reason, now, via="rating page")
+            reopened = await intake.domain.statuses.reopen(conn, target.ticket_id, by or "reporter", reason, now, via="rating page")
     if not stored:
         async with intake.pool.acquire() as conn:
             given = await ratings.rating_of(conn, target.ticket_id, target.cycle)

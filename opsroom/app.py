@@ -15,36 +15,40 @@ from admin_portal import routes as portal_routes
 from admin_portal.access import roles_from_configuration
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
+from application.domain import Domain
+from application.tickets import TicketActions
 from bot.crypto.service import EncryptionSettings
-from bot.i18n import translations
 from bot.matrix import MatrixSettings
-from bot.mail_render import MailComposer
 from bot.service import Bot
-from escalation.mail import MailDeliverer, SmtpSender, SmtpSettings
 from intake import routes as intake_routes
-from intake.mail.imap import MailIntake
-from intake.mail.ingest import MailIngest
 from intake.auth import SourceBook, TokenBook
-from intake.checks.runner import MonitorService
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
+from intake.mail.imap import MailIntake
+from intake.mail.ingest import MailIngest
 from intake.snmp.receiver import TrapReceiver, build_receiver
 from knowledge.service import KnowledgeBase
 from knowledge.worker import KnowledgeWorker
+from mailout.smtp import SmtpSender, SmtpSettings
+from mailout.ticket_mail import TicketMailDeliverer
+from monitors.runner import MonitorService
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from opsroom.service_levels import build_service_levels
-from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
 from reports.mail import ReportMailer
 from reports.schedule import ScheduledReports
 from reports.service import ReportService
+from rooms.people import PeopleDirectory
 from storage import outbox
+from storage import outbox_kinds as kinds
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
+from texts.i18n import translations
+from texts.mail import MailComposer
 from tickets import notices
-from tickets.lifecycle import TicketService
+from tickets.rules import StaticRules
 from tickets.silencing import SilenceExpiry
 
 log = logging.getLogger(__name__)
@@ -110,15 +114,16 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
-        self.people = PeopleDirectory(config.people, config.rooms)
-        self.tickets = TicketService(
-            config.rooms,
-            config.regulations,
-            attachment_max_bytes=config.attachments.max_bytes,
-            maintenance=config.maintenance,
-            people=self.people,
-            mail_out=config.mail.smtp is not None,
-            service_levels=build_service_levels(config),
+        self.domain = Domain.build(
+            StaticRules(
+                config.rooms,
+                config.regulations,
+                maintenance=config.maintenance,
+                people=PeopleDirectory(config.people, config.rooms, config.bot.admins),
+                attachment_max_bytes=config.attachments.max_bytes,
+                mail_out=config.mail.smtp is not None,
+                service_levels=build_service_levels(config),
+            )
         )
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
         self.knowledge_worker: KnowledgeWorker | None = None
@@ -140,7 +145,7 @@ class Opsroom:
         )
         assert config.homeserver is not None and config.bot.user_id is not None
         self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
-        report_access = ReportAccess(config.rooms, self.people, config.bot.admins)
+        report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -160,29 +165,33 @@ class Opsroom:
             direct_messages=config.bot.direct_messages,
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
-            tickets=self.tickets,
+            domain=self.domain,
             knowledge=self.knowledge,
             reports=self.reports,
             report_access=report_access,
             encryption=encryption_settings(config),
         )
         self.bot.encryption.recovery_key_listener = self.on_recovery_key
+        handlers = outbox.Handlers()
+        self.bot.register_handlers(handlers)
+        self._register_mail(handlers)
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
             self.dsn,
-            {"matrix": self.bot.deliverer, **self._mail_deliverers()},
+            handlers,
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
             on_dead=notices.undeliverable,
         )
-        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
-        self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
+        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.domain.escalation.deadline_passed)
+        self.silences = SilenceExpiry(self.pool, self.domain.silences, self.deadlines.scheduler)
         self.scheduled_reports = ScheduledReports(self.pool, self.reports, config.reports, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
             pool=self.pool,
-            tickets=self.tickets,
+            domain=self.domain,
+            actions=TicketActions(self.domain),
             sources=SourceBook.from_config(config.sources),
             api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
             max_body_bytes=config.http.max_body_bytes,
@@ -191,31 +200,31 @@ class Opsroom:
             knowledge=self.knowledge,
             reports=self.reports,
         )
-        self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
+        self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
-        self.intake.alarms = AlarmBatcher(self.pool, self.tickets, workers=2)
+        self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms, workers=2)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         if config.portal.enabled:
             portal_routes.setup(app, self._portal_context())
         self.http = HttpServer(app, config.http.host, config.http.port)
         await self.http.start()
-        if self.tickets.levels.public_url is None:  # rating links point at the address opsroom listens on
+        if self.domain.rules.service_levels.public_url is None:  # rating links point at the address opsroom listens on
             host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
-            self.tickets.levels.public_url = f"http://{host}:{self.http.port}"
+            self.domain.rules.service_levels.public_url = f"http://{host}:{self.http.port}"
         await self.bot.start()
         await self.dispatcher.start()
         await self.deadlines.start()
         await self.monitors.start()
         if config.snmp.enabled:
-            self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
+            self.traps = await build_receiver(config.snmp, self.pool, self.domain.alarms)
             await self.traps.start()
         self.silences.start()
         self.knowledge_worker = KnowledgeWorker(self.pool, self.dsn, self.knowledge)
         self.knowledge_worker.start()
         await self.scheduled_reports.start()
         if config.mail.imap:
-            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
+            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
             await self.mail_intake.start()
 
     def _portal_context(self) -> PortalContext:
@@ -225,16 +234,16 @@ class Opsroom:
             pool=self.pool,
             settings=config.portal,
             login=HomeserverLogin(config.homeserver.url, self._probe),
-            roles_of=roles_from_configuration(config.bot.admins, self.tickets.people, config.rooms),
+            roles_of=roles_from_configuration(config.bot.admins, self.domain.rules.people, config.rooms),
             server_name=config.server_name,
             public_url=config.http.public_url,
         )
 
-    def _mail_deliverers(self) -> dict[str, Any]:
-        """The outbox channel ``mail`` when an SMTP server is configured (its rows wait otherwise)."""
+    def _register_mail(self, handlers: outbox.Handlers) -> None:
+        """The outbox's mail kinds when an SMTP server is configured (their rows wait otherwise)."""
         smtp = self.config.mail.smtp
         if smtp is None or self.bot is None:
-            return {}
+            return
         settings = SmtpSettings(
             host=smtp.host,
             port=smtp.port,
@@ -245,13 +254,17 @@ class Opsroom:
             from_name=smtp.from_name,
             timeout_seconds=smtp.timeout.total_seconds(),
         )
-        languages = {room.key: room.language for room in self.config.rooms}
         composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
+        directory = self.bot.directory
+
+        def language_of(room_key: str) -> str:
+            room = directory.by_key(room_key)
+            return room.language if room else "en"
+
         sender = SmtpSender(settings)
-        deliverer = MailDeliverer(sender, composer.compose, languages)
+        TicketMailDeliverer(sender, composer.compose, language_of).register_handlers(handlers)
         if self.reports is not None:
-            deliverer.register("report.mail", ReportMailer(self.reports, sender).deliver)
-        return {"mail": deliverer}
+            handlers.register(kinds.REPORT_MAIL, ReportMailer(self.reports, sender).deliver)
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""

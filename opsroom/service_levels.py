@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opsroom.schema import Problem
+from common.schema import Problem
 from regulations.calendar import build_calendar
 from tickets.service_levels import ServiceLevels
 from tickets.workflow import DEFAULT_TYPES, TicketTypeConfig, check_workflow

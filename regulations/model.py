@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from regulations.durations import BySeverity
+from common.durations import BySeverity
 
 
 def check_positive(value: timedelta | BySeverity | None) -> str | None:

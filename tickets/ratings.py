@@ -19,6 +19,7 @@ from datetime import datetime
 import asyncpg
 
 from storage import outbox
+from storage import outbox_kinds as kinds
 from tickets import mail as ticket_mail
 from tickets import notices, store
 from tickets.model import Ticket
@@ -77,7 +78,7 @@ async def ask(conn: asyncpg.Connection, ticket: Ticket, *, base_url: str | None,
     key = await signing_key(conn)
     link = rating_url(base_url, make_token(key, ticket.id, ticket.reopened)) if base_url else None
     if ticket.reporter_email and mail_out and link:
-        await ticket_mail.queue(conn, ticket, "rate", ticket.reporter_email, {"link": link})
+        await ticket_mail.queue(conn, ticket, kinds.MAIL_RATE, ticket.reporter_email, {"link": link})
     if reporter:
         await outbox.enqueue_many(
             conn, [notices.page_row(ticket, reporter, {"note": "rating_request", "link": link, "cycle": ticket.reopened})]

@@ -23,7 +23,7 @@ import asyncpg
 from regulations import sla_store
 from regulations import store as deadlines
 from regulations.calendar import ALWAYS_OPEN, Calendar
-from regulations.durations import Duration
+from common.durations import Duration
 from regulations.sla import (
     FIRST_RESPONSE, RESOLUTION, Clock, CustomerConfig, SlaPolicy, clock_calendar, identify_customer, match_policy,
     target_span,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from regulations.durations import Duration, parse_span
+from common.durations import Duration, parse_span
 
 NEW, ANALYSIS, IN_PROGRESS = "new", "analysis", "in_progress"
 WAITING_FOR_FIX, WAITING_FOR_RELEASE, WAITING_FOR_CUSTOMER = "waiting_for_fix", "waiting_for_release", "waiting_for_customer"

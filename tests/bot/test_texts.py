@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.ticket_view import TicketView, ticket_values
+from texts.ticket_view import TicketView, ticket_values
 from regulations.store import Deadline
 from tests.bot.test_sentences import NOW, RENDERER, TICKETS, room, ticket
 from tickets.model import TicketEvent

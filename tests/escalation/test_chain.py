@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from escalation.chain import next_step
-from regulations.durations import BySeverity, Duration
+from common.durations import BySeverity, Duration
 from regulations.model import EscalationPolicy, Regulation, UnclaimedStep, UnresolvedStep
 
 REGULATION = Regulation(

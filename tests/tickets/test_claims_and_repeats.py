@@ -63,9 +63,8 @@ async def test_claim_without_a_number_takes_the_rooms_only_waiting_ticket(regula
 
 async def test_a_hand_on_a_storm_digest_says_how_to_claim_one_of_its_tickets(regulated):
     room = await regulated()
-    service = room.app.tickets
-    service.rooms[0] = replace(service.rooms[0], storm=StormControl(max_announcements=1))
-    service._rooms_by_key[service.rooms[0].key] = service.rooms[0]
+    rules = room.app.domain.rules
+    rules.room_list[0] = replace(rules.room_list[0], storm=StormControl(max_announcements=1))
     alice = room.staff["alice"]
     for index in range(4):
         status, _ = await room.post_alarm({"title": f"Node {index} unreachable", "host": f"node-{index}"})

@@ -1,0 +1,39 @@
+"""The domain services, each one concern, composed over one set of rules (the live catalog)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from escalation.steps import Escalation
+from tickets.alarms import AlarmIntake
+from tickets.group_alarms import AlertGroupIntake
+from tickets.by_people import ByPeople
+from tickets.rules import TicketRules
+from tickets.silencing import Silences
+from tickets.status_steps import StatusSteps
+from tickets.steps import PersonSteps
+
+
+@dataclass(frozen=True)
+class Domain:
+    rules: TicketRules
+    alarms: AlarmIntake
+    groups: AlertGroupIntake
+    steps: PersonSteps
+    escalation: Escalation
+    silences: Silences
+    by_people: ByPeople
+    statuses: StatusSteps
+
+    @classmethod
+    def build(cls, rules: TicketRules) -> Domain:
+        return cls(
+            rules=rules,
+            alarms=AlarmIntake(rules),
+            groups=AlertGroupIntake(rules),
+            steps=PersonSteps(rules),
+            escalation=Escalation(rules),
+            silences=Silences(rules),
+            by_people=ByPeople(rules),
+            statuses=StatusSteps(rules),
+        )
