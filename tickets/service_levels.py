@@ -29,6 +29,7 @@ from regulations.sla import (
     target_span,
 )
 from rooms.model import TopicRoom
+from storage import outbox
 from tickets import notices, store
 from tickets.model import Ticket
 from tickets.workflow import DEFAULT_TYPES, LifecycleConfig, Workflow
@@ -228,6 +229,5 @@ async def sla_deadline_passed(
         await store.add_event(conn, ticket.id, "sla_breached", BOT_ACTOR, {"target": target, "policy": row.policy}, at=now)
         note = "sla_breached"
     await notices.note(conn, ticket, note, params)  # quiet: a log line in the thread, no notification
-    for user_id in people:
-        await notices.page(conn, ticket, user_id, {**params, "note": note})
+    await outbox.enqueue_many(conn, [notices.page_row(ticket, user_id, {**params, "note": note}) for user_id in people])
     await notices.refresh(conn, ticket.id, ticket.room_key)

@@ -262,7 +262,7 @@ async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp
     report = ReportInput(title="Export fails", source="web", description="It fails every night.", reporter_email="eva@customer.example")
     assert room.app.pool is not None
     async with room.app.pool.acquire() as conn, conn.transaction():
-        number = await room.app.tickets.open_report(conn, report, clock.now())
+        number = await room.app.domain.by_people.open_report(conn, report, clock.now())
     root = await room.announcement(alice, number)
     _, ticket = await room.get_ticket(number)
     assert ticket["status"] == "waiting_for_customer" and ticket["paused_at"] is not None
