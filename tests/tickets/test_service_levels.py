@@ -14,7 +14,6 @@ import pytest
 from storage import clock
 from tests.support.matrix import body, replying_to
 from tests.support.regulation import API_TOKEN, kinds
-from tests.support.smtp import SmtpServer
 from tickets.model import ReportInput
 
 pytestmark = pytest.mark.integration
@@ -180,16 +179,6 @@ async def test_the_log_lifecycle_from_chat(regulated) -> None:
     await room.thread_note(alice, root["event_id"], "closed automatically")
     _, ticket = await room.get_ticket(number)
     assert ticket["status"] == "closed" and ticket["deadlines"] == []
-
-
-@pytest.fixture
-def smtp_server() -> Any:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def create_report(room: Any, **fields: Any) -> int:
