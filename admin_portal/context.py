@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-import aiohttp
 import asyncpg
 import jinja2
 from aiohttp import web
@@ -40,7 +40,18 @@ class PortalContext:
     languages: list[str] = field(default_factory=i18n.available_languages)
     environments: dict[str, jinja2.Environment] = field(default_factory=dict)
     trusted_proxies: list[Any] = field(default_factory=list)
-    http: aiohttp.ClientSession | None = None
+    # opsroom's /healthz report (database, homeserver, mailboxes, SNMP), for the dashboard
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    _health_cache: tuple[float, dict[str, Any]] | None = None
+
+    async def health_report(self, max_age: float = 10.0) -> dict[str, Any]:
+        """The health report, asked at most every ``max_age`` seconds (it probes the homeserver)."""
+        if self.health is None:
+            return {}
+        now = time.monotonic()
+        if self._health_cache is None or now - self._health_cache[0] > max_age:
+            self._health_cache = (now, await self.health())
+        return self._health_cache[1]
 
     def __post_init__(self) -> None:
         self.trusted_proxies = [ipaddress.ip_network(value, strict=False) for value in self.settings.trusted_proxies]

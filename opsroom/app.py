@@ -168,6 +168,7 @@ class Opsroom:
             roles_of=roles_from_configuration(config.bot.admins, self.tickets.people, config.rooms),
             server_name=config.server_name,
             public_url=config.http.public_url,
+            health=self.health,
         )
 
     def _mail_deliverers(self) -> dict[str, Any]:
