@@ -3,22 +3,15 @@ who may use it), parsed from ``!name args`` and answered with their usage on bad
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from bot.i18n import N_
+from application.policy import Permission
+from texts.i18n import N_
 
 if TYPE_CHECKING:
     from bot.context import CommandContext
-
-
-class Permission(enum.Enum):
-    ANYONE = "anyone"
-    STAFF = "staff"  # listed in the room's staff
-    LEAD = "lead"  # staff of level 2 or higher
-    ADMIN = "admin"  # a configured bot administrator
 
 
 class UsageError(Exception):

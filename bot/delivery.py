@@ -8,7 +8,7 @@ it already has, so the room sees one message.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from mautrix.errors import MatrixRequestError
@@ -16,53 +16,49 @@ from mautrix.types import EventType, RoomID, UserID
 
 from bot import store
 from bot.matrix import MatrixSession, is_transient
-from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from storage import outbox_kinds as kinds
+from storage.outbox import Handler, Handlers, OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from storage.outbox_kinds import Kind
 
 log = logging.getLogger(__name__)
-
-KindHandler = Callable[[asyncpg.Connection, OutboxMessage, str], Awaitable[dict[str, Any] | None]]
 
 
 class MatrixDeliverer:
     def __init__(self, session: MatrixSession, pool: asyncpg.Pool) -> None:
         self.session = session
         self._pool = pool
-        self._kinds: dict[str, KindHandler] = {
-            "message": self._send_message,
-            "invite": self._invite,
-            "direct": self._send_direct,
-        }
 
-    def register(self, kind: str, handler: KindHandler) -> None:
-        self._kinds[kind] = handler
+    def register(self, handlers: Handlers, kind: Kind[Any], handler: Handler) -> None:
+        """A handler of a Matrix kind: it waits for the login, and homeserver errors are sorted
+        into transient (retried) and permanent ones."""
 
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
-        if not self.session.ready.is_set():
-            raise TransientDeliveryError("not logged in to the homeserver yet")
-        handler = self._kinds.get(message.kind)
-        if handler is None:
-            raise PermanentDeliveryError(f"unknown outbox kind {message.kind!r}")
-        try:
-            return await handler(conn, message, txn_id)
-        except (TransientDeliveryError, PermanentDeliveryError):
-            raise
-        except Exception as error:
-            if is_transient(error):
-                raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
-            if isinstance(error, MatrixRequestError):
-                raise PermanentDeliveryError(f"{getattr(error, 'errcode', '')} {error}") from error
-            raise
+        async def guarded(conn: asyncpg.Connection, message: OutboxMessage, payload: Any, txn_id: str) -> dict[str, Any] | None:
+            if not self.session.ready.is_set():
+                raise TransientDeliveryError("not logged in to the homeserver yet")
+            try:
+                return await handler(conn, message, payload, txn_id)
+            except (TransientDeliveryError, PermanentDeliveryError):
+                raise
+            except Exception as error:
+                if is_transient(error):
+                    raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
+                if isinstance(error, MatrixRequestError):
+                    raise PermanentDeliveryError(f"{getattr(error, 'errcode', '')} {error}") from error
+                raise
+
+        handlers.register(kind, guarded)
+
+    def register_handlers(self, handlers: Handlers) -> None:
+        self.register(handlers, kinds.MESSAGE, self._send_message)
 
     async def send_event(self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message") -> str:
         return await self.session.api.send_message_event(RoomID(room_id), EventType.find(event_type), content, txn_id=txn_id)
 
-    async def _send_message(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        payload = message.payload
-        event_id = await self.send_event(payload["room_id"], payload["content"], txn_id, payload.get("type", "m.room.message"))
+    async def _send_message(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.RoomMessage, txn_id: str
+    ) -> dict[str, Any]:
+        event_id = await self.send_event(payload.room_id, payload.content, txn_id)
         return {"event_id": event_id}
-
-    async def _invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        return await self.invite(conn, message.payload["room_id"], message.payload["user_id"])
 
     async def invite(self, conn: asyncpg.Connection, room_id: str, user_id: str) -> dict[str, Any]:
         try:
@@ -87,8 +83,3 @@ class MatrixDeliverer:
                     await store.save_direct_room(conn, user_id, room_id)
                     await store.set_bot_room(conn, room_id, "join", True)
         return room_id
-
-    async def _send_direct(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        room_id = await self.direct_room(message.payload["user_id"])
-        event_id = await self.send_event(room_id, message.payload["content"], txn_id)
-        return {"room_id": room_id, "event_id": event_id}

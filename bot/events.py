@@ -14,9 +14,9 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 
 from bot import store
-from bot.commands import Permission, UsageError, split_command
+from application import policy
+from bot.commands import UsageError, split_command
 from bot.context import BotDeps, CommandContext
-from bot.i18n import N_
 from bot.matrix import is_transient
 from bot.store import InboxEvent
 
@@ -168,9 +168,9 @@ class EventProcessor:
         if command is None:
             await ctx.reply(ctx.render("unknown_command", word=word))
             return f"unknown command {word}"
-        refusal = self._refusal(ctx, command.permission)
+        refusal = policy.refusal(ctx.actor, command.permission, ctx.topic_room.key if ctx.topic_room else None)
         if refusal:
-            await ctx.reply(ctx.render("refused", command=command, reason=ctx._(refusal)))
+            await ctx.reply(ctx.render("refused", command=command, reason=refusal.text(ctx._)))
             return f"refused {command.name}"
         try:
             arguments = command.parse(rest)
@@ -183,18 +183,6 @@ class EventProcessor:
             await ctx.reply(ctx.render("usage", command=command, problem=_translate_usage(ctx, error)))
             return f"usage {command.name}"
         return f"command {command.name}"
-
-    def _refusal(self, ctx: CommandContext, permission: Permission) -> str | None:
-        if permission is Permission.ANYONE:
-            return None
-        if permission is Permission.ADMIN:
-            return None if self.deps.is_admin(ctx.sender) else N_("only bot administrators may do this")
-        level = ctx.staff_level()
-        if level is None:
-            return N_("only the staff of this room may do this")
-        if permission is Permission.LEAD and level < 2:
-            return N_("only staff of level 2 or higher may do this")
-        return None
 
     async def _on_invite(self, conn: asyncpg.Connection, event: InboxEvent) -> str:
         inviter = event.sender

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from application.domain import Domain
+from application.tickets import TicketActions
 from bot.commands import REGISTRY
 from bot.context import BotDeps
 from bot.delivery import MatrixDeliverer
@@ -16,12 +18,12 @@ from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
 from bot.provision import ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
-from bot.render import Renderer
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
-from tickets.lifecycle import TicketService
+from storage.outbox import Handlers
+from texts.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class Bot:
         command_prefix: str = "!",
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
-        tickets: TicketService | None = None,
+        domain: Domain | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
     ) -> None:
@@ -62,7 +64,8 @@ class Bot:
             registry=REGISTRY,
             session=self.session,
             directory=self.directory,
-            tickets=tickets,
+            domain=domain,
+            actions=TicketActions(domain) if domain is not None else None,
         )
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
@@ -72,6 +75,11 @@ class Bot:
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def register_handlers(self, handlers: Handlers) -> None:
+        """The outbox kinds the bot delivers to Matrix."""
+        self.deliverer.register_handlers(handlers)
+        self.ticket_delivery.register_handlers(handlers)
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:

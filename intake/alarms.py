@@ -11,7 +11,7 @@ from intake.auth import AuthFailure, read_from_source
 from intake.batching import Overloaded
 from intake.context import INTAKE, IntakeContext
 from intake.validation import InvalidInput, choice, http_url, json_error, no_unknown_fields, parse_json_object, string, string_map
-from tickets.lifecycle import AlarmOutcome
+from tickets.alarms import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
 ALARM_FIELDS = frozenset(
@@ -58,7 +58,7 @@ async def store_alarm(intake: IntakeContext, alarm: AlarmInput) -> AlarmOutcome 
     when the batcher is full (nothing was accepted)."""
     if intake.alarms is None:
         async with intake.pool.acquire() as conn, conn.transaction():
-            return await intake.tickets.receive_alarm(conn, alarm, datetime.now(timezone.utc))
+            return await intake.domain.alarms.receive_alarm(conn, alarm, datetime.now(timezone.utc))
     try:
         return await intake.alarms.submit(alarm)
     except Overloaded:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from intake import alarms, alertmanager, api, events_v2, grafana, openapi, web_form
 from intake import heartbeats
-from intake.checks import api as checks_api
+from intake import checks_api
 from intake.context import INTAKE, IntakeContext
 
 

@@ -32,6 +32,7 @@ from aiohttp import BodyPartReader, web
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, read_body, string
+from texts.pages import page_environment
 from tickets.model import Attachment, ReportInput
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class ReportForm:
 
     @property
     def attachment_max_bytes(self) -> int:
-        return self.context.tickets.attachment_max_bytes
+        return self.context.domain.rules.attachment_max_bytes
 
     @property
     def body_max_bytes(self) -> int:
@@ -74,26 +75,13 @@ class ReportForm:
 REPORT_FORM = web.AppKey("report_form", ReportForm)
 
 
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("intake", "templates"),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    return environment
-
-
 def setup(app: web.Application, context: IntakeContext) -> None:
     settings = context.report_form
     app[REPORT_FORM] = ReportForm(
         context=context,
         limiter=RateLimiter(settings.rate_limit.requests, settings.rate_limit.per.total_seconds()),
         trusted_proxies=parse_networks(settings.trusted_proxies),
-        templates=_environment(),
+        templates=page_environment(LANGUAGE),
     )
     app.router.add_get("/report", show_form)
     app.router.add_post("/report", submit_form)
@@ -211,7 +199,7 @@ async def submit_form(request: web.Request) -> web.Response:
     )
     intake = form.context
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.tickets.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.domain.reports.open_report(conn, report, datetime.now(timezone.utc))
     log.info("report form: ticket #%d from %s", ticket_id, address)
     return _page(form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])

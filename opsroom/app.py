@@ -14,26 +14,29 @@ from admin_portal import routes as portal_routes
 from admin_portal.access import roles_from_configuration
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
+from application.domain import Domain
+from application.tickets import TicketActions
 from bot.matrix import MatrixSettings
-from bot.mail_render import MailComposer
 from bot.service import Bot
-from escalation.mail import MailDeliverer, SmtpSender, SmtpSettings
 from intake import routes as intake_routes
-from intake.mail.imap import MailIntake
-from intake.mail.ingest import MailIngest
 from intake.auth import SourceBook, TokenBook
-from intake.checks.runner import MonitorService
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
+from intake.mail.imap import MailIntake
+from intake.mail.ingest import MailIngest
 from intake.snmp.receiver import TrapReceiver, build_receiver
+from mailout.smtp import SmtpSender, SmtpSettings
+from mailout.ticket_mail import TicketMailDeliverer
+from monitors.runner import MonitorService
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
-from rooms.people import PeopleDirectory
 from regulations.engine import DeadlineEngine
+from rooms.people import PeopleDirectory
 from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
-from tickets.lifecycle import TicketService
+from texts.mail import MailComposer
+from tickets.rules import StaticRules
 from tickets.silencing import SilenceExpiry
 
 log = logging.getLogger(__name__)
@@ -73,13 +76,15 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
-        self.tickets = TicketService(
-            config.rooms,
-            config.regulations,
-            attachment_max_bytes=config.attachments.max_bytes,
-            maintenance=config.maintenance,
-            people=PeopleDirectory(config.people, config.rooms),
-            mail_out=config.mail.smtp is not None,
+        self.domain = Domain.build(
+            StaticRules(
+                config.rooms,
+                config.regulations,
+                maintenance=config.maintenance,
+                people=PeopleDirectory(config.people, config.rooms, config.bot.admins),
+                attachment_max_bytes=config.attachments.max_bytes,
+                mail_out=config.mail.smtp is not None,
+            )
         )
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
@@ -115,31 +120,35 @@ class Opsroom:
             direct_messages=config.bot.direct_messages,
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
-            tickets=self.tickets,
+            domain=self.domain,
         )
+        handlers = outbox.Handlers()
+        self.bot.register_handlers(handlers)
+        self._register_mail(handlers)
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
             self.dsn,
-            {"matrix": self.bot.deliverer, **self._mail_deliverers()},
+            handlers,
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
         )
-        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
-        self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
+        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.domain.escalation.deadline_passed)
+        self.silences = SilenceExpiry(self.pool, self.domain.silences, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
             pool=self.pool,
-            tickets=self.tickets,
+            domain=self.domain,
+            actions=TicketActions(self.domain),
             sources=SourceBook.from_config(config.sources),
             api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
         )
-        self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
+        self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
-        self.intake.alarms = AlarmBatcher(self.pool, self.tickets, workers=2)
+        self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms, workers=2)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         if config.portal.enabled:
@@ -151,11 +160,11 @@ class Opsroom:
         await self.deadlines.start()
         await self.monitors.start()
         if config.snmp.enabled:
-            self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
+            self.traps = await build_receiver(config.snmp, self.pool, self.domain.alarms)
             await self.traps.start()
         self.silences.start()
         if config.mail.imap:
-            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
+            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.reports))
             await self.mail_intake.start()
 
     def _portal_context(self) -> PortalContext:
@@ -165,17 +174,17 @@ class Opsroom:
             pool=self.pool,
             settings=config.portal,
             login=HomeserverLogin(config.homeserver.url, self._probe),
-            roles_of=roles_from_configuration(config.bot.admins, self.tickets.people, config.rooms),
+            roles_of=roles_from_configuration(config.bot.admins, self.domain.rules.people, config.rooms),
             server_name=config.server_name,
             public_url=config.http.public_url,
             health=self.health,
         )
 
-    def _mail_deliverers(self) -> dict[str, Any]:
-        """The outbox channel ``mail`` when an SMTP server is configured (its rows wait otherwise)."""
+    def _register_mail(self, handlers: outbox.Handlers) -> None:
+        """The outbox's mail kinds when an SMTP server is configured (their rows wait otherwise)."""
         smtp = self.config.mail.smtp
         if smtp is None or self.bot is None:
-            return {}
+            return
         settings = SmtpSettings(
             host=smtp.host,
             port=smtp.port,
@@ -186,9 +195,14 @@ class Opsroom:
             from_name=smtp.from_name,
             timeout_seconds=smtp.timeout.total_seconds(),
         )
-        languages = {room.key: room.language for room in self.config.rooms}
         composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
-        return {"mail": MailDeliverer(SmtpSender(settings), composer.compose, languages)}
+        directory = self.bot.directory
+
+        def language_of(room_key: str) -> str:
+            room = directory.by_key(room_key)
+            return room.language if room else "en"
+
+        TicketMailDeliverer(SmtpSender(settings), composer.compose, language_of).register_handlers(handlers)
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""

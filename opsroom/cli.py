@@ -13,7 +13,7 @@ from typing import Iterable
 
 from opsroom.config import Config, ConfigError, check_production, read_config
 from opsroom.logs import setup_logging
-from opsroom.schema import Problem
+from common.schema import Problem
 
 log = logging.getLogger("opsroom")
 

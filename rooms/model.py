@@ -62,15 +62,25 @@ class StaffMember:
     email: str | None = field(default=None, metadata={"check": check_email})
 
 
+PERSON_ROLES = ("admin", "manager")
+
+
+def check_roles(value: list[str]) -> str | None:
+    unknown = [role for role in value if role not in PERSON_ROLES]
+    if unknown:
+        return f"unknown roles {unknown} (known: {', '.join(PERSON_ROLES)})"
+    return "listed twice" if len(set(value)) != len(value) else None
+
+
 @dataclass(frozen=True)
 class Person:
-    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them."""
+    """Someone known by Matrix ID (and e-mail): mail from them is theirs, mail to them reaches
+    them; their roles (admin, manager) say what they may do beyond the staff of rooms."""
 
     user: str = field(metadata={"check": check_user_id})
-    email: str = field(metadata={"check": check_email})
+    email: str | None = field(default=None, metadata={"check": check_email})
     name: str | None = None
-    # what they may do beyond their rooms' staff: admin (everything), manager (reports, all tickets)
-    roles: list[Literal["admin", "manager"]] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list, metadata={"check": check_roles})
 
 
 @dataclass(frozen=True)

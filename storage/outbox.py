@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 
@@ -52,52 +52,69 @@ class PermanentDeliveryError(Exception):
     """The receiver refused the message; retrying as-is will not help."""
 
 
-class Deliverer(Protocol):
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
-        """Perform the effect. ``conn`` is inside the transaction that marks the row delivered,
-        so bookkeeping written through it (an event ID) commits with the delivery."""
-
-
-# ---- store ------------------------------------------------------------------------------
-
-
-async def enqueue(
-    conn: asyncpg.Connection,
-    *,
-    queue: str,
-    kind: str,
-    payload: dict[str, Any],
-    channel: str = "matrix",
-    coalesce_key: str | None = None,
-) -> int:
-    """Add a row; call inside the transaction of the change that causes it.
-
-    The notification rides in the same statement: one round trip."""
-    return await conn.fetchval(
-        """
-        WITH row AS (
-            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key)
-            VALUES ($1, $2, $3, $4, $5) RETURNING id
-        )
-        SELECT id FROM row, pg_notify($6, $1)
-        """,
-        queue,
-        channel,
-        kind,
-        payload,
-        coalesce_key,
-        NOTIFY_CHANNEL,
-    )
-
-
 @dataclass(frozen=True)
 class NewRow:
+    """A row to queue; made by ``Kind.row`` (:mod:`storage.outbox_kinds`), which types the payload."""
+
     queue: str
     kind: str
     payload: dict[str, Any]
     channel: str = "matrix"
     coalesce_key: str | None = None
     delay_seconds: float = 0.0  # not delivered before this; lets a burst of edits collapse into one
+
+
+# (the transaction marking the row delivered, the row, its payload as the kind's type, the
+# idempotency key of the effect) -> what to record as the row's result
+Handler = Callable[[asyncpg.Connection, OutboxMessage, Any, str], Awaitable[dict[str, Any] | None]]
+
+
+class DuplicateHandler(ValueError):
+    """A kind got a second handler: two parts would deliver the same rows."""
+
+
+class Handlers:
+    """One handler per outbox kind, registered at start."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, tuple[Any, Handler]] = {}
+
+    def register(self, kind: Any, handler: Handler) -> None:
+        """``kind``: a :class:`storage.outbox_kinds.Kind`; its rows are read as its payload type."""
+        if kind.name in self._by_kind:
+            raise DuplicateHandler(f"outbox kind {kind.name!r} has a handler already")
+        self._by_kind[kind.name] = (kind, handler)
+
+    def find(self, kind_name: str) -> tuple[Any, Handler] | None:
+        return self._by_kind.get(kind_name)
+
+    def __contains__(self, kind_name: object) -> bool:
+        return kind_name in self._by_kind
+
+
+# ---- store ------------------------------------------------------------------------------
+
+
+async def enqueue(conn: asyncpg.Connection, row: NewRow) -> int:
+    """Add a row; call inside the transaction of the change that causes it.
+
+    The notification rides in the same statement: one round trip."""
+    return await conn.fetchval(
+        """
+        WITH row AS (
+            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
+            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $7)) RETURNING id
+        )
+        SELECT id FROM row, pg_notify($6, $1)
+        """,
+        row.queue,
+        row.channel,
+        row.kind,
+        row.payload,
+        row.coalesce_key,
+        NOTIFY_CHANNEL,
+        row.delay_seconds,
+    )
 
 
 async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
@@ -232,7 +249,7 @@ class OutboxDispatcher:
         self,
         pool: asyncpg.Pool,
         dsn: str,
-        deliverers: dict[str, Deliverer],
+        handlers: Handlers,
         *,
         max_workers: int = 4,
         poll_interval: float = 2.0,
@@ -240,7 +257,7 @@ class OutboxDispatcher:
     ) -> None:
         self._pool = pool
         self._dsn = dsn
-        self._deliverers = deliverers
+        self._handlers = handlers
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
@@ -347,14 +364,15 @@ class OutboxDispatcher:
         # Rows with a coalesce key (announcement edits, digests) are rendered from the current
         # state at delivery: one delivery shows every change queued before it rendered.
         newest = await _newest_with_key(conn, message)
-        deliverer = self._deliverers.get(message.channel)
-        if deliverer is None:
-            await _mark_failed(conn, message.id, f"no deliverer for channel {message.channel!r}", 60.0, False)
-            log.error("outbox: no deliverer for channel %r (row %d)", message.channel, message.id)
+        found = self._handlers.find(message.kind)
+        if found is None:  # e.g. mail with no SMTP server configured: the rows wait, nothing is lost
+            await _mark_failed(conn, message.id, f"no handler for kind {message.kind!r}", 60.0, False)
+            log.error("outbox: no handler for kind %r (row %d)", message.kind, message.id)
             return
+        kind, handler = found
         try:
             async with conn.transaction():
-                result = await deliverer.deliver(conn, message, self.transaction_id(message.id))
+                result = await handler(conn, message, kind.read(message), self.transaction_id(message.id))
                 await _mark_delivered(conn, message.id, result)
                 if newest is not None and newest > message.id:
                     await _mark_superseded(conn, message, newest)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from opsroom.config import EXAMPLE_CONFIG, ConfigError, check_production, parse_config, read_config
-from opsroom.schema import Secret
+from common.schema import Secret
 
 EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456"}
 

@@ -10,7 +10,8 @@ from regulations.model import Regulation
 from rooms.model import StormControl, TopicRoom
 from storage.pool import create_pool
 from tickets import store
-from tickets.lifecycle import TicketService
+from tickets.alarms import AlarmIntake
+from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def alarm(host: str, status: str = "firing", service: str = "postgres") -> Alarm
 @pytest.fixture
 async def service_and_pool(database):
     pool = await create_pool(database, min_size=1, max_size=2)
-    yield TicketService(ROOMS, REGULATION), pool
+    yield AlarmIntake(StaticRules(ROOMS, REGULATION)), pool
     await pool.close()
 
 

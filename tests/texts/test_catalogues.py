@@ -1,4 +1,5 @@
-"""Every bot text is translated into every shipped language, with the same placeholders."""
+"""Every user-visible text (chat, mail, web pages) is translated into every shipped language,
+with the same placeholders."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import LANGUAGES, LOCALES_DIR, translations
+from texts.i18n import LANGUAGES, LOCALES_DIR, translations
 
 ROOT = Path(__file__).resolve().parents[2]
+# the parts whose Python code marks texts with N_ (faces and what they show)
+TRANSLATED_PARTS = ("bot", "texts", "intake", "application", "admin_portal", "reports", "knowledge")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def extracted_messages() -> set[str]:
-    method_map = [("bot/**.py", "python"), ("bot/templates/**.j2", "jinja2")]
-    options = {"bot/templates/**.j2": {"extensions": "jinja2.ext.i18n"}}
+    method_map = [(f"{part}/**.py", "python") for part in TRANSLATED_PARTS]
+    method_map += [("texts/templates/**.j2", "jinja2"), ("texts/templates/web/**.html", "jinja2")]
+    options = {pattern: {"extensions": "jinja2.ext.i18n"} for pattern, method in method_map if method == "jinja2"}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options, keywords={"_": None, "gettext": None, "N_": None}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from application import read_models
 from intake.auth import authenticate
-from intake.checks import store
 from intake.context import INTAKE
 
 
@@ -14,9 +14,5 @@ async def get_checks(request: web.Request) -> web.Response:
     authenticate(request, intake.api_callers)
     room = request.query.get("room") or None
     async with intake.pool.acquire() as conn:
-        checks = await store.listed(conn, "check", room)
-        beats = await store.listed(conn, "heartbeat", room)
-    return web.json_response({
-        "checks": [state.as_json() for state in checks],
-        "heartbeats": [state.as_json() for state in beats],
-    })
+        found = await read_models.monitors(conn, room)
+    return web.json_response(found.as_json())

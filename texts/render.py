@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from bot.i18n import translations
+from texts.i18n import translations
 
 MATRIX_TO = "https://matrix.to/#/"
 
@@ -38,6 +38,14 @@ class Message:
         }
         content.update(self.extra)
         return content
+
+
+class Params(dict):  # type: ignore[type-arg]
+    """Parameters of a note or mail, readable as attributes in templates; a missing one is None."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name)
+        return Params(value) if isinstance(value, dict) else value
 
 
 def pill(user_id: str) -> jinja2.utils.markupsafe.Markup:
@@ -67,7 +75,7 @@ class Renderer:
         environment = self._environments.get(key)
         if environment is None:
             environment = jinja2.Environment(
-                loader=jinja2.PackageLoader("bot", "templates"),
+                loader=jinja2.PackageLoader("texts", "templates"),
                 autoescape=for_html,
                 trim_blocks=True,
                 lstrip_blocks=True,

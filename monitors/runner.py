@@ -23,13 +23,12 @@ import aiohttp
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from intake import heartbeats
-from intake.checks import store
-from intake.checks.probes import ProbeResult, SnmpProber, http_probe
-from intake.checks.settings import CheckConfig, HeartbeatConfig
-from intake.snmp.settings import parse_address
+from common.snmp import parse_address
+from monitors import heartbeats, store
+from monitors.probes import ProbeResult, SnmpProber, http_probe
+from monitors.settings import CheckConfig, HeartbeatConfig
 from rooms.routing import route
-from tickets.lifecycle import TicketService
+from tickets.alarms import AlarmIntake
 from tickets.model import AlarmInput
 
 log = logging.getLogger(__name__)
@@ -73,14 +72,14 @@ class MonitorService:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        tickets: TicketService,
+        alarms: AlarmIntake,
         checks: Sequence[CheckConfig],
         heartbeat_configs: Sequence[HeartbeatConfig],
         *,
         scheduler: AsyncIOScheduler | None = None,
     ) -> None:
         self.pool = pool
-        self.tickets = tickets
+        self.alarms = alarms
         self.checks = {check.name: check for check in checks}
         self.heartbeats = {beat.name: beat for beat in heartbeat_configs}
         self._scheduler = scheduler or AsyncIOScheduler(timezone=timezone.utc)
@@ -92,7 +91,8 @@ class MonitorService:
         self.runs = 0
 
     def room_of(self, alarm: AlarmInput) -> str | None:
-        return route(alarm, self.tickets.rooms).key if self.tickets.rooms else None
+        rooms = self.alarms.rules.rooms
+        return route(alarm, rooms).key if rooms else None
 
     async def start(self) -> None:
         now = utcnow()
@@ -162,7 +162,7 @@ class MonitorService:
             await event.wait()
             event.clear()
             try:
-                await heartbeats.sweep(self.pool, self.tickets, self.heartbeats, utcnow())
+                await heartbeats.sweep(self.pool, self.alarms, self.heartbeats, utcnow())
             except DB_ERRORS as error:
                 log.warning("heartbeats: database unavailable (%s)", type(error).__name__)
             except Exception:
@@ -203,13 +203,13 @@ class MonitorService:
         if result.ok:
             new_state = "ok"
             if state.state == "alarm":
-                await self.tickets.receive_alarm(conn, check_alarm(check, "resolved", result.summary), now)
+                await self.alarms.receive_alarm(conn, check_alarm(check, "resolved", result.summary), now)
                 log.info("check %s recovered: %s", check.name, result.summary)
                 ticket_id = None
         elif state.state == "alarm":
             new_state = "alarm"
         elif failures >= check.failures:
-            outcome = await self.tickets.receive_alarm(conn, check_alarm(check, "firing", result.summary, failures), now)
+            outcome = await self.alarms.receive_alarm(conn, check_alarm(check, "firing", result.summary, failures), now)
             ticket_id = outcome.ticket_id
             new_state = "alarm"
             log.warning("check %s: %d failed runs, alarm raised (#%s): %s", check.name, failures, ticket_id, result.summary)

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from bot.i18n import N_, translations
-from regulations.durations import format_duration
+from texts.i18n import N_, translations
+from common.durations import format_duration
 from regulations.store import Deadline
 from rooms.model import TopicRoom
 from tickets.model import Ticket, TicketEvent
@@ -27,6 +27,7 @@ EVENT_TEXTS = {
     "deduplicated": N_("reported again (%(occurrences)s times)"),
     "claimed": N_("claimed by %(actor)s"),
     "taken_over": N_("taken over by %(actor)s from %(from)s"),
+    "assigned": N_("assigned to %(to)s by %(actor)s"),
     "escalated": N_("escalated to level %(level)s: %(reason)s"),
     "escalation_exhausted": N_("escalation exhausted at level %(level)s"),
     "wanted": N_("solver wanted by %(actor)s"),

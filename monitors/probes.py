@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import aiohttp
 
-from intake.checks.settings import HttpProbeConfig, SnmpProbeConfig
-from intake.snmp.settings import parse_address
+from monitors.settings import HttpProbeConfig, SnmpProbeConfig
+from common.snmp import parse_address
 
 MAX_BODY_BYTES = 1024 * 1024  # a body pattern is searched in the first MiB
 

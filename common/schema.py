@@ -14,7 +14,7 @@ import typing
 from datetime import timedelta
 from typing import Any, Literal, Union
 
-from regulations.durations import format_duration, parse_duration
+from common.durations import format_duration, parse_duration
 
 __all__ = [
     "Problem",

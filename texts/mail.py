@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from bot.render import MATRIX_TO, Renderer
-from bot.ticket_delivery import _Params
-from bot.ticket_view import TicketView, ticket_values
-from escalation.mail import ComposedMail
+from texts.render import MATRIX_TO, Params, Renderer
+from texts.ticket_view import TicketView, ticket_values
 from rooms.directory import RoomDirectory
 from tickets.model import Ticket
+
+
+@dataclass(frozen=True)
+class ComposedMail:
+    subject: str
+    plain: str
+    html: str
 
 
 class MailComposer:
@@ -27,7 +33,7 @@ class MailComposer:
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
         context = {
             **ticket_values(ticket, room, [], view, self.prefix),
-            "params": _Params(values.get("params") or {}),
+            "params": Params(values.get("params") or {}),
             "link": link,
         }
         subject = self.renderer.render_block(template, "subject", language, **context)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from intake.snmp.settings import AuthProtocol, PrivProtocol, address_check
-from opsroom.schema import Problem, Secret
+from common.snmp import AuthProtocol, PrivProtocol, address_check
+from common.schema import Problem, Secret
 from tickets.model import Severity
 
 Comparison = Literal["<", "<=", ">", ">=", "==", "!="]

@@ -1,4 +1,5 @@
-"""Gettext catalogues for bot texts, read from the .po files at start (no compiled files)."""
+"""Gettext catalogues of every user-visible text (chat, mail, web pages), read from the .po files
+at start (no compiled files). A language added here is a language everywhere."""
 
 from __future__ import annotations
 

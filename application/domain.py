@@ -1,0 +1,36 @@
+"""The domain services, each one concern, composed over one set of rules (the live catalog)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from escalation.steps import Escalation
+from tickets.alarms import AlarmIntake
+from tickets.group_alarms import AlertGroupIntake
+from tickets.reports import Reports
+from tickets.rules import TicketRules
+from tickets.silencing import Silences
+from tickets.steps import PersonSteps
+
+
+@dataclass(frozen=True)
+class Domain:
+    rules: TicketRules
+    alarms: AlarmIntake
+    groups: AlertGroupIntake
+    steps: PersonSteps
+    escalation: Escalation
+    silences: Silences
+    reports: Reports
+
+    @classmethod
+    def build(cls, rules: TicketRules) -> Domain:
+        return cls(
+            rules=rules,
+            alarms=AlarmIntake(rules),
+            groups=AlertGroupIntake(rules),
+            steps=PersonSteps(rules),
+            escalation=Escalation(rules),
+            silences=Silences(rules),
+            reports=Reports(rules),
+        )

@@ -1,0 +1,72 @@
+"""Alert groups (Alertmanager, Grafana): one ticket per group whose member list is merged
+notification by notification (:mod:`tickets.alert_groups`), or one ticket per alert when the
+group's room splits groups."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Sequence
+
+import asyncpg
+
+from rooms.routing import route
+from tickets import alert_groups, notices, opening, store
+from tickets.alarms import AlarmOutcome, source_recovered
+from tickets.fingerprint import derive_fingerprint
+from tickets.model import AlarmInput
+from tickets.rules import TicketRules
+
+
+class AlertGroupIntake:
+    def __init__(self, rules: TicketRules) -> None:
+        self.rules = rules
+
+    async def receive_alert_group(
+        self, conn: asyncpg.Connection, group: AlarmInput, members: Sequence[AlarmInput], now: datetime
+    ) -> list[AlarmOutcome]:
+        """One notification about a group of alerts: one ticket for the group, routed by its
+        common labels, or one ticket per alert (``members``, each routed by its own labels) when
+        the group's room splits groups."""
+        room = route(group, self.rules.rooms)
+        parts = members if room.split_alert_groups else (group,)
+        return [await self._receive_alerts(conn, part, now) for part in parts]
+
+    async def _receive_alerts(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
+        """Merge the alerts into the open ticket's member list; all resolved: the source recovered."""
+        fingerprint = derive_fingerprint(alarm)
+        actor = f"source:{alarm.source}"
+        common = alarm.labels
+        ticket = await store.open_by_fingerprint(conn, fingerprint, lock=True)
+        if ticket is None:
+            merged = alert_groups.merge([], alarm.alerts, common)
+            if not merged.firing:
+                return AlarmOutcome(None, "unmatched")
+            room = route(alarm, self.rules.rooms)
+            first = replace(alarm, details={**alarm.details, "alerts": merged.alerts})
+            ticket_id, created = await store.insert_or_touch(conn, room.key, first, fingerprint, now)
+            if created:
+                data = {"fingerprint": fingerprint, "severity": alarm.severity, "firing": merged.firing}
+                await opening.open_ticket(conn, self.rules, ticket_id, room, actor, now, data)
+                return AlarmOutcome(ticket_id, "created")
+            # another notification opened it meanwhile: merge into that (the sender repeats the whole group later)
+            ticket = await store.get(conn, ticket_id, lock=True)
+            assert ticket is not None
+        merged = alert_groups.merge(ticket.details.get("alerts", []), alarm.alerts, common)
+        details = {**ticket.details, **alarm.details, "alerts": merged.alerts}
+        details["dropped_alerts"] = ticket.details.get("dropped_alerts", 0) + merged.dropped
+        if not merged.firing:
+            await store.update(conn, ticket.id, details=details)
+            if ticket.source_recovered_at is None:
+                await source_recovered(conn, self.rules, ticket, actor, now)
+            else:
+                await notices.refresh(conn, ticket.id, ticket.room_key)
+            return AlarmOutcome(ticket.id, "recovered")
+        firing_again = ticket.source_recovered_at is not None
+        await store.update(conn, ticket.id, details=details, last_seen_at=now, source_recovered_at=None)
+        if merged.changed or firing_again:
+            change = {**merged.summary(), "firing_again": firing_again}
+            await store.add_event(conn, ticket.id, "alerts_changed", actor, change, at=now)
+            await notices.note(conn, ticket, "alerts_changed", change)
+        await notices.refresh(conn, ticket.id, ticket.room_key)
+        return AlarmOutcome(ticket.id, "updated")
