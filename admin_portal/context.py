@@ -16,6 +16,8 @@ from aiohttp import web
 
 from admin_portal import i18n
 from admin_portal.access import RoleResolver, Visitor
+from application.domain import Domain
+from application.tickets import TicketActions
 from admin_portal.matrix_login import HomeserverLogin
 from admin_portal.settings import PortalConfig
 from admin_portal.store import SessionRow
@@ -40,6 +42,9 @@ class PortalContext:
     languages: list[str] = field(default_factory=i18n.available_languages)
     environments: dict[str, jinja2.Environment] = field(default_factory=dict)
     trusted_proxies: list[Any] = field(default_factory=list)
+    # the application layer: the live catalog's rules, and the steps people take
+    domain: Domain | None = None
+    actions: TicketActions | None = None
     # opsroom's /healthz report (database, homeserver, mailboxes, SNMP), for the dashboard
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None
     _health_cache: tuple[float, dict[str, Any]] | None = None
@@ -70,6 +75,7 @@ class PortalContext:
             environment.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
             environment.filters["when"] = format_time
             environment.filters["browser"] = browser_name
+            environment.globals["span"] = span
             self.environments[language] = environment
         return environment
 
@@ -97,6 +103,21 @@ def browser_name(user_agent: str | None) -> str:
         return user_agent[:40]
     version = user_agent.split(name[1], 1)[1].split(".", 1)[0].split(" ", 1)[0]
     return f"{name[0]} {version}" + (f" ({system})" if system else "")
+
+
+def span(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``12 min``, ``3 h 05 min``, ``2 d 4 h`` (units read in every language)."""
+    seconds = abs(int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
 
 
 def format_time(value: datetime | None) -> str:

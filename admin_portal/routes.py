@@ -6,23 +6,22 @@ from pathlib import Path
 
 from aiohttp import web
 
-from admin_portal import admin_pages, auth_pages, middleware
-from admin_portal.auth_pages import require
-from admin_portal.context import PORTAL, PREFIX, PortalContext, gettext, render
+from admin_portal import admin_pages, auth_pages, dashboard_pages, middleware, ticket_pages
+from admin_portal.context import PORTAL, PREFIX, PortalContext
 
 STATIC_DIR = Path(__file__).with_name("static")
-
-
-async def home(request: web.Request) -> web.StreamResponse:
-    require(request)
-    return render(request, "home.html", title=gettext(request, "Overview"))
 
 
 def build(context: PortalContext) -> web.Application:
     app = web.Application(middlewares=[middleware.headers_and_errors, middleware.sessions, middleware.csrf])
     app[PORTAL] = context
     router = app.router
-    router.add_get("/", home)
+    router.add_get("/", dashboard_pages.show_dashboard)
+    router.add_get("/dashboard/events", dashboard_pages.live_dashboard)
+    router.add_get("/tickets", ticket_pages.list_tickets)
+    router.add_get("/tickets/{ticket_id}", ticket_pages.show_ticket)
+    router.add_post("/tickets/{ticket_id}/{action}", ticket_pages.act_on_ticket)
+    router.add_get("/tickets/{ticket_id}/attachments/{attachment_id}", ticket_pages.download_attachment)
     router.add_get("/login", auth_pages.show_login)
     router.add_post("/login", auth_pages.submit_login)
     router.add_get("/login/sso", auth_pages.start_sso)

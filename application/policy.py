@@ -144,3 +144,11 @@ def catalog_refusal(actor: Actor, action: CatalogAction, kind: str, *, provision
             {"file": provisioned_from},
         )
     return None
+
+
+def visible_rooms(actor: Actor) -> frozenset[str] | None:
+    """Whose tickets a person sees in the portal's lists: administrators and managers all
+    rooms' (None), anyone else the rooms they are staff of."""
+    if actor.is_admin or actor.is_manager:
+        return None
+    return frozenset(actor.levels)

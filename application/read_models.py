@@ -136,3 +136,43 @@ async def ticket_by_announcement(conn: asyncpg.Connection, event_id: str) -> int
 
 async def ticket(conn: asyncpg.Connection, ticket_id: int) -> Ticket | None:
     return await tickets.get(conn, ticket_id)
+
+
+@dataclass(frozen=True)
+class TicketFile:
+    id: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    added_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketMail:
+    id: int
+    direction: str  # in | out
+    address: str | None
+    subject: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketFiles:
+    attachments: list[TicketFile]
+    mails: list[TicketMail]
+
+
+async def ticket_files(conn: asyncpg.Connection, ticket_id: int) -> TicketFiles:
+    """A ticket's attachments (names, sizes; not their bytes) and its mails: one statement."""
+    row = await store.ticket_files(conn, ticket_id)
+    return TicketFiles(
+        [TicketFile(**{**item, "created_at": datetime.fromisoformat(item["created_at"])}) for item in row["attachments"]],
+        [TicketMail(**{**item, "created_at": datetime.fromisoformat(item["created_at"])}) for item in row["mails"]],
+    )
+
+
+async def attachment(conn: asyncpg.Connection, ticket_id: int, attachment_id: int) -> tuple[str, str, bytes] | None:
+    """An attachment's name, type and bytes (to download)."""
+    row = await store.attachment(conn, ticket_id, attachment_id)
+    return (row["filename"], row["content_type"], bytes(row["data"])) if row else None

@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 
 from admin_portal import routes as portal_routes
-from admin_portal.access import roles_from_configuration
+from admin_portal.access import roles_from_catalog
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
 from application.domain import Domain
@@ -174,7 +174,9 @@ class Opsroom:
             pool=self.pool,
             settings=config.portal,
             login=HomeserverLogin(config.homeserver.url, self._probe),
-            roles_of=roles_from_configuration(config.bot.admins, self.domain.rules.people, config.rooms),
+            roles_of=roles_from_catalog(self.domain.rules),
+            domain=self.domain,
+            actions=self.intake.actions if self.intake else TicketActions(self.domain),
             server_name=config.server_name,
             public_url=config.http.public_url,
             health=self.health,

@@ -1,0 +1,48 @@
+"""Tickets in a real browser: the dashboard, search, and claiming and resolving a ticket from
+its page while the room's announcement changes (seen by a Matrix client)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.matrix import body
+
+pytestmark = pytest.mark.integration
+
+
+async def test_claim_and_resolve_in_the_browser_change_the_room_announcement(portal_room, browser):
+    setup = await portal_room(regulation={"claim_within": "20s", "resolve_within": "4h"})
+    room = setup.room
+    alice = room.staff["alice"]
+    for title in ("Replication lag on db-02", "Disk full on db-01"):
+        status, answer = await room.post_alarm({"title": title, "severity": "critical", "service": "postgres"})
+        assert status == 202
+    number = answer["ticket"]
+    root = (await room.announcement(alice, number))["event_id"]
+    web = await browser()
+    await web.login(setup.base_url, alice.user_id, setup.accounts["alice"].password)
+    await web.wait_text("Open tickets by room")
+    assert "Disk full on db-01" in await web.page_text()
+    await web.shoot("dashboard")
+    assert await web.phone_layout_fits()
+
+    await web.open(f"{setup.base_url}/admin/tickets")
+    await web.fill({"q": "disk"}, submit="form.filters button[type=submit]")
+    rows = await web.texts("#ticket-list tbody tr")
+    assert len(rows) == 1 and "Disk full on db-01" in rows[0]
+    await web.shoot("search")
+    await web.click("#ticket-list tbody a")
+    await web.wait_text("Disk full on db-01")
+    await web.shoot("ticket-unclaimed")
+    await web.click("#claim")
+    await web.wait_text("You claimed the ticket")
+    await room.edit(alice, root, f"Claimed by {alice.user_id}")
+    assert alice.user_id in (await web.texts("#ticket-responsible"))[0]
+    await web.fill({"summary": "Removed old WAL files"}, submit="#resolve")
+    await web.wait_text("The ticket is resolved.")
+    edited = await room.edit(alice, root, "Resolved")
+    assert "Removed old WAL files" in body(await room.thread_note(alice, root, "Removed old WAL files"))
+    assert edited["sender"] == room.bot
+    timeline = await web.texts("#timeline li")
+    assert any("claimed it" in line for line in timeline) and any("resolved it" in line for line in timeline)
+    await web.shoot("ticket-resolved")
