@@ -14,13 +14,15 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from admin_portal import i18n
+from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
 from application.domain import Domain
 from application.tickets import TicketActions
 from admin_portal.matrix_login import HomeserverLogin
 from admin_portal.settings import PortalConfig
 from admin_portal.store import SessionRow
+from texts.i18n import translations
+from texts.pages import page_environment
 
 PREFIX = "/admin"
 SESSION_COOKIE = "opsroom_portal"
@@ -39,7 +41,7 @@ class PortalContext:
     server_name: str
     # http.public_url: when it is https, cookies are Secure even behind a TLS-terminating proxy
     public_url: str | None = None
-    languages: list[str] = field(default_factory=i18n.available_languages)
+    languages: list[str] = field(default_factory=language_choice.available_languages)
     environments: dict[str, jinja2.Environment] = field(default_factory=dict)
     trusted_proxies: list[Any] = field(default_factory=list)
     # the application layer: the live catalog's rules, and the steps people take
@@ -64,15 +66,7 @@ class PortalContext:
     def templates(self, language: str) -> jinja2.Environment:
         environment = self.environments.get(language)
         if environment is None:
-            environment = jinja2.Environment(
-                loader=jinja2.PackageLoader("admin_portal", "templates"),
-                autoescape=True,
-                extensions=["jinja2.ext.i18n"],
-                undefined=jinja2.StrictUndefined,
-                trim_blocks=True,
-                lstrip_blocks=True,
-            )
-            environment.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+            environment = page_environment(language, "portal")
             environment.filters["when"] = format_time
             environment.filters["browser"] = browser_name
             environment.globals["span"] = span
@@ -182,11 +176,13 @@ def visitor_of(request: web.Request) -> Visitor | None:
 
 
 def language_of(request: web.Request) -> str:
-    return request.get(LANGUAGE) or i18n.SOURCE_LANGUAGE
+    return request.get(LANGUAGE) or language_choice.SOURCE_LANGUAGE
 
 
-def gettext(request: web.Request, message: str) -> str:
-    return i18n.translations(language_of(request)).gettext(message)
+def gettext(request: web.Request, message: str, **values: Any) -> str:
+    """``message`` (marked with ``N_``) in the visitor's language, with ``%(name)s`` values."""
+    text = translations(language_of(request)).gettext(message)
+    return text % values if values else text
 
 
 def csrf_token(request: web.Request) -> str:
@@ -206,7 +202,7 @@ def render(request: web.Request, template: str, *, status: int = 200, title: str
     language = language_of(request)
     html = context.templates(language).get_template(template).render(
         language=language,
-        languages=[(code, i18n.LANGUAGE_NAMES.get(code, code)) for code in context.languages],
+        languages=[(code, language_choice.LANGUAGE_NAMES.get(code, code)) for code in context.languages],
         visitor=visitor_of(request),
         session=session_of(request),
         csrf=csrf_token(request),

@@ -19,6 +19,7 @@ from admin_portal.context import SESSION_TOKEN, gettext, language_of, portal, re
 from application import dashboard as dashboard_model
 from application import read_models
 from application.policy import visible_rooms
+from texts.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ async def _values(request: web.Request, visitor: Visitor) -> dict[str, Any]:
 
 async def show_dashboard(request: web.Request) -> web.StreamResponse:
     visitor = require(request)
-    return render(request, "dashboard.html", title=gettext(request, "Overview"), **await _values(request, visitor))
+    return render(request, "dashboard.html", title=gettext(request, N_("Overview")), **await _values(request, visitor))
 
 
 async def live_dashboard(request: web.Request) -> web.StreamResponse:

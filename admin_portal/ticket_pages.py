@@ -19,12 +19,12 @@ from aiohttp import web
 
 from admin_portal.access import Visitor
 from admin_portal.auth_pages import require
-from admin_portal.context import gettext, language_of, portal, redirect, render
+from admin_portal.context import gettext, portal, redirect, render
 from application import read_models
 from application.policy import visible_rooms
-from texts.i18n import translations as text_translations
 from tickets.model import TicketQuery
 from tickets.rules import Outcome, Status
+from texts.i18n import N_
 
 PAGE_SIZE = 50
 EVENTS_SHOWN = 300  # the latest events on a ticket's page; ?events=all shows every one
@@ -65,9 +65,9 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     until = _date(query.get("until", ""), end=True) if query.get("until") else None
     problems = []
     if query.get("since") and since is None:
-        problems.append(gettext(request, "“From” is not a date (YYYY-MM-DD)."))
+        problems.append(gettext(request, N_("“From” is not a date (YYYY-MM-DD).")))
     if query.get("until") and until is None:
-        problems.append(gettext(request, "“To” is not a date (YYYY-MM-DD)."))
+        problems.append(gettext(request, N_("“To” is not a date (YYYY-MM-DD).")))
     rooms = _rooms_of(visitor, asked_rooms)
     page = read_models.TicketPage([], None)
     if rooms is not None and not problems:
@@ -77,12 +77,12 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
             async with context.pool.acquire() as conn:
                 page = await read_models.search(conn, ticket_query, limit=PAGE_SIZE, cursor=query.get("cursor") or None)
         except read_models.BadCursor:
-            problems.append(gettext(request, "That page link is no longer valid; the list starts again."))
+            problems.append(gettext(request, N_("That page link is no longer valid; the list starts again.")))
     filters = [(key, value) for key, value in query.items() if key != "cursor"]
     allowed = visible_rooms(visitor.actor)
     room_choices = [(room.key, room.name) for room in context.domain.rules.rooms if allowed is None or room.key in allowed]
     return render(
-        request, "tickets.html", title=gettext(request, "Tickets"), page=page, problems=problems,
+        request, "tickets.html", title=gettext(request, N_("Tickets")), page=page, problems=problems,
         next_link=f"?{urlencode([*filters, ('cursor', page.next_cursor)])}" if page.next_cursor else None,
         first_link=f"?{urlencode(filters)}" if query.get("cursor") else None,
         room_choices=room_choices, room_names=_room_names(request), chosen_rooms=asked_rooms, states=STATES,
@@ -129,16 +129,16 @@ async def show_ticket(request: web.Request, *, message: str | None = None, probl
     assert context.domain is not None
     room = context.domain.rules.find_room(detail.ticket.room_key)
     done = {
-        "claim": gettext(request, "You claimed the ticket and are responsible for it now."),
-        "take": gettext(request, "You took the ticket over and are responsible for it now."),
-        "assign": gettext(request, "The ticket is assigned."),
-        "resolve": gettext(request, "The ticket is resolved."),
-        "escalate": gettext(request, "The next level is called."),
-        "wanted": gettext(request, "The room is told that a solver is sought."),
-        "pause": gettext(request, "The ticket is on hold; its deadlines stand still."),
-        "resume": gettext(request, "The ticket is running again, with the time it had left."),
-        "comment": gettext(request, "Your comment is recorded and posted in the ticket's thread."),
-        "reply": gettext(request, "Your answer is mailed to the reporter."),
+        "claim": gettext(request, N_("You claimed the ticket and are responsible for it now.")),
+        "take": gettext(request, N_("You took the ticket over and are responsible for it now.")),
+        "assign": gettext(request, N_("The ticket is assigned.")),
+        "resolve": gettext(request, N_("The ticket is resolved.")),
+        "escalate": gettext(request, N_("The next level is called.")),
+        "wanted": gettext(request, N_("The room is told that a solver is sought.")),
+        "pause": gettext(request, N_("The ticket is on hold; its deadlines stand still.")),
+        "resume": gettext(request, N_("The ticket is running again, with the time it had left.")),
+        "comment": gettext(request, N_("Your comment is recorded and posted in the ticket's thread.")),
+        "reply": gettext(request, N_("Your answer is mailed to the reporter.")),
     }
     message = message or done.get(request.query.get("done", ""))
     return render(
@@ -172,10 +172,10 @@ async def act_on_ticket(request: web.Request) -> web.StreamResponse:
     value = str(form.get(field, "")).strip()[:TEXT_LIMIT] if field else ""
     if required and not value:
         missing = {
-            "assignee": gettext(request, "Choose the person to assign the ticket to."),
-            "summary": gettext(request, "Say what was done (the summary is required)."),
-            "reason": gettext(request, "Give a reason."),
-            "text": gettext(request, "Write the text first."),
+            "assignee": gettext(request, N_("Choose the person to assign the ticket to.")),
+            "summary": gettext(request, N_("Say what was done (the summary is required).")),
+            "reason": gettext(request, N_("Give a reason.")),
+            "text": gettext(request, N_("Write the text first.")),
         }
         return await show_ticket(request, problem=missing[field or ""], status=400)
     actor = visitor.actor
@@ -191,7 +191,7 @@ async def act_on_ticket(request: web.Request) -> web.StreamResponse:
         elif action == "resolve":
             outcome = await actions.resolve(conn, actor, ticket_id, value, now)
         elif action == "escalate":
-            outcome = await actions.escalate(conn, actor, ticket_id, value or gettext(request, "called from the portal"), now)
+            outcome = await actions.escalate(conn, actor, ticket_id, value or gettext(request, N_("called from the portal")), now)
         elif action == "wanted":
             outcome = await actions.wanted(conn, actor, ticket_id, now)
         elif action == "pause":
@@ -211,19 +211,19 @@ async def act_on_ticket(request: web.Request) -> web.StreamResponse:
 def outcome_text(request: web.Request, outcome: Outcome, ticket_id: int) -> str:
     """Why a step did nothing, in the person's language (a policy refusal in the chat's words)."""
     if outcome.status is Status.NOT_PERMITTED and "refusal" in outcome.info:
-        return str(outcome.info["refusal"].text(text_translations(language_of(request)).gettext))
+        return str(outcome.info["refusal"].text(lambda message: gettext(request, message)))
     texts = {
-        Status.NOT_FOUND: gettext(request, "There is no ticket #{id}."),
-        Status.RESOLVED_ALREADY: gettext(request, "#{id} is resolved already."),
-        Status.HELD_BY_OTHER: gettext(request, "#{id} is held by {holder}; take it over instead."),
-        Status.YOURS_ALREADY: gettext(request, "You are responsible for #{id} already."),
-        Status.NOT_PAUSED: gettext(request, "#{id} is not on hold."),
-        Status.PAUSED_ALREADY: gettext(request, "#{id} is on hold already."),
-        Status.EXHAUSTED: gettext(request, "The escalation chain of #{id} is exhausted: there is no higher level."),
-        Status.NO_ADDRESS: gettext(request, "#{id} has no reporter e-mail address to answer."),
+        Status.NOT_FOUND: gettext(request, N_("There is no ticket #%(id)s.")),
+        Status.RESOLVED_ALREADY: gettext(request, N_("#%(id)s is resolved already.")),
+        Status.HELD_BY_OTHER: gettext(request, N_("#%(id)s is held by %(holder)s; take it over instead.")),
+        Status.YOURS_ALREADY: gettext(request, N_("You are responsible for #%(id)s already.")),
+        Status.NOT_PAUSED: gettext(request, N_("#%(id)s is not on hold.")),
+        Status.PAUSED_ALREADY: gettext(request, N_("#%(id)s is on hold already.")),
+        Status.EXHAUSTED: gettext(request, N_("The escalation chain of #%(id)s is exhausted: there is no higher level.")),
+        Status.NO_ADDRESS: gettext(request, N_("#%(id)s has no reporter e-mail address to answer.")),
     }
-    text = texts.get(outcome.status, gettext(request, "Nothing was done to #{id}."))
-    return text.format(id=ticket_id, holder=outcome.info.get("holder") or "-")
+    text = texts.get(outcome.status, gettext(request, N_("Nothing was done to #%(id)s.")))
+    return text % {"id": ticket_id, "holder": outcome.info.get("holder") or "-"}
 
 
 async def download_attachment(request: web.Request) -> web.StreamResponse:
