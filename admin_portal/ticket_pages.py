@@ -20,6 +20,7 @@ from aiohttp import web
 from admin_portal.access import Visitor
 from admin_portal.auth_pages import require
 from admin_portal.context import gettext, portal, redirect, render
+from admin_portal.timeline import event_line
 from application import read_models
 from application.policy import visible_rooms
 from tickets.model import TicketQuery
@@ -146,7 +147,7 @@ async def show_ticket(request: web.Request, *, message: str | None = None, probl
         detail=detail, ticket=detail.ticket, events=events, cut=cut, files=files, room=room,
         staff=[member for member in (room.staff if room else []) if member.user != detail.ticket.responsible],
         level=visitor.rooms.get(detail.ticket.room_key), message=message, problem=problem,
-        now=datetime.now(timezone.utc),
+        now=datetime.now(timezone.utc), event_line=lambda event: event_line(event, lambda text: gettext(request, text)),
     )
 
 

@@ -94,3 +94,11 @@ def test_recovery_codes_are_distinct_and_typed_loosely():
 ])
 def test_after_login_only_pages_of_the_portal(value, expected):
     assert safe_next(value) == expected
+
+
+def test_search_words_become_word_prefixes_without_tsquery_operators():
+    from tickets.store import _word_prefixes
+
+    assert _word_prefixes(("db-01.example.org",)) == "db:* & 01:* & example:* & org:*"
+    assert _word_prefixes(("Disk", "a&b|!(c):*")) == "Disk:* & a:* & b:* & c:*"
+    assert _word_prefixes(("--", "...")) is None
