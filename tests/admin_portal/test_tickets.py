@@ -115,3 +115,27 @@ async def test_list_search_and_cursor_and_specialists_see_only_their_rooms(porta
     page = await manager.get("/admin/tickets?q=payroll")
     assert "Payroll server down" in page.text, "managers see every room's tickets"
     assert (await manager.get(f"/admin/tickets/{secret}")).status == 200
+
+
+async def test_comments_reach_the_thread_and_attachments_download_safely(portal_room, portal_client):
+    setup = await portal_room()
+    room = setup.room
+    alice = room.staff["alice"]
+    number, root = await raise_ticket(room)
+    async with room.app.pool.acquire() as conn:
+        attachment = await conn.fetchval(
+            """INSERT INTO ticket_attachments (ticket_id, filename, content_type, size_bytes, sha256, data, added_by)
+               VALUES ($1, 'evil".html', 'text/html', 30, 'x', '<script>alert(1)</script>', 'mail') RETURNING id""", number)
+    client = await logged_in(portal_client, setup, "bob")
+    page = await client.get(f"/admin/tickets/{number}")
+    assert "evil&#34;.html" in page.text or "evil&quot;.html" in page.text
+    page = await client.post(f"/admin/tickets/{number}/comment", {"text": "Looking at <b>it</b> now"}, csrf=page.csrf)
+    assert "Your comment is recorded" in page.text and "Looking at &lt;b&gt;it&lt;/b&gt; now" in page.text
+    note = await room.thread_note(alice, root, "Looking at")
+    assert room.staff["bob"].user_id in note["content"]["body"]
+    async with client.http.get(client.url(f"/admin/tickets/{number}/attachments/{attachment}")) as response:
+        assert response.status == 200 and await response.read() == b"<script>alert(1)</script>"
+        assert response.headers["Content-Type"] == "application/octet-stream", "never rendered as a page of the portal"
+        assert response.headers["Content-Disposition"] == 'attachment; filename="evil_.html"'
+        assert response.headers["Content-Security-Policy"].startswith("sandbox")
+    assert (await client.get(f"/admin/tickets/{number}/attachments/999999")).status == 404
