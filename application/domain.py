@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from escalation.steps import Escalation
 from tickets.alarms import AlarmIntake
 from tickets.group_alarms import AlertGroupIntake
-from tickets.reports import Reports
+from tickets.by_people import ByPeople
 from tickets.rules import TicketRules
 from tickets.silencing import Silences
 from tickets.steps import PersonSteps
@@ -21,7 +21,7 @@ class Domain:
     steps: PersonSteps
     escalation: Escalation
     silences: Silences
-    reports: Reports
+    by_people: ByPeople
 
     @classmethod
     def build(cls, rules: TicketRules) -> Domain:
@@ -32,5 +32,5 @@ class Domain:
             steps=PersonSteps(rules),
             escalation=Escalation(rules),
             silences=Silences(rules),
-            reports=Reports(rules),
+            by_people=ByPeople(rules),
         )

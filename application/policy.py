@@ -14,9 +14,9 @@ The rules:
   who is staff of the room;
 - assigning a ticket to someone needs staff of level 2 or higher (or an administrator or
   manager), and the assignee must be staff of the ticket's room;
-- catalog entries are changed by administrators; managers may change rooms (their staff)
-  and maintenance windows; entries provisioned from the file refuse every change made
-  elsewhere and name the file.
+- specialists see the tickets of their rooms; managers and administrators see every room;
+- the catalog is read by managers and administrators and changed by administrators only;
+  entries provisioned from the file refuse every change made elsewhere and name the file.
 """
 
 from __future__ import annotations
@@ -127,28 +127,29 @@ class CatalogAction(enum.Enum):
     RESTORE = "restore"
 
 
-# entry kinds managers may change besides administrators
-MANAGER_KINDS = frozenset({"rooms", "maintenance"})
+def visible_rooms(actor: Actor) -> frozenset[str] | None:
+    """The rooms whose tickets ``actor`` may see: None for every room (managers, administrators),
+    else the rooms they are staff of."""
+    if actor.is_admin or actor.is_manager:
+        return None
+    return frozenset(actor.levels)
+
+
+def catalog_read_refusal(actor: Actor) -> Refusal | None:
+    """May ``actor`` read the catalog (rooms, people, sources... without their secrets)?"""
+    if actor.is_admin or actor.is_manager:
+        return None
+    return Refusal(N_("only administrators and managers may see the catalog"))
 
 
 def catalog_refusal(actor: Actor, action: CatalogAction, kind: str, *, provisioned_from: str | None = None) -> Refusal | None:
     """May ``actor`` change a catalog entry of ``kind``? ``provisioned_from``: the file that
     declares the entry, if it does (such entries are changed in that file only)."""
-    if not (actor.is_admin or (actor.is_manager and kind in MANAGER_KINDS)):
-        if actor.is_manager:
-            return Refusal(N_("managers may change rooms and maintenance windows; %(kind)s need an administrator"), {"kind": kind})
-        return Refusal(N_("only administrators and managers may change the catalog"))
+    if not actor.is_admin:
+        return Refusal(N_("only administrators may change the catalog"))
     if provisioned_from is not None and actor.face != "file":
         return Refusal(
             N_("this entry is provisioned from %(file)s; change it there (or remove it from the file to manage it here)"),
             {"file": provisioned_from},
         )
     return None
-
-
-def visible_rooms(actor: Actor) -> frozenset[str] | None:
-    """Whose tickets a person sees in the portal's lists: administrators and managers all
-    rooms' (None), anyone else the rooms they are staff of."""
-    if actor.is_admin or actor.is_manager:
-        return None
-    return frozenset(actor.levels)

@@ -84,16 +84,16 @@ class TicketActions:
             conn, ticket_id, actor.user_id, now))
 
     async def reply_by_mail(self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, text: str, now: datetime) -> Outcome:
-        reports = self.domain.reports
-        return await self._take(conn, actor, TicketAction.REPLY_BY_MAIL, ticket_id, lambda _: reports.reply_by_mail(
+        by_people = self.domain.by_people
+        return await self._take(conn, actor, TicketAction.REPLY_BY_MAIL, ticket_id, lambda _: by_people.reply_by_mail(
             conn, ticket_id, actor.user_id, text, now))
 
     async def comment(
         self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, text: str, now: datetime, *,
         via: str, attachments: Sequence[Attachment] = (),
     ) -> Outcome:
-        reports = self.domain.reports
-        return await self._take(conn, actor, TicketAction.COMMENT, ticket_id, lambda _: reports.comment(
+        by_people = self.domain.by_people
+        return await self._take(conn, actor, TicketAction.COMMENT, ticket_id, lambda _: by_people.comment(
             conn, ticket_id, actor.user_id, text, now, via=via, attachments=attachments))
 
     async def assign(self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, assignee: str, now: datetime) -> Outcome:

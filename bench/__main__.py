@@ -16,6 +16,7 @@ BENCHMARKS = {
     "mail": "bench.mail",
     "alert_groups": "bench.alert_groups",
     "business_time": "bench.business_time",
+    "reports": "bench.reports",
     "portal": "bench.portal",
 }
 

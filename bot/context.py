@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from application.tickets import TicketActions
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
+    from reports.access import ReportAccess
+    from reports.service import ReportService
 
 
 @dataclass
@@ -39,6 +41,8 @@ class BotDeps:
     actions: "TicketActions | None" = None
     # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
     direct_messages: str = "local"
+    reports: "ReportService | None" = None
+    report_access: "ReportAccess | None" = None
 
     def is_admin(self, user_id: str) -> bool:
         """``bot.admins``, and people whose catalog roles include admin."""

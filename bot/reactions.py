@@ -61,5 +61,5 @@ async def on_thread_message(ctx: CommandContext) -> str | None:
     if ticket_id is None:
         return None
     text = str(ctx.event.content.get("body", ""))[:4000]
-    await ctx.deps.domain.reports.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
+    await ctx.deps.domain.by_people.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
     return f"recorded in #{ticket_id}"

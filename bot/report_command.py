@@ -1,7 +1,7 @@
 """``!ticket <title> [| description]``: a person raises a ticket from chat.
 
 In a topic room the ticket belongs to that room; in a direct message to the bot the routing
-rules choose the room, as for every other channel (``Reports.open_report``). The
+rules choose the room, as for every other channel (``ByPeople.open_report``). The
 ticket, its announcement and the answer with its number commit with the command's event.
 """
 
@@ -46,7 +46,7 @@ async def raise_ticket(ctx: CommandContext, report: str | None) -> None:
         await ctx.say(N_("Send %(command)s in a topic room or in a direct message to me."), command=f"{ctx.prefix}ticket")
         return
     domain = actions(ctx).domain
-    ticket_id = await domain.reports.open_report(
+    ticket_id = await domain.by_people.open_report(
         ctx.conn,
         ReportInput(
             title=title,

@@ -18,9 +18,12 @@ from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
 from bot.provision import ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
+from bot.report_requests import ReportDelivery
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
 from rooms.directory import RoomDirectory
+from reports.access import ReportAccess
+from reports.service import ReportService
 from rooms.model import TopicRoom
 from storage.outbox import Handlers
 from texts.render import Renderer
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
 COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
-                   "bot.check_commands")
+                   "bot.check_commands", "bot.report_requests")
 
 
 class Bot:
@@ -45,6 +48,8 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
         domain: Domain | None = None,
+        reports: ReportService | None = None,
+        report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
     ) -> None:
@@ -66,6 +71,8 @@ class Bot:
             directory=self.directory,
             domain=domain,
             actions=TicketActions(domain) if domain is not None else None,
+            reports=reports,
+            report_access=report_access,
         )
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
@@ -73,6 +80,9 @@ class Bot:
         self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
         self.deliverer = MatrixDeliverer(self.session, pool)
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
+        self.report_delivery: ReportDelivery | None = None
+        if reports is not None:
+            self.report_delivery = ReportDelivery(self.deliverer, self.renderer, self.directory, reports, pool)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,6 +90,8 @@ class Bot:
         """The outbox kinds the bot delivers to Matrix."""
         self.deliverer.register_handlers(handlers)
         self.ticket_delivery.register_handlers(handlers)
+        if self.report_delivery is not None:
+            self.report_delivery.register_handlers(handlers)
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:

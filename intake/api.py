@@ -2,7 +2,7 @@
 
 Every answer is JSON; every refusal is a 4xx naming the field or parameter at fault, and a
 refused request changes nothing. Tickets created here take the one path every channel takes
-(``TicketService.open_report``): routed by the rules unless a room is named, never deduplicated.
+(``ByPeople.open_report``): routed by the rules unless a room is named, never deduplicated.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.domain.reports.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
         ticket = await read_models.ticket(conn, ticket_id)
     assert ticket is not None
     location = f"/api/v1/tickets/{ticket_id}"

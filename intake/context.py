@@ -16,6 +16,7 @@ from application.tickets import TicketActions
 if TYPE_CHECKING:
     from intake.batching import AlarmBatcher
     from monitors.runner import MonitorService
+    from reports.service import ReportService
 
 
 @dataclass
@@ -33,6 +34,8 @@ class IntakeContext:
     monitors: "MonitorService | None" = None
     # group commit of single alarms (POST /api/v1/alarms, Events API v2 triggers)
     alarms: "AlarmBatcher | None" = None
+    # reports as files (GET /api/v1/reports/{kind})
+    reports: "ReportService | None" = None
 
 
 INTAKE = web.AppKey("intake", IntakeContext)

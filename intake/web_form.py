@@ -2,7 +2,7 @@
 
 ``GET /report`` shows the form (``?device=INV-00412`` fills in the device, so a QR label on
 a device opens the form bound to it), ``POST /report`` creates the ticket through
-``TicketService.open_report`` and answers with a confirmation page carrying the ticket
+``ByPeople.open_report`` and answers with a confirmation page carrying the ticket
 number, ``GET /report/label`` is that QR label as SVG. The page works without JavaScript,
 can be shown in an intranet page's iframe (``frame-ancestors``) and reads on a phone.
 
@@ -199,7 +199,7 @@ async def submit_form(request: web.Request) -> web.Response:
     )
     intake = form.context
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.domain.reports.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
     log.info("report form: ticket #%d from %s", ticket_id, address)
     return _page(form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])

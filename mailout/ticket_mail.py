@@ -40,7 +40,7 @@ class TicketMailDeliverer:
         self.instance_id = ""  # of the database, read at the first delivery (Message-IDs stay unique)
 
     def register_handlers(self, handlers: Handlers) -> None:
-        for kind in kinds.MAIL_KINDS.values():
+        for kind in kinds.TICKET_MAIL_KINDS.values():
             handlers.register(kind, self.deliver)
 
     def message_id(self, outbox_id: int) -> str:

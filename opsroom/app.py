@@ -31,10 +31,16 @@ from monitors.runner import MonitorService
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
 from regulations.engine import DeadlineEngine
+from reports.access import ReportAccess
+from reports.mail import ReportMailer
+from reports.schedule import ScheduledReports
+from reports.service import ReportService
 from rooms.people import PeopleDirectory
 from storage import outbox
+from storage import outbox_kinds as kinds
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
+from texts.i18n import translations
 from texts.mail import MailComposer
 from tickets.rules import StaticRules
 from tickets.silencing import SilenceExpiry
@@ -86,6 +92,8 @@ class Opsroom:
                 mail_out=config.mail.smtp is not None,
             )
         )
+        self.reports: ReportService | None = None
+        self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
         self._probe: aiohttp.ClientSession | None = None
@@ -101,6 +109,8 @@ class Opsroom:
             self.dsn, min_size=config.database.min_connections, max_size=config.database.max_connections
         )
         assert config.homeserver is not None and config.bot.user_id is not None
+        self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
+        report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -121,6 +131,8 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             domain=self.domain,
+            reports=self.reports,
+            report_access=report_access,
         )
         handlers = outbox.Handlers()
         self.bot.register_handlers(handlers)
@@ -134,6 +146,7 @@ class Opsroom:
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.domain.escalation.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.domain.silences, self.deadlines.scheduler)
+        self.scheduled_reports = ScheduledReports(self.pool, self.reports, config.reports, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
@@ -145,6 +158,7 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            reports=self.reports,
         )
         self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
@@ -163,8 +177,9 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.domain.alarms)
             await self.traps.start()
         self.silences.start()
+        await self.scheduled_reports.start()
         if config.mail.imap:
-            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.reports))
+            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
             await self.mail_intake.start()
 
     def _portal_context(self) -> PortalContext:
@@ -204,7 +219,10 @@ class Opsroom:
             room = directory.by_key(room_key)
             return room.language if room else "en"
 
-        TicketMailDeliverer(SmtpSender(settings), composer.compose, language_of).register_handlers(handlers)
+        sender = SmtpSender(settings)
+        TicketMailDeliverer(sender, composer.compose, language_of).register_handlers(handlers)
+        if self.reports is not None:
+            handlers.register(kinds.REPORT_MAIL, ReportMailer(self.reports, sender).deliver)
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""
@@ -223,6 +241,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.scheduled_reports is not None:
+            self.scheduled_reports.stop()
         if self.deadlines is not None:
             await self.deadlines.stop()
         if self.dispatcher is not None:

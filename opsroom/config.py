@@ -23,6 +23,7 @@ from monitors.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
 from common.schema import Problem, SchemaError, Secret, load
 from regulations.model import Regulation
+from reports.schedule import ScheduledReport, check_schedules
 from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
 
@@ -152,6 +153,8 @@ class Config:
     people: list[Person] = field(default_factory=list)
     # the admin portal at /admin/
     portal: PortalConfig = field(default_factory=PortalConfig)
+    # scheduled reports, delivered to a room or by mail
+    reports: list[ScheduledReport] = field(default_factory=list)
 
     @property
     def server_name(self) -> str:
@@ -311,6 +314,7 @@ def check_consistency(config: Config) -> list[Problem]:
     problems.extend(check_snmp(config.snmp, source_names))
     problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
+    problems.extend(Problem(path, message) for path, message in check_schedules(config.reports, seen_keys, config.mail.smtp is not None))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
     return problems

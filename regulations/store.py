@@ -40,7 +40,7 @@ async def start(
     """A new deadline of this kind replaces the ticket's active one."""
     await conn.execute(
         """
-        UPDATE deadlines SET state = 'cancelled', ended_at = $3
+        UPDATE deadlines SET state = 'cancelled', ended_at = $3, due_at = coalesce(due_at, $3::timestamptz + remaining)
         WHERE ticket_id = $1 AND kind = $2 AND state IN ('pending', 'paused')
         """,
         ticket_id,
@@ -84,9 +84,10 @@ async def start_many(conn: asyncpg.Connection, due: dict[int, datetime], kind: D
 
 
 async def cancel(conn: asyncpg.Connection, ticket_id: int, now: datetime, kind: DeadlineKind | None = None) -> None:
+    """A paused deadline ends with the due time it would have had if resumed now."""
     await conn.execute(
         """
-        UPDATE deadlines SET state = 'cancelled', ended_at = $2
+        UPDATE deadlines SET state = 'cancelled', ended_at = $2, due_at = coalesce(due_at, $2::timestamptz + remaining)
         WHERE ticket_id = $1 AND state IN ('pending', 'paused') AND ($3::text IS NULL OR kind = $3)
         """,
         ticket_id,

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from common.values import check_timezone
 
 USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 ROOM_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
@@ -22,14 +23,6 @@ def check_room_key(value: str) -> str | None:
     if ROOM_KEY.match(value):
         return None
     return "use lowercase letters, digits, '-' and '_' (it becomes the room alias #opsroom-<key>)"
-
-
-def check_timezone(value: str) -> str | None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {value!r} (use a name such as Europe/Prague or UTC)"
-    return None
 
 
 def check_level(value: int) -> str | None:
@@ -62,16 +55,6 @@ class StaffMember:
     email: str | None = field(default=None, metadata={"check": check_email})
 
 
-PERSON_ROLES = ("admin", "manager")
-
-
-def check_roles(value: list[str]) -> str | None:
-    unknown = [role for role in value if role not in PERSON_ROLES]
-    if unknown:
-        return f"unknown roles {unknown} (known: {', '.join(PERSON_ROLES)})"
-    return "listed twice" if len(set(value)) != len(value) else None
-
-
 @dataclass(frozen=True)
 class Person:
     """Someone known by Matrix ID (and e-mail): mail from them is theirs, mail to them reaches
@@ -80,7 +63,8 @@ class Person:
     user: str = field(metadata={"check": check_user_id})
     email: str | None = field(default=None, metadata={"check": check_email})
     name: str | None = None
-    roles: list[str] = field(default_factory=list, metadata={"check": check_roles})
+    # what they may do beyond their rooms' staff: admin (everything), manager (reports, all tickets)
+    roles: list[Literal["admin", "manager"]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -33,4 +33,5 @@ class PeopleDirectory:
         return self._email_of.get(user_id)
 
     def roles_of(self, user_id: str) -> frozenset[str]:
+        """The roles ``people[].roles`` (and ``bot.admins``) give this person; staff levels come from rooms."""
         return self._roles.get(user_id, frozenset())

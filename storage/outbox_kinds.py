@@ -124,6 +124,13 @@ class TicketMail:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ReportRequestRef:
+    """A stored report request (``report_requests``), built at delivery."""
+
+    request_id: int
+
+
 # ---- kinds ------------------------------------------------------------------------------
 
 TICKET_ANNOUNCE = Kind("ticket.announce", MATRIX, TicketRef)
@@ -137,12 +144,15 @@ MESSAGE = Kind("message", MATRIX, RoomMessage)
 MAIL_REPLY = Kind("mail.reply", MAIL, TicketMail)  # a person's answer to the reporter
 MAIL_MISSING_FIELDS = Kind("mail.missing_fields", MAIL, TicketMail)  # ask the reporter for what is missing
 MAIL_PAGE = Kind("mail.page", MAIL, TicketMail)  # escalation calls a person by mail
+REPORT_FILE = Kind("report.file", MATRIX, ReportRequestRef)  # a report posted as a file in a room
+REPORT_MAIL = Kind("report.mail", MAIL, ReportRequestRef)  # a scheduled report mailed with its file
 
 KINDS: dict[str, Kind[Any]] = {
     kind.name: kind
     for kind in (
         TICKET_ANNOUNCE, TICKET_REFRESH, TICKET_NOTE, TICKET_PAGE, TICKET_ATTACHMENT, STORM_DIGEST, INVITE, MESSAGE,
-        MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE,
+        MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, REPORT_FILE, REPORT_MAIL,
     )
 }
-MAIL_KINDS = {name: kind for name, kind in KINDS.items() if kind.channel == MAIL}
+# the mail kinds about tickets (mailout.ticket_mail handles them)
+TICKET_MAIL_KINDS = {kind.name: kind for kind in (MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE)}

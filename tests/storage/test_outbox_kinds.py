@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.delivery import MatrixDeliverer
+from bot.report_requests import ReportDelivery
 from bot.ticket_delivery import TicketDelivery
 from mailout.smtp import SmtpSender, SmtpSettings
 from mailout.ticket_mail import TicketMailDeliverer
+from reports.mail import ReportMailer
 from rooms.directory import RoomDirectory
 from storage import outbox_kinds as kinds
 from storage.outbox import DuplicateHandler, Handlers, OutboxMessage
@@ -20,7 +22,10 @@ from texts.render import Renderer
 
 ROOT = Path(__file__).resolve().parents[2]
 # modules that deliver rows (they name every kind they handle; producers are the others)
-HANDLER_MODULES = ("bot/delivery.py", "bot/ticket_delivery.py", "mailout/ticket_mail.py", "storage/outbox_kinds.py")
+HANDLER_MODULES = (
+    "bot/delivery.py", "bot/ticket_delivery.py", "bot/report_requests.py", "mailout/ticket_mail.py", "reports/mail.py",
+    "storage/outbox_kinds.py",
+)
 
 
 def all_handlers() -> Handlers:
@@ -29,8 +34,10 @@ def all_handlers() -> Handlers:
     matrix = MatrixDeliverer(session=None, pool=None)  # type: ignore[arg-type]
     matrix.register_handlers(handlers)
     TicketDelivery(matrix, Renderer(), RoomDirectory([]), "!").register_handlers(handlers)
+    ReportDelivery(matrix, Renderer(), RoomDirectory([]), None, None).register_handlers(handlers)  # type: ignore[arg-type]
     sender = SmtpSender(SmtpSettings(host="localhost", port=25, from_address="opsroom@example.org"))
     TicketMailDeliverer(sender, lambda *_: None, lambda _key: "en").register_handlers(handlers)  # type: ignore[arg-type, return-value]
+    handlers.register(kinds.REPORT_MAIL, ReportMailer(None, sender).deliver)  # type: ignore[arg-type]
     return handlers
 
 

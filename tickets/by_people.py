@@ -18,7 +18,7 @@ from tickets.model import Attachment, ReportInput, Ticket
 from tickets.rules import Outcome, Status, TicketRules
 
 
-class Reports:
+class ByPeople:
     def __init__(self, rules: TicketRules) -> None:
         self.rules = rules
 
