@@ -18,6 +18,8 @@ from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
 from application.domain import Domain
 from application.tickets import TicketActions
+from reports.access import ReportAccess
+from reports.service import ReportService
 from admin_portal.matrix_login import HomeserverLogin
 from admin_portal.settings import PortalConfig
 from admin_portal.store import SessionRow
@@ -47,9 +49,16 @@ class PortalContext:
     # the application layer: the live catalog's rules, and the steps people take
     domain: Domain | None = None
     actions: TicketActions | None = None
+    # reports: the service that builds them, and who may ask for which rooms
+    reports: ReportService | None = None
+    report_access: ReportAccess | None = None
     # opsroom's /healthz report (database, homeserver, mailboxes, SNMP), for the dashboard
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None
     _health_cache: tuple[float, dict[str, Any]] | None = None
+
+    def room_zone(self, room_key: str) -> str:
+        room = self.domain.rules.find_room(room_key) if self.domain else None
+        return room.timezone if room else "UTC"
 
     async def health_report(self, max_age: float = 10.0) -> dict[str, Any]:
         """The health report, asked at most every ``max_age`` seconds (it probes the homeserver)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from admin_portal import admin_pages, auth_pages, dashboard_pages, middleware, ticket_pages
+from admin_portal import admin_pages, auth_pages, dashboard_pages, middleware, report_pages, ticket_pages
 from admin_portal.context import PORTAL, PREFIX, PortalContext
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -36,6 +36,8 @@ def build(context: PortalContext) -> web.Application:
     router.add_post("/account/two-factor", auth_pages.confirm_two_factor)
     router.add_post("/account/two-factor/recovery-codes", auth_pages.new_recovery_codes)
     router.add_post("/account/two-factor/remove", auth_pages.remove_two_factor)
+    router.add_get("/reports", report_pages.show_reports)
+    router.add_get("/reports/file", report_pages.report_file)
     router.add_get("/security", admin_pages.show_security)
     router.add_post("/security/unlock", admin_pages.unlock)
     router.add_get("/audit", admin_pages.show_audit)

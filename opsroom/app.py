@@ -93,6 +93,7 @@ class Opsroom:
             )
         )
         self.reports: ReportService | None = None
+        self.report_access: ReportAccess | None = None
         self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
@@ -110,7 +111,7 @@ class Opsroom:
         )
         assert config.homeserver is not None and config.bot.user_id is not None
         self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
-        report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
+        self.report_access = report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -195,6 +196,8 @@ class Opsroom:
             server_name=config.server_name,
             public_url=config.http.public_url,
             health=self.health,
+            reports=self.reports,
+            report_access=self.report_access,
         )
 
     def _register_mail(self, handlers: outbox.Handlers) -> None:

@@ -46,3 +46,20 @@ async def test_claim_and_resolve_in_the_browser_change_the_room_announcement(por
     timeline = await web.texts("#timeline li")
     assert any("claimed it" in line for line in timeline) and any("resolved it" in line for line in timeline)
     await web.shoot("ticket-resolved")
+
+
+async def test_a_manager_makes_a_report_and_sees_its_chart(portal_room, browser):
+    setup = await portal_room()
+    room = setup.room
+    for title in ("Disk full on db-01", "VPN drops", "Printer jams"):
+        assert (await room.post_alarm({"title": title, "severity": "major"}))[0] == 202
+    web = await browser()
+    await web.login(setup.base_url, setup.accounts["manager"].user_id, setup.accounts["manager"].password)
+    await web.open(f"{setup.base_url}/admin/reports")
+    await web.click("#make-report")
+    await web.wait_text("Tickets raised")
+    loaded = await web.script("var i = document.getElementById('report-chart'); return i && i.complete && i.naturalWidth > 0")
+    assert loaded, "the chart is shown"
+    assert {"XLSX", "PPTX", "PNG", "JSON"} <= set(await web.texts(".downloads a"))
+    await web.shoot("report-overview")
+    assert await web.phone_layout_fits()
