@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from admin_portal import admin_pages, auth_pages, dashboard_pages, middleware, report_pages, ticket_pages
+from admin_portal import admin_pages, auth_pages, catalog_pages, dashboard_pages, middleware, report_pages, ticket_pages
 from admin_portal.context import PORTAL, PREFIX, PortalContext
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -36,6 +36,12 @@ def build(context: PortalContext) -> web.Application:
     router.add_post("/account/two-factor", auth_pages.confirm_two_factor)
     router.add_post("/account/two-factor/recovery-codes", auth_pages.new_recovery_codes)
     router.add_post("/account/two-factor/remove", auth_pages.remove_two_factor)
+    router.add_get("/rooms", catalog_pages.list_rooms)
+    router.add_post("/rooms/route", catalog_pages.route_alarm)
+    router.add_get("/rooms/{key}", catalog_pages.show_room)
+    router.add_get("/regulations", catalog_pages.list_regulations)
+    router.add_get("/maintenance", catalog_pages.list_maintenance)
+    router.add_get("/checks", catalog_pages.list_checks)
     router.add_get("/reports", report_pages.show_reports)
     router.add_get("/reports/file", report_pages.report_file)
     router.add_get("/security", admin_pages.show_security)

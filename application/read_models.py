@@ -176,3 +176,8 @@ async def attachment(conn: asyncpg.Connection, ticket_id: int, attachment_id: in
     """An attachment's name, type and bytes (to download)."""
     row = await store.attachment(conn, ticket_id, attachment_id)
     return (row["filename"], row["content_type"], bytes(row["data"])) if row else None
+
+
+async def silences_in_force(conn: asyncpg.Connection, room_keys: list[str], now: datetime) -> list[asyncpg.Record]:
+    """Silences in force now for any of these rooms (or for every room), maintenance windows' too."""
+    return await rooms_store.active_silences_of(conn, room_keys, now)
