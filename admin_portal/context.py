@@ -109,7 +109,7 @@ def browser_name(user_agent: str | None) -> str:
 
 
 def span(seconds: float) -> str:
-    """A duration for people: ``45 s``, ``12 min``, ``3 h 05 min``, ``2 d 4 h`` (units read in every language)."""
+    """A duration for people: ``45 s``, ``12 min``, ``3 h 05 min``, ``4 h``, ``2 d 4 h`` (units read in every language)."""
     seconds = abs(int(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -118,7 +118,7 @@ def span(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes:02d} min"
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
 
