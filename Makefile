@@ -19,8 +19,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[embedded,test]'
 	touch $@ $(VENV)/.installed-run
 
+# `make run CONFIG=opsroom.yaml` runs the stack with your configuration instead of the example
 run: $(VENV)/.installed-run
-	$(BIN)/opsroom up --data-dir $(DATA_DIR)
+	$(BIN)/opsroom up --data-dir $(DATA_DIR) $(if $(CONFIG),--config $(CONFIG))
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from application import store
+from knowledge import store as knowledge_store
 from monitors import store as monitor_store
 from monitors.store import MonitorState
 from regulations.store import Deadline
@@ -69,6 +70,10 @@ async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int = 
     return RoomTickets([OpenTicket(ticket, due) for ticket, due in found], total)
 
 
+MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
+CURSOR_YEARS = (1970, 2199)  # what opsroom stores (intake refuses times outside)
+
+
 class BadCursor(ValueError):
     """Not a cursor this listing gave out."""
 
@@ -84,10 +89,12 @@ def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
     try:
         created_at, ticket_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         moment = datetime.fromisoformat(created_at)
-        if not isinstance(ticket_id, int) or moment.tzinfo is None:
+        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or not 0 < ticket_id <= MAX_TICKET_NUMBER:
+            raise ValueError
+        if moment.tzinfo is None or not CURSOR_YEARS[0] <= moment.year <= CURSOR_YEARS[1]:
             raise ValueError
         return moment, ticket_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise BadCursor("not a cursor this API gave out (use next_cursor of the previous page)") from None
 
 
@@ -181,3 +188,8 @@ async def attachment(conn: asyncpg.Connection, ticket_id: int, attachment_id: in
 async def silences_in_force(conn: asyncpg.Connection, room_keys: list[str], now: datetime) -> list[asyncpg.Record]:
     """Silences in force now for any of these rooms (or for every room), maintenance windows' too."""
     return await rooms_store.active_silences_of(conn, room_keys, now)
+
+
+async def articles_of_ticket(conn: asyncpg.Connection, ticket_id: int) -> list[tuple[Any, str, datetime]]:
+    """The knowledge base's articles used on a ticket: (article, linked by, linked at)."""
+    return await knowledge_store.articles_of_ticket(conn, ticket_id)

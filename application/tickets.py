@@ -90,11 +90,12 @@ class TicketActions:
 
     async def comment(
         self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, text: str, now: datetime, *,
-        via: str, attachments: Sequence[Attachment] = (),
+        via: str, attachments: Sequence[Attachment] = (), author: str | None = None,
     ) -> Outcome:
+        """``author``: a name the caller gave, unverified (shown as text, never as a person)."""
         by_people = self.domain.by_people
         return await self._take(conn, actor, TicketAction.COMMENT, ticket_id, lambda _: by_people.comment(
-            conn, ticket_id, actor.user_id, text, now, via=via, attachments=attachments))
+            conn, ticket_id, actor.user_id, text, now, via=via, attachments=attachments, author=author))
 
     async def assign(self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, assignee: str, now: datetime) -> Outcome:
         """Make ``assignee`` (staff of the ticket's room) responsible, on ``actor``'s word."""

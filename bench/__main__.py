@@ -15,6 +15,7 @@ BENCHMARKS = {
     "snmp_traps": "bench.snmp_traps",
     "mail": "bench.mail",
     "alert_groups": "bench.alert_groups",
+    "knowledge": "bench.knowledge",
     "business_time": "bench.business_time",
     "reports": "bench.reports",
     "portal": "bench.portal",

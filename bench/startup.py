@@ -1,5 +1,9 @@
 """`opsroom up`: cold and warm start to a healthy /healthz, and idle memory of the stack.
 
+The clock stops when /healthz says ok, which is when opsroom is ready: the bot logged in,
+its topic rooms provisioned and its first sync done (the moment `opsroom up` prints "is up";
+the banner's moment is measured too).
+
 Runs the real command in a fresh data directory on free ports, as a user would:
 cold = first start (initdb, Synapse keys, account registration, rooms); warm = the
 second and later starts over the same directory (3 runs, median). Memory is read from
@@ -68,9 +72,11 @@ class Up:
     config: Path
     http_port: int
     process: subprocess.Popen[bytes] | None = None
+    banner_seconds: float | None = None
 
     def start(self) -> float:
-        """Seconds from launching `opsroom up` to /healthz answering status ok."""
+        """Seconds from launching `opsroom up` to /healthz answering status ok (and, in
+        ``self.banner_seconds``, to the "opsroom is up" banner)."""
         environment = {key: value for key, value in os.environ.items() if key not in ENVIRONMENT_OVERRIDES}
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
         log = open(self.data_dir.parent / "up.log", "ab")
@@ -80,15 +86,27 @@ class Up:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment, cwd=self.data_dir.parent,
         )
         log.close()
+        log_path = self.data_dir.parent / "up.log"
+        logged_before = log_path.stat().st_size
+        healthy: float | None = None
+        self.banner_seconds = None
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"opsroom up exited with {self.process.returncode}; see {self.data_dir.parent / 'up.log'}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2) as response:
-                    if response.status == 200 and json.loads(response.read()).get("status") == "ok":
-                        return time.monotonic() - began
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+                raise RuntimeError(f"opsroom up exited with {self.process.returncode}; see {log_path}")
+            if healthy is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2) as response:
+                        if response.status == 200 and json.loads(response.read()).get("status") == "ok":
+                            healthy = time.monotonic() - began
+                except (urllib.error.URLError, OSError, ValueError):
+                    pass
+            if self.banner_seconds is None:
+                with log_path.open("rb") as handle:
+                    handle.seek(logged_before)
+                    if b"opsroom is up" in handle.read():
+                        self.banner_seconds = time.monotonic() - began
+            if healthy is not None and self.banner_seconds is not None:
+                return healthy
             if time.monotonic() - began > 180:
                 raise RuntimeError("no healthy /healthz within 180 s")
             time.sleep(0.05)
@@ -132,10 +150,12 @@ def measure() -> dict[str, Any]:
         up = Up(root / "data", config_path, http_port)
         try:
             cold = up.start()
+            banners = [up.banner_seconds]
             up.stop()
             warm = []
             for run in range(WARM_RUNS):
                 warm.append(up.start())
+                banners.append(up.banner_seconds)
                 if run < WARM_RUNS - 1:
                     up.stop()
             time.sleep(IDLE_SECONDS)
@@ -145,7 +165,8 @@ def measure() -> dict[str, Any]:
             if up.process is not None and up.process.poll() is None:
                 up.process.kill()
                 up.process.wait()
-    return {"cold_seconds": cold, "warm_seconds": warm, "warm_median_seconds": statistics.median(warm), **memory}
+    return {"cold_seconds": cold, "warm_seconds": warm, "warm_median_seconds": statistics.median(warm),
+            "banner_seconds": banners, **memory}
 
 
 def verdict(value: float, target: float) -> str:
@@ -156,10 +177,12 @@ def report(figures: dict[str, Any]) -> str:
     warm = figures["warm_seconds"]
     median = figures["warm_median_seconds"]
     rows: list[tuple[str, str, str, str]] = [
-        ("cold first start -> /healthz ok", f"{figures['cold_seconds']:.1f} s", "(reported)", ""),
+        ("cold first start -> /healthz ok (ready)", f"{figures['cold_seconds']:.1f} s", "(reported)", ""),
+        ("  ... -> 'opsroom is up' printed", f"{figures['banner_seconds'][0]:.1f} s", "", ""),
     ]
     for index, seconds in enumerate(warm, 1):
-        rows.append((f"warm start {index} -> /healthz ok", f"{seconds:.1f} s", "", ""))
+        rows.append((f"warm start {index} -> /healthz ok (ready)", f"{seconds:.1f} s", "", ""))
+        rows.append(("  ... -> 'opsroom is up' printed", f"{figures['banner_seconds'][index]:.1f} s", "", ""))
     rows.append(("warm start, median", f"{median:.1f} s", f"<= {TARGETS['warm_seconds']:.0f} s",
                  verdict(median, TARGETS["warm_seconds"])))
     rows.append((f"idle RSS, opsroom process (after {IDLE_SECONDS:.0f} s)", f"{figures['rss_opsroom_mb']:.0f} MB",

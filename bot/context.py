@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from application.tickets import TicketActions
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
+    from knowledge.service import KnowledgeBase
     from reports.access import ReportAccess
     from reports.service import ReportService
 
@@ -39,6 +40,7 @@ class BotDeps:
     directory: RoomDirectory
     domain: "Domain | None" = None
     actions: "TicketActions | None" = None
+    knowledge: "KnowledgeBase | None" = None
     # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
     direct_messages: str = "local"
     reports: "ReportService | None" = None

@@ -7,7 +7,7 @@ database is new) and changes only what the configuration changed.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import asyncpg
 from mautrix.api import Method, Path
@@ -22,6 +22,12 @@ from rooms.model import TopicRoom
 
 log = logging.getLogger(__name__)
 
+# who may see and enter a topic room: invited people only, no guests, history for its members
+ROOM_ACCESS: dict[str, dict[str, str]] = {
+    "m.room.join_rules": {"join_rule": "invite"},
+    "m.room.guest_access": {"guest_access": "forbidden"},
+    "m.room.history_visibility": {"history_visibility": "shared"},
+}
 BOT_POWER = 100
 LEAD_POWER = 50  # staff of level 2 and higher: may moderate the room
 
@@ -59,13 +65,22 @@ def is_privileged_creator(create_event: dict[str, Any], user_id: str) -> bool:
     return privileged and user_id in creators
 
 
-async def ensure_topic_rooms(session: MatrixSession, pool: asyncpg.Pool, directory: RoomDirectory, server_name: str) -> None:
+async def ensure_topic_rooms(
+    session: MatrixSession, pool: asyncpg.Pool, directory: RoomDirectory, server_name: str, admins: Sequence[str] = ()
+) -> None:
     for room in directory.rooms:
-        await ensure_topic_room(session, pool, directory, room, server_name)
+        await ensure_topic_room(session, pool, directory, room, server_name, admins)
+
+
+def invitees(room: TopicRoom, bot_user_id: str, admins: Sequence[str] = ()) -> list[str]:
+    """Who belongs in a topic room: its staff, and the administrators (who see every room)."""
+    wanted = [member.user for member in room.staff] + list(admins)
+    return [user for user in dict.fromkeys(wanted) if user != bot_user_id]
 
 
 async def ensure_topic_room(
-    session: MatrixSession, pool: asyncpg.Pool, directory: RoomDirectory, room: TopicRoom, server_name: str
+    session: MatrixSession, pool: asyncpg.Pool, directory: RoomDirectory, room: TopicRoom, server_name: str,
+    admins: Sequence[str] = (),
 ) -> str:
     api = session.api
     alias = f"#{room.alias_localpart}:{server_name}"
@@ -88,7 +103,8 @@ async def ensure_topic_room(
                 alias_localpart=room.alias_localpart,
                 name=room.name,
                 topic=room.topic or None,
-                invitees=[UserID(member.user) for member in room.staff if member.user != session.user_id],
+                invitees=[UserID(user) for user in invitees(room, session.user_id, admins)],
+                initial_state=[{"type": kind, "state_key": "", "content": content} for kind, content in ROOM_ACCESS.items()],
                 power_level_override={
                     "users": desired_power_users(room, session.user_id, {}, bot_is_privileged_creator=True)
                 },
@@ -103,11 +119,30 @@ async def ensure_topic_room(
         except MatrixRequestError as error:
             log.warning("room %s: cannot join %s: %s", room.key, room_id, error)
     directory.remember(room.key, room_id)
-    await _sync_staff(session, pool, room, room_id)
+    await _secure(session, room, room_id)
+    await _sync_staff(session, pool, room, room_id, admins)
     return room_id
 
 
-async def _sync_staff(session: MatrixSession, pool: asyncpg.Pool, room: TopicRoom, room_id: str) -> None:
+async def _secure(session: MatrixSession, room: TopicRoom, room_id: str) -> None:
+    """Correct a room's access rules (a room made by an older opsroom, or changed by hand)."""
+    api = session.api
+    for kind, wanted in ROOM_ACCESS.items():
+        ((key, value),) = wanted.items()
+        try:
+            current = await api.api.request(Method.GET, Path.v3.rooms[room_id].state[kind][""])
+        except MNotFound:
+            current = {}
+        if current.get(key) == value:
+            continue
+        try:
+            await api.api.request(Method.PUT, Path.v3.rooms[room_id].state[kind][""], {**current, key: value})
+            log.info("room %s: %s set to %s (was %s)", room.key, key, value, current.get(key, "unset"))
+        except MatrixRequestError as error:
+            log.warning("room %s: cannot set %s to %s: %s", room.key, key, value, error)
+
+
+async def _sync_staff(session: MatrixSession, pool: asyncpg.Pool, room: TopicRoom, room_id: str, admins: Sequence[str]) -> None:
     api = session.api
     response = await api.api.request(Method.GET, Path.v3.rooms[room_id].members)
     memberships: dict[str, str] = {}
@@ -116,16 +151,16 @@ async def _sync_staff(session: MatrixSession, pool: asyncpg.Pool, room: TopicRoo
     async with pool.acquire() as conn:
         for user_id, membership in memberships.items():
             await bot_store.set_member(conn, room_id, user_id, membership)
-    for member in room.staff:
-        if member.user == session.user_id or memberships.get(member.user) in ("join", "invite"):
+    for user in invitees(room, session.user_id, admins):
+        if memberships.get(user) in ("join", "invite"):
             continue
         try:
-            await api.invite_user(RoomID(room_id), UserID(member.user))
+            await api.invite_user(RoomID(room_id), UserID(user))
             async with pool.acquire() as conn:
-                await bot_store.set_member(conn, room_id, member.user, "invite")
-            log.info("room %s: invited %s", room.key, member.user)
+                await bot_store.set_member(conn, room_id, user, "invite")
+            log.info("room %s: invited %s", room.key, user)
         except MatrixRequestError as error:
-            log.warning("room %s: cannot invite %s: %s", room.key, member.user, error)
+            log.warning("room %s: cannot invite %s: %s", room.key, user, error)
     create = await api.api.request(Method.GET, Path.v3.rooms[room_id].state["m.room.create"][""], query_params={"format": "event"})
     power: dict[str, Any] = await api.api.request(Method.GET, Path.v3.rooms[room_id].state["m.room.power_levels"][""])
     current = {str(user): int(level) for user, level in (power.get("users") or {}).items()}

@@ -25,6 +25,7 @@ from rooms.directory import RoomDirectory
 from reports.access import ReportAccess
 from reports.service import ReportService
 from rooms.model import TopicRoom
+from knowledge.service import KnowledgeBase
 from storage.outbox import Handlers
 from texts.render import Renderer
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # modules that declare commands on the registry when imported
 COMMAND_MODULES = ("bot.help", "bot.ticket_commands", "bot.silence_commands", "bot.mail_commands", "bot.report_command",
-                   "bot.check_commands", "bot.report_requests")
+                   "bot.check_commands", "bot.kb_commands", "bot.report_requests")
 
 
 class Bot:
@@ -48,6 +49,7 @@ class Bot:
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
         domain: Domain | None = None,
+        knowledge: KnowledgeBase | None = None,
         reports: ReportService | None = None,
         report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
@@ -71,6 +73,7 @@ class Bot:
             directory=self.directory,
             domain=domain,
             actions=TicketActions(domain) if domain is not None else None,
+            knowledge=knowledge,
             reports=reports,
             report_access=report_access,
         )
@@ -109,7 +112,7 @@ class Bot:
         await self.session.api.set_displayname(self.session.settings.display_name)
 
     async def _provision(self) -> None:
-        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name)
+        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name, sorted(self.deps.admins))
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -121,6 +124,10 @@ class Bot:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.processor.stop()
         await self.session.close()
+
+    def ready(self) -> bool:
+        """Logged in, topic rooms provisioned, and synced (or standing by for another replica)."""
+        return self.session.ready.is_set() and self.rooms_ready.is_set() and (self.sync.synced.is_set() or self.sync.standing_by)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -67,6 +67,7 @@ class SyncLoop:
         self._started_at = datetime.now(timezone.utc)
         self.synced = asyncio.Event()  # set after the first successful sync
         self.is_leader = False
+        self.standing_by = False  # another process holds the stream; this one waits its turn
 
     async def run(self) -> None:
         await self._session.ready.wait()
@@ -99,7 +100,9 @@ class SyncLoop:
         self.is_leader = False
         self._lock_conn = await connect(self._dsn)
         while not await self._lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", SYNC_LOCK_KEY):
+            self.standing_by = True
             await asyncio.sleep(2.0)  # another process consumes the stream; stand by
+        self.standing_by = False
         self.is_leader = True
         log.info("this process consumes the Matrix sync stream")
         # events stored but not handled before a crash or restart
@@ -125,7 +128,9 @@ class SyncLoop:
             saved = await store.get_session(conn, self._session.user_id)
             synced_at = await store.synced_at(conn, self._session.user_id)
         since = saved.next_batch if saved else None
-        query: dict[str, str] = {"timeout": str(self._timeout_ms if since else 0), "filter": await self._filter()}
+        # the first sync of this process returns at once (readiness waits for it), later ones long-poll
+        timeout = self._timeout_ms if since and self.synced.is_set() else 0
+        query: dict[str, str] = {"timeout": str(timeout), "filter": await self._filter()}
         if since:
             query["since"] = since
         response = await self._session.api.api.request(Method.GET, Path.v3.sync, query_params=query, retry_count=0)

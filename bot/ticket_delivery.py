@@ -46,6 +46,7 @@ class TicketDelivery:
             (kinds.TICKET_ATTACHMENT, self.attachment),
             (kinds.STORM_DIGEST, self.storm_digest),
             (kinds.INVITE, self.invite),
+            (kinds.OUTBOX_UNDELIVERABLE, self.undeliverable),
         ):
             self.deliverer.register(handlers, kind, handler)
 
@@ -210,6 +211,30 @@ class TicketDelivery:
         if payload.user_id in members:
             return {"skipped": members[payload.user_id]}
         return await self.deliverer.invite(conn, room_id, payload.user_id)
+
+    async def undeliverable(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.Undeliverable, txn_id: str
+    ) -> dict[str, Any]:
+        """A message the outbox gave up on, told in the ticket's thread (or the room) in one line."""
+        room = self.directory.by_key(payload.room_key)
+        language = room.language if room else "en"
+        ticket = await tickets.get(conn, payload.ticket_id) if payload.ticket_id is not None else None
+        rendered = self.renderer.render(
+            "note_undeliverable", language, id=ticket.id if ticket else None, reason=payload.reason,
+            mail=payload.channel == "mail",
+        )
+        content = rendered.content()
+        room_id = (ticket.room_id if ticket else None) or self._room_id(payload.room_key)
+        root = None
+        if ticket is not None:
+            try:
+                root = await self._thread_root(conn, ticket)
+            except TransientDeliveryError:
+                root = None  # the dead row may be the digest the thread would hang on
+        if root:
+            content["m.relates_to"] = thread_relation(root)
+        event_id = await self.deliverer.send_event(room_id, content, txn_id)
+        return {"event_id": event_id}
 
 
 DIGEST_LISTED = 30

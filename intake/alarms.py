@@ -10,7 +10,17 @@ from aiohttp import web
 from intake.auth import AuthFailure, read_from_source
 from intake.batching import Overloaded
 from intake.context import INTAKE, IntakeContext
-from intake.validation import InvalidInput, choice, http_url, json_error, no_unknown_fields, parse_json_object, string, string_map
+from intake.validation import (
+    InvalidInput,
+    choice,
+    http_url,
+    json_error,
+    no_unknown_fields,
+    parse_json_object,
+    retry_later,
+    string,
+    string_map,
+)
 from tickets.alarms import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
@@ -20,17 +30,24 @@ ALARM_FIELDS = frozenset(
 
 
 def parse_alarm(data: dict[str, Any], source_name: str) -> AlarmInput:
+    """The alarm of the authenticated source ``source_name``. A ``source`` in the body never
+    changes that (it would open another source's fingerprint namespace): when it names something
+    else (a relay forwarding for several systems) it is kept as the label ``source``."""
     no_unknown_fields(data, ALARM_FIELDS)
     title = string(data, "title", required=True, max_length=500)
     assert title is not None
+    labels = string_map(data, "labels")
+    label = string(data, "source", max_length=100)
+    if label and label != source_name:
+        labels.setdefault("source", label)
     return AlarmInput(
         title=title,
-        source=string(data, "source", max_length=100) or source_name,
+        source=source_name,
         severity=choice(data, "severity", SEVERITIES, "warning"),  # type: ignore[arg-type]
         service=string(data, "service", max_length=200),
         host=string(data, "host", max_length=255),
         description=string(data, "description", max_length=20000),
-        labels=string_map(data, "labels"),
+        labels=labels,
         url=http_url(data, "url"),
         fingerprint=string(data, "fingerprint", max_length=200),
         status=choice(data, "status", ("firing", "resolved"), "firing"),  # type: ignore[arg-type]
@@ -48,7 +65,7 @@ async def post_alarm(request: web.Request) -> web.Response:
         return error.response()
     outcome = await store_alarm(intake, alarm)
     if outcome is None:
-        return json_error(503, "too many alarms queued; retry shortly", retry_after_seconds=1)
+        return retry_later(json_error(503, "too many alarms queued; retry shortly", retry_after_seconds=1), 1)
     # durable before the answer: the transaction has committed
     return web.json_response({"ticket": outcome.ticket_id, "result": outcome.result}, status=202)
 

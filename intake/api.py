@@ -20,7 +20,9 @@ from intake.context import INTAKE
 from intake.validation import (
     InvalidInput,
     choice,
+    clean_text,
     email,
+    in_range,
     json_error,
     matrix_user_id,
     no_unknown_fields,
@@ -45,11 +47,16 @@ MAX_LIMIT = 200
 _MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
 
 
+def ascii_number(text: str) -> int | None:
+    """A whole number written in ASCII digits (``²`` and ``١`` are digits to ``str.isdigit``, not here)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+
+
 def ticket_number(request: web.Request) -> int:
-    text = request.match_info["ticket_id"].lstrip("#")
-    if not text.isdigit() or not 0 < int(text) <= _MAX_TICKET_NUMBER:
+    number = ascii_number(request.match_info["ticket_id"].lstrip("#"))
+    if number is None or not 0 < number <= _MAX_TICKET_NUMBER:
         raise InvalidInput("ticket", "expected a ticket number")
-    return int(text)
+    return number
 
 
 def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportInput:
@@ -109,6 +116,15 @@ def _single(query: MultiMapping[str], name: str) -> str | None:
     return values[0] if values else None
 
 
+def check_query(query: MultiMapping[str], known: frozenset[str]) -> None:
+    """Only known parameters, and values PostgreSQL can store (no NUL, no lone surrogate)."""
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown parameter (known: {', '.join(sorted(known))})")
+    for name, value in query.items():
+        clean_text(name, value)
+
+
 def _time(query: MultiMapping[str], name: str) -> datetime | None:
     value = _single(query, name)
     # a '+' of the zone offset arrives as a space when the caller did not percent-encode it
@@ -119,15 +135,14 @@ def _limit(query: MultiMapping[str]) -> int:
     value = _single(query, "limit")
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    number = ascii_number(value)
+    if number is None or not 1 <= number <= MAX_LIMIT:
         raise InvalidInput("limit", f"expected a number from 1 to {MAX_LIMIT}")
-    return int(value)
+    return number
 
 
 def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQuery, int, str | None]:
-    unknown = sorted(set(query) - LIST_PARAMETERS)
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown parameter (known: {', '.join(sorted(LIST_PARAMETERS))})")
+    check_query(query, LIST_PARAMETERS)
     since, until = _time(query, "since"), _time(query, "until")
     if since and until and since >= until:
         raise InvalidInput("until", "must be later than since")
@@ -172,8 +187,11 @@ async def add_comment(request: web.Request) -> web.Response:
         return error.response()
     assert text is not None
     async with intake.pool.acquire() as conn, conn.transaction():
-        actor = system_actor(author or f"api:{caller}", "api")
-        outcome = await intake.actions.comment(conn, actor, ticket_id, text, datetime.now(timezone.utc), via=f"api:{caller}")
+        # the caller is who is known; the author it names is a label, never taken for a person
+        actor = system_actor(f"api:{caller}", "api")
+        outcome = await intake.actions.comment(
+            conn, actor, ticket_id, text, datetime.now(timezone.utc), via=f"api:{caller}", author=author
+        )
     if not outcome.ok:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")
     return web.json_response({"ticket": ticket_id, "result": "commented"}, status=201)
@@ -188,6 +206,12 @@ async def get_ticket(request: web.Request) -> web.Response:
         return error.response()
     async with intake.pool.acquire() as conn:
         detail = await read_models.ticket_detail(conn, ticket_id)
+        used = await read_models.articles_of_ticket(conn, ticket_id) if detail is not None else []
     if detail is None:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")
-    return web.json_response(detail.as_json())
+    body = detail.as_json()
+    body["articles"] = [  # the knowledge base's articles used on it
+        {"id": article.id, "slug": article.slug, "title": article.title, "linked_by": who, "linked_at": at.isoformat()}
+        for article, who, at in used
+    ]
+    return web.json_response(body)

@@ -39,25 +39,36 @@ class TokenBook:
     def check(self, presented: str | None) -> str | None:
         found = None
         for token, name in self.tokens.items():
-            if presented is not None and hmac.compare_digest(token.encode(), presented.encode()):
+            if presented is not None and _same(token.encode(), header_bytes(presented)):
                 found = name
         return found
 
 
+def header_bytes(value: str) -> bytes:
+    """A header value as the bytes that arrived (aiohttp keeps bytes that are not UTF-8 as
+    surrogates; such a credential is simply wrong, never an error)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+    """The bearer token; None when there is none, or when it is not the only Authorization header."""
+    headers = request.headers.getall("Authorization", [])
+    if len(headers) != 1:
+        return None
+    scheme, _, value = headers[0].partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
 
 
 def authenticate(request: web.Request, book: TokenBook) -> str:
-    """The caller's name, or a 401 with a JSON body (the token is never echoed or logged)."""
+    """The caller's name, or a 401 with a JSON body (the token is never echoed or logged).
+
+    Exactly one Authorization header: with two, one of them is not what the caller meant to send."""
     presented = bearer_token(request)
     name = book.check(presented)
     if name is None:
-        reason = "missing" if presented is None else "wrong"
+        reason = "missing" if presented is None and "Authorization" not in request.headers else "wrong"
         book.failures[reason] += 1
         log.warning("%s: %s %s token from %s", request.path, reason, book.kind, request.remote)
         raise web.HTTPUnauthorized(
@@ -166,13 +177,12 @@ class SourceBook:
     def identify(self, request: web.Request, body: bytes, routing_key: str | None = None) -> str:
         """The one source that every presented credential names; else AuthFailure (counted, logged)."""
         presented: list[tuple[str, set[str]]] = []
-        header = request.headers.get("Authorization")
-        if header is not None:
+        # every copy of a header is a credential presented: a duplicate must be right as well
+        for header in request.headers.getall("Authorization", []):
             presented.append(self._authorization(header))
         for name in self.signature_headers:
-            value = request.headers.get(name)
-            if value is not None:
-                signature = value.strip().lower().removeprefix(SIGNATURE_PREFIX).encode()
+            for value in request.headers.getall(name, []):
+                signature = header_bytes(value.strip().lower().removeprefix(SIGNATURE_PREFIX))
                 presented.append(("hmac", {
                     s.name for s in self.sources
                     if s.hmac_header == name and s.hmac_secret is not None
@@ -195,7 +205,7 @@ class SourceBook:
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer":
-            token = value.encode()
+            token = header_bytes(value)
             return "token", {s.name for s in self.sources if s.token is not None and _same(s.token, token)}
         if scheme.lower() == "basic":
             try:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 
+from storage.pool import is_unavailable
 from tickets.alarms import AlarmIntake, AlarmOutcome
 from tickets.model import AlarmInput
 
@@ -70,7 +71,11 @@ class AlarmBatcher:
                 outcomes = await self._alarms.receive_alarms(conn, [alarm for alarm, _ in batch], datetime.now(timezone.utc))
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):  # the database is away: every alarm of the batch waits for it (503)
+                for _alarm, future in batch:
+                    _fail(future, error)
+                return
             if len(batch) == 1:
                 log.exception("storing an alarm failed")
                 _fail(batch[0][1], RuntimeError("the alarm could not be stored"))

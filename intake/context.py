@@ -14,6 +14,7 @@ from application.domain import Domain
 from application.tickets import TicketActions
 
 if TYPE_CHECKING:
+    from knowledge.service import KnowledgeBase
     from intake.batching import AlarmBatcher
     from monitors.runner import MonitorService
     from reports.service import ReportService
@@ -34,6 +35,8 @@ class IntakeContext:
     monitors: "MonitorService | None" = None
     # group commit of single alarms (POST /api/v1/alarms, Events API v2 triggers)
     alarms: "AlarmBatcher | None" = None
+    # the knowledge base (/api/v1/kb/..., the public board /kb)
+    knowledge: "KnowledgeBase | None" = None
     # reports as files (GET /api/v1/reports/{kind})
     reports: "ReportService | None" = None
 

@@ -28,6 +28,7 @@ from intake.validation import (
     mapping,
     parse_json_object,
     read_body,
+    retry_later,
     string,
     timestamp,
     within,
@@ -144,7 +145,7 @@ async def post_event(request: web.Request) -> web.Response:
     else:
         stored = await store_alarm(intake, alarm)
         if stored is None:
-            return invalid_event(503, "too many events queued; retry shortly")
+            return retry_later(invalid_event(503, "too many events queued; retry shortly"), 1)
         outcome = stored
     return web.json_response(
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from intake import alarms, alertmanager, api, events_v2, grafana, openapi, web_form
-from intake import checks_api, heartbeats, report_api
+from intake import checks_api, heartbeats, kb_api, kb_board, report_api
 from intake.context import INTAKE, IntakeContext
 
 
@@ -23,6 +23,10 @@ def setup(app: web.Application, context: IntakeContext) -> None:
     app.router.add_post("/api/v1/tickets/{ticket_id}/comments", api.add_comment)
     app.router.add_post("/api/v1/heartbeat/{name}", heartbeats.post_heartbeat)
     app.router.add_get("/api/v1/checks", checks_api.get_checks)
+    if context.knowledge is not None:
+        kb_api.setup(app)
+        if context.knowledge.settings.board.enabled:
+            kb_board.setup(app)
     app.router.add_get("/api/v1/reports/{kind}", report_api.get_report)
     if context.report_form.enabled:
         web_form.setup(app, context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from aiohttp import web
@@ -16,6 +16,12 @@ from rooms.model import check_user_id
 def json_error(status: int, error: str, **details: Any) -> web.Response:
     """Every 4xx/5xx opsroom gives has a JSON body naming the problem."""
     return web.json_response({"error": error, **details}, status=status)
+
+
+def retry_later(response: web.Response, seconds: int) -> web.Response:
+    """A 503 that tells the sender when to try again (nothing was stored)."""
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 class InvalidInput(Exception):
@@ -51,14 +57,69 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     return bytes(raw)
 
 
+MAX_JSON_DEPTH = 32  # opsroom's own shapes nest 4 levels; senders' extras get room to spare
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON object whose every string PostgreSQL can store: no NUL, no lone surrogate, not
+    nested absurdly deep, no NaN or Infinity. Anything else is a 400 naming where it is."""
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidInput(None, f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits, NaN
         raise InvalidInput(None, f"malformed JSON: {error}") from None
     if not isinstance(data, dict):
         raise InvalidInput(None, "expected a JSON object")
+    check_json_text(data)
     return data
+
+
+def text_problem(value: str) -> str | None:
+    """What makes a string unstorable (PostgreSQL text holds neither NUL nor lone surrogates)."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode)"
+    return None
+
+
+def clean_text(name: str, value: str) -> str:
+    """``value`` if it can be stored, else a 400 naming ``name`` (for query and form values)."""
+    problem = text_problem(value)
+    if problem:
+        raise InvalidInput(name, problem)
+    return value
+
+
+def check_json_text(data: Any) -> None:
+    """Every key and string of a parsed JSON document can be stored; it nests at most
+    MAX_JSON_DEPTH levels. Iterative, so a deep document cannot exhaust the stack."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise InvalidInput(path or None, problem)
+            continue
+        if isinstance(value, (dict, list)) and depth >= MAX_JSON_DEPTH:
+            raise InvalidInput(path or None, f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                key_problem = text_problem(key)
+                if key_problem:
+                    raise InvalidInput(path or None, f"a key {key_problem}")
+                stack.append((f"{path}.{key}" if path else key, item, depth + 1))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                stack.append((f"{path}[{index}]", item, depth + 1))
 
 
 def string(data: dict[str, Any], name: str, *, required: bool = False, max_length: int = 1000) -> str | None:
@@ -69,6 +130,7 @@ def string(data: dict[str, Any], name: str, *, required: bool = False, max_lengt
         return None
     if not isinstance(value, str):
         raise InvalidInput(name, f"expected a string, got {type(value).__name__}")
+    clean_text(name, value)
     value = value.strip()
     if required and not value:
         raise InvalidInput(name, "must not be empty")
@@ -168,8 +230,23 @@ def array(data: dict[str, Any], name: str, *, required: bool = False, max_items:
     return value
 
 
+# times outside these are typos or probes (9999-12-31T23:59:59-23:59 is past what a datetime
+# holds in UTC); stored, they would break every later rendering of the ticket
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+RANGE_TEXT = "must lie between 1970-01-01 and 2199-12-31"
+
+
+def in_range(moment: datetime) -> bool:
+    """Whether an aware time lies in the range opsroom accepts and can show in any zone."""
+    try:
+        return EARLIEST <= moment.astimezone(timezone.utc) < LATEST
+    except OverflowError:
+        return False
+
+
 def timestamp(data: dict[str, Any], name: str) -> datetime | None:
-    """An RFC 3339 time; Go's zero time (``0001-01-01T00:00:00Z``) means none."""
+    """An RFC 3339 time between 1970 and 2199; Go's zero time (``0001-01-01T00:00:00Z``) means none."""
     value = string(data, name, max_length=64)
     if value is None:
         return None
@@ -179,4 +256,8 @@ def timestamp(data: dict[str, Any], name: str) -> datetime | None:
         raise InvalidInput(name, "expected an RFC 3339 time such as 2026-11-20T08:14:03Z") from None
     if moment.tzinfo is None:
         raise InvalidInput(name, "the time needs a zone (Z or +01:00)")
-    return None if moment.year <= 1 else moment
+    if moment.replace(tzinfo=None) == datetime(1, 1, 1) and moment.utcoffset() == timedelta(0):
+        return None  # Go's zero time (Alertmanager's endsAt of a firing alert): no time given
+    if not in_range(moment):
+        raise InvalidInput(name, RANGE_TEXT)
+    return moment

@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 import segno
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
@@ -232,7 +233,7 @@ async def _read_submission(request: web.Request, form: ReportForm) -> Submission
     elif request.content_type == "multipart/form-data":
         try:
             await _read_multipart(request, form, submission)
-        except (ValueError, AssertionError, UnicodeDecodeError) as error:
+        except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as error:  # a part's headers too
             log.info("report form: unreadable multipart body (%s)", type(error).__name__)
             submission.problem(None, "The form arrived damaged. Please send it again.")
     else:
@@ -296,8 +297,13 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
             submission.problem(FILE_FIELD, f"{filename} is larger than {_size(form.attachment_max_bytes)}, "
                                            "the largest file accepted.")
         else:
-            content_type = part.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
-            submission.attachments.append(Attachment(filename, content_type or "application/octet-stream", bytes(data)))
+            content_type = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if not MIME_TYPE.fullmatch(content_type):  # empty, or control characters a browser never sends
+                content_type = "application/octet-stream"
+            submission.attachments.append(Attachment(filename, content_type, bytes(data)))
+
+
+MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 def _decode(data: bytes, charset: str) -> str:

@@ -25,6 +25,8 @@ from intake.context import IntakeContext
 from intake.mail.imap import MailIntake
 from intake.mail.ingest import MailIngest
 from intake.snmp.receiver import TrapReceiver, build_receiver
+from knowledge.service import KnowledgeBase
+from knowledge.worker import KnowledgeWorker
 from mailout.smtp import SmtpSender, SmtpSettings
 from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
@@ -42,6 +44,7 @@ from storage.migrate import migrate
 from storage.pool import connect, create_pool
 from texts.i18n import translations
 from texts.mail import MailComposer
+from tickets import notices
 from tickets.rules import StaticRules
 from tickets.silencing import SilenceExpiry
 
@@ -92,6 +95,8 @@ class Opsroom:
                 mail_out=config.mail.smtp is not None,
             )
         )
+        self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
+        self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
         self.report_access: ReportAccess | None = None
         self.scheduled_reports: ScheduledReports | None = None
@@ -132,6 +137,7 @@ class Opsroom:
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
             domain=self.domain,
+            knowledge=self.knowledge,
             reports=self.reports,
             report_access=report_access,
         )
@@ -144,6 +150,7 @@ class Opsroom:
             handlers,
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
+            on_dead=notices.undeliverable,
         )
         self.deadlines = DeadlineEngine(self.pool, self.dsn, self.domain.escalation.deadline_passed)
         self.silences = SilenceExpiry(self.pool, self.domain.silences, self.deadlines.scheduler)
@@ -159,6 +166,7 @@ class Opsroom:
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
+            knowledge=self.knowledge,
             reports=self.reports,
         )
         self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
@@ -178,6 +186,8 @@ class Opsroom:
             self.traps = await build_receiver(config.snmp, self.pool, self.domain.alarms)
             await self.traps.start()
         self.silences.start()
+        self.knowledge_worker = KnowledgeWorker(self.pool, self.dsn, self.knowledge)
+        self.knowledge_worker.start()
         await self.scheduled_reports.start()
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
@@ -244,6 +254,8 @@ class Opsroom:
             await self.intake.alarms.stop()
         if self.silences is not None:
             self.silences.stop()
+        if self.knowledge_worker is not None:
+            await self.knowledge_worker.stop()
         if self.scheduled_reports is not None:
             self.scheduled_reports.stop()
         if self.deadlines is not None:
@@ -269,13 +281,23 @@ class Opsroom:
         return None
 
     async def health(self) -> dict[str, Any]:
+        """``ready``: the database and homeserver answer and the bot is logged in, has its rooms
+        and has synced (a standby replica: is waiting its turn). ``status`` is ok when ready and
+        nothing needs an operator (``problems`` says what does)."""
         report: dict[str, Any] = {"uptime_seconds": round(time.monotonic() - self._started_at, 1)}
+        problems: list[str] = []
         database_ok = False
         try:
             assert self.pool is not None
             async with self.pool.acquire(timeout=2) as conn:
-                report["database"] = {"ok": True, "outbox": await outbox.counts(conn)}
+                counts = await outbox.counts(conn)
+            report["database"] = {"ok": True, "outbox": counts}
             database_ok = True
+            if counts["dead_unacknowledged"]:
+                problems.append(
+                    f"outbox: {counts['dead_unacknowledged']} message(s) given up; see `opsroom outbox dead`, "
+                    "then `opsroom outbox ack`"
+                )
         except Exception as error:
             report["database"] = {"ok": False, "error": type(error).__name__}
         homeserver_ok = False
@@ -287,8 +309,10 @@ class Opsroom:
                 report["homeserver"] = {"ok": homeserver_ok, "status": response.status}
         except Exception as error:
             report["homeserver"] = {"ok": False, "error": type(error).__name__}
+        bot_ready = False
         if self.bot is not None:
             report["homeserver"]["bot"] = self.bot.health()
+            bot_ready = self.bot.ready()
         if self.intake is not None:
             report["intake"] = {
                 "auth_failures": {
@@ -301,5 +325,9 @@ class Opsroom:
             report["mail"] = self.mail_intake.health()
         if self.traps is not None:
             report["snmp"] = self.traps.health()
-        report["status"] = "ok" if database_ok and homeserver_ok else "degraded"
+        ready = database_ok and homeserver_ok and bot_ready
+        report["ready"] = ready
+        report["status"] = "ok" if ready and not problems else "degraded"
+        if problems:
+            report["problems"] = problems
         return report

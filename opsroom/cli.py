@@ -1,4 +1,4 @@
-"""``opsroom`` command line: up, run, migrate, check-config."""
+"""``opsroom`` command line: up, run, migrate, outbox, check-config."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from opsroom.config import Config, ConfigError, check_production, read_config
+from opsroom.config import Config, ConfigError, check_production, read_config, under
 from opsroom.logs import setup_logging
 from common.schema import Problem
 
@@ -49,14 +49,33 @@ def _load(path: str | None) -> Config | None:
         return None
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def check_file(path: Path, mode: str, environ: Mapping[str, str]) -> tuple[Config | None, list[Problem]]:
+    """Every problem of a configuration file for ``opsroom run`` or ``opsroom up``, in one pass.
+
+    For ``up``, a ``${NAME}`` the environment does not set is fine: ``opsroom up`` generates it."""
+    from opsroom.embedded.up import check_up, missing_references
+
+    if mode == "up":
+        placeholders = {name: f"generated-by-opsroom-up-{index}-{name}" for index, name in
+                        enumerate(missing_references(path, environ))}
+        environ = {**placeholders, **environ}
+    set_aside: set[str] = set()
     try:
-        config = read_config(Path(args.file))
+        config: Config | None = read_config(path, environ)
+        problems: list[Problem] = []
     except ConfigError as error:
-        print_problems(error.problems, args.file)
-        return 2
-    problems = check_production(config) if args.mode == "run" else []
-    if problems:
+        problems = list(error.problems)
+        config = getattr(error, "partial", None)
+        set_aside = getattr(error, "set_aside", set())
+    if config is not None:
+        more = check_production(config) if mode == "run" else check_up(config)
+        problems += [p for p in more if p not in problems and not under(p.path, set_aside)]
+    return (config if not problems else None), problems
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config, problems = check_file(Path(args.file), args.mode, os.environ)
+    if problems or config is None:
         print_problems(problems, args.file)
         return 2
     print(
@@ -66,17 +85,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from opsroom.app import apply_migrations
-
-    dsn = os.environ.get("OPSROOM_DATABASE_URL")
+def _database_url(args: argparse.Namespace) -> str | None:
+    """The database of ``--config FILE``, else OPSROOM_DATABASE_URL, else the embedded one of
+    ``--data-dir`` (where `opsroom up` keeps it). Problems are printed; None then."""
     if args.config:
         config = _load(args.config)
         if config is None:
-            return 2
-        dsn = config.database.url.reveal() if config.database.url else None
+            return None
+        if config.database.url is not None:
+            return config.database.url.reveal()
+    elif os.environ.get("OPSROOM_DATABASE_URL"):
+        return os.environ["OPSROOM_DATABASE_URL"]
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir and (Path(data_dir) / "postgres" / "data").is_dir():
+        from opsroom.embedded.datadir import Layout
+        from opsroom.embedded.postgres import EmbeddedPostgres
+
+        return EmbeddedPostgres(Layout(Path(data_dir).resolve()).postgres).dsn("opsroom")
+    where = "in --config FILE, OPSROOM_DATABASE_URL" + (f" or an `opsroom up` data directory ({data_dir} has none)" if data_dir else "")
+    print(f"database.url: required ({where})", file=sys.stderr)
+    return None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from opsroom.app import apply_migrations
+
+    dsn = _database_url(args)
     if not dsn:
-        print("database.url: required (in --config FILE or OPSROOM_DATABASE_URL)", file=sys.stderr)
         return 2
     setup_logging("INFO", [dsn])
     try:
@@ -86,6 +121,42 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 1
     print(f"applied migrations: {applied}" if applied else "database schema is up to date")
     return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """``opsroom outbox dead``: messages given up; ``opsroom outbox ack [ID ...]``: acknowledge them."""
+    dsn = _database_url(args)
+    if not dsn:
+        return 2
+    try:
+        return asyncio.run(_outbox(args, dsn))
+    except Exception as error:  # connection refused, authentication
+        print(f"cannot reach the database: {type(error).__name__}: {error}".replace(dsn, "***"), file=sys.stderr)
+        return 1
+
+
+async def _outbox(args: argparse.Namespace, dsn: str) -> int:
+    from storage import outbox
+    from storage.pool import connect
+
+    conn = await connect(dsn)
+    try:
+        if args.action == "ack":
+            count = await outbox.acknowledge_dead(conn, args.ids or None)
+            print(f"acknowledged {count} dead outbox row{'s' if count != 1 else ''}; /healthz no longer counts them")
+            return 0
+        rows = await outbox.dead_rows(conn, unacknowledged_only=not args.all)
+        if not rows:
+            print("no dead outbox rows" + ("" if args.all else " waiting for acknowledgement"))
+            return 0
+        for row in reversed(rows):
+            state = "acknowledged" if row["dead_acknowledged_at"] else "unacknowledged"
+            print(f"#{row['id']}  {row['dead_at']:%Y-%m-%d %H:%M:%S}  {row['queue']}  {row['kind']}  "
+                  f"{row['dead_reason'] or 'refused'} after {row['attempts']} attempts ({state})")
+            print(f"    {row['last_error']}")
+        return 0
+    finally:
+        await conn.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -152,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config", help="configuration file (else OPSROOM_DATABASE_URL)")
     migrate.set_defaults(handler=cmd_migrate)
+
+    box = commands.add_parser("outbox", help="messages the outbox gave up on: list them, acknowledge them")
+    box.add_argument("action", choices=("dead", "ack"), help="dead: list them; ack: acknowledge them (/healthz is ok again)")
+    box.add_argument("ids", nargs="*", type=int, metavar="ID", help="ack only these rows (default: all)")
+    box.add_argument("--config", help="configuration file (else OPSROOM_DATABASE_URL, else --data-dir)")
+    box.add_argument("--data-dir", default="./.opsroom", help="the data directory of `opsroom up` (default ./.opsroom)")
+    box.add_argument("--all", action="store_true", help="dead: list acknowledged rows too")
+    box.set_defaults(handler=cmd_outbox)
 
     check = commands.add_parser("check-config", help="check a configuration file and print every problem")
     check.add_argument("file")

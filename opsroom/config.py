@@ -7,6 +7,7 @@ adds the checks that span several sections.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from catalog.sources import ApiToken, BasicAuthConfig, HmacConfig, SourceConfig 
 from monitors.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
 from common.schema import Problem, SchemaError, Secret, load
+from knowledge.settings import KnowledgeConfig
 from regulations.model import Regulation
 from reports.schedule import ScheduledReport, check_schedules
 from rooms.model import Person, TopicRoom, check_user_id
@@ -151,6 +153,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # knowledge base: summary hints, suggestions on new tickets, the public board
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     # the admin portal at /admin/
     portal: PortalConfig = field(default_factory=PortalConfig)
     # scheduled reports, delivered to a room or by mail
@@ -213,13 +217,98 @@ def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
         raise ConfigError([Problem("", "the configuration must be a mapping of sections")])
     data = _expand_environment(data, environ, "", problems)
     _apply_overrides(data, environ)
-    config, load_problems = load(Config, data)
+    config, load_problems, set_aside = _load_set_aside(data)
     problems.extend(load_problems)
     if config is not None:
-        problems.extend(check_consistency(config))
+        # what refers to a part set aside (a regulation of that name) is not a problem of its own
+        names = {repr(_path_parts(path)[-1]) for path in set_aside if isinstance(_path_parts(path)[-1], str)}
+        problems.extend(
+            p for p in check_consistency(config)
+            if not under(p.path, set_aside) and not (set_aside and any(name in p.message for name in names))
+        )
     if problems:
-        raise ConfigError(problems)
+        error = ConfigError(problems)
+        error.partial = config  # type: ignore[attr-defined]  # what the rest could be checked on
+        error.set_aside = set_aside  # type: ignore[attr-defined]
+        raise error
     return config
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+SET_ASIDE_ROUNDS = 8
+
+
+def _path_parts(path: str) -> list[str | int]:
+    return [int(index) if index else key for key, index in _PATH_PART.findall(path)]
+
+
+def under(path: str, prefixes: set[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or lies inside one."""
+    return any(path == prefix or path.startswith((prefix + ".", prefix + "[")) for prefix in prefixes)
+
+
+def _set_aside(data: Any, path: str) -> str | None:
+    """Remove what ``path`` names from ``data``; returns the path removed (a list item takes its
+    whole list along, since the items after it would change their numbers), None if not found."""
+    parts = _path_parts(path)
+    if not parts:
+        return None
+    parent: Any = data
+    walked: list[str | int] = []
+    for part in parts[:-1]:
+        if isinstance(part, int) and isinstance(parent, list) and part < len(parent):
+            if not isinstance(parent[part], (dict, list)):
+                break
+        elif not (isinstance(part, str) and isinstance(parent, dict) and part in parent):
+            break
+        parent, walked = parent[part], [*walked, part]
+    else:
+        last = parts[-1]
+        if isinstance(last, str) and isinstance(parent, dict) and last in parent:
+            del parent[last]
+            return path
+    # a list item (or something unreachable): set the nearest mapping key above it aside
+    while walked and not isinstance(walked[-1], str):
+        walked.pop()
+    if not walked:
+        return None
+    holder: Any = data
+    for part in walked[:-1]:
+        holder = holder[part]
+    del holder[walked[-1]]
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(walked))
+
+
+def _load_set_aside(data: dict[str, Any]) -> tuple[Config | None, list[Problem], set[str]]:
+    """Load the configuration; where parts do not load, set them aside and load the rest again,
+    so that the checks across sections still run and every problem is told in one pass."""
+    config, problems = load(Config, data)
+    if config is not None:
+        return config, problems, set()
+    trimmed = copy.deepcopy(data)
+    set_aside: set[str] = set()
+    reported = list(problems)
+    new = problems
+    for _round in range(SET_ASIDE_ROUNDS):
+        removed = {_set_aside(trimmed, problem.path) for problem in new}
+        if None in removed:
+            return None, reported, set_aside
+        set_aside |= {path for path in removed if path}
+        config, again = load(Config, trimmed)
+        if config is not None:
+            return config, reported, set_aside
+        new = [p for p in again if not under(p.path, set_aside)]
+        reported += [p for p in new if p not in reported]
+        if not new:  # only what was set aside fails now (a required key): set its parent aside
+            new = [Problem(_parent(p.path), "") for p in again if _parent(p.path)]
+            if not new:
+                return None, reported, set_aside
+    return None, reported, set_aside
+
+
+def _parent(path: str) -> str:
+    parts = _path_parts(path)[:-1]
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(parts))
 
 
 def _expand_environment(value: Any, environ: Mapping[str, str], path: str, problems: list[Problem]) -> Any:

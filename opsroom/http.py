@@ -1,36 +1,123 @@
-"""The HTTP server: health, and the routes the faces mount (intake, API, portal)."""
+"""The HTTP server: health, and the routes the faces mount (intake, API, portal).
+
+Every error answer is JSON (``{"error": ...}``), including those aiohttp gives before a
+handler runs (a malformed request line or header, a body longer than its Content-Length);
+a 405 keeps its ``Allow`` header. While PostgreSQL is unreachable, requests that need it are
+answered 503 with ``Retry-After``, and the outage is logged once when it starts and once
+when it ends, not with a traceback per request.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
-from intake.validation import json_error
+from intake.validation import json_error, retry_later
+from storage.pool import is_unavailable
 
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+RETRY_AFTER_SECONDS = 5  # what a sender is told to wait while the database is away
+_ENTITY_HEADERS = frozenset({"content-type", "content-length"})
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge as error:
-        return json_error(413, "request body too large", detail=error.text)
-    except web.HTTPException as error:
-        if error.status < 400 or error.content_type == "application/json" or error.content_type == "text/html":
-            raise
-        return json_error(error.status, error.reason)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return json_error(500, "internal error; it has been logged")
+class DatabaseOutage:
+    """Whether requests currently fail for want of the database; logs each outage once."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.refused = 0  # requests answered 503 during the current outage
+
+    def failed(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            self.refused = 0
+            log.warning("database unreachable (%s): requests that need it get 503 with Retry-After %ss",
+                        type(error).__name__, RETRY_AFTER_SECONDS)
+        self.refused += 1
+
+    def answered(self) -> None:
+        if self.since is not None:
+            log.warning("database reachable again after %.0fs; %d requests were answered 503 meanwhile",
+                        time.monotonic() - self.since, self.refused)
+            self.since = None
+
+
+def database_unavailable() -> web.Response:
+    return retry_later(json_error(503, "the database is unavailable; nothing was stored, retry shortly",
+                                  retry_after_seconds=RETRY_AFTER_SECONDS), RETRY_AFTER_SECONDS)
+
+
+def error_answer(error: web.HTTPException) -> web.Response:
+    """An aiohttp HTTP error as JSON, keeping its headers (``Allow`` of a 405, ``WWW-Authenticate``)."""
+    response = json_error(error.status, error.reason)
+    for name, value in error.headers.items():
+        if name.lower() not in _ENTITY_HEADERS:
+            response.headers.add(name, value)
+    return response
+
+
+def json_errors(outage: DatabaseOutage) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPRequestEntityTooLarge as error:
+            return json_error(413, "request body too large", detail=error.text)
+        except web.HTTPException as error:
+            if error.status < 400 or error.content_type == "application/json" or error.content_type == "text/html":
+                raise
+            return error_answer(error)
+        except Exception as error:
+            if is_unavailable(error):
+                outage.failed(error)
+                return database_unavailable()
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return json_error(500, "internal error; it has been logged")
+        if response.status < 500:
+            outage.answered()
+        return response
+
+    return middleware
+
+
+class _JsonErrorRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering what it refuses before routing in JSON, not text."""
+
+    def handle_error(
+        self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)  # logs, and closes the connection
+        if status == 500:
+            response = json_error(500, "internal error; it has been logged")
+        else:
+            reason = str(getattr(exc, "message", "") or message or plain.reason or "").strip()
+            reason = reason.splitlines()[0][:200].rstrip(":") if reason else ""
+            response = json_error(status, f"malformed HTTP request: {reason}" if reason else "malformed HTTP request")
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer  # same state, JSON error answers (aiohttp has no option for it)
+        return server
 
 
 def build_app(health: HealthCheck, *, max_body_bytes: int) -> web.Application:
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors])
+    outage = DatabaseOutage()
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors(outage)])
 
     async def healthz(_request: web.Request) -> web.Response:
         report = await health()
@@ -48,7 +135,7 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = _Runner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

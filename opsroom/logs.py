@@ -1,10 +1,45 @@
-"""Logging set-up that keeps configured secrets out of every log line."""
+"""Logging set-up that keeps configured secrets out of every log line, and keeps what the
+libraries log about a dead peer to one line each (no traceback for a refused connection or a
+job cancelled at shutdown)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import Iterable
+
+from storage.pool import is_unavailable
+
+# libraries that log a full traceback for what is, to an operator, one event
+QUIET_LIBRARIES = ("asyncpg", "apscheduler", "aiohttp", "mautrix")
+
+
+class OneLinePerPeerFailure(logging.Filter):
+    """A library's record about an unreachable peer (refused connection, closed connection) or a
+    task cancelled at shutdown keeps its message and the error's name, without the traceback;
+    a cancellation at shutdown is not worth a line at all below WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or not record.name.startswith(QUIET_LIBRARIES):
+            return True
+        error = record.exc_info[1]
+        if error is None:
+            return True
+        if isinstance(error, asyncio.CancelledError):
+            return record.levelno >= logging.ERROR and self._shorten(record, error)
+        if is_unavailable(error):
+            return self._shorten(record, error)
+        return True
+
+    @staticmethod
+    def _shorten(record: logging.LogRecord, error: BaseException) -> bool:
+        detail = str(error).splitlines()[0] if str(error) else ""
+        record.msg = f"{record.getMessage()} ({type(error).__name__}{': ' + detail if detail else ''})"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        return True
 
 
 class RedactSecrets(logging.Filter):
@@ -29,6 +64,7 @@ class RedactSecrets(logging.Filter):
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.addFilter(OneLinePerPeerFailure())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -2,9 +2,13 @@
 
 A state change and the message announcing it commit together or not at all. The
 dispatcher then delivers rows in order per queue (one Matrix room = one queue), retries
-transient failures with backoff forever, and gives up only on a permanent error that
-repeats. Per-queue order holds across several opsroom processes: a queue is drained by
-whoever holds its advisory lock.
+transient failures (homeserver or database unreachable, 429, 5xx) with backoff forever,
+and gives up on a row whose failure is deterministic: a refusal that repeats
+(``PermanentDeliveryError``) or an error raised while rendering or by a bug (any other
+exception) a few times in a row. A row given up is marked dead, never blocks the rows queued
+behind it, is counted in /healthz until an operator acknowledges it (``opsroom outbox ack``),
+and the ``on_dead`` hook may queue a short notice about it. Per-queue order holds across
+several opsroom processes: a queue is drained by whoever holds its advisory lock.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
+
+from storage.pool import is_unavailable
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "opsroom_outbox"
 # advisory lock namespace for per-queue draining (the second key is hashtext(queue))
 QUEUE_LOCK_NAMESPACE = 0x6F62  # "ob"
-PERMANENT_ATTEMPTS = 5
+PERMANENT_ATTEMPTS = 5  # a refusal by the receiver, repeated this often, kills the row
+FAILED_ATTEMPTS = 3  # a render or programming error, repeated this often, kills the row
 WORKER_REST_SECONDS = 5.0
 
 
@@ -50,6 +57,11 @@ class TransientDeliveryError(Exception):
 
 class PermanentDeliveryError(Exception):
     """The receiver refused the message; retrying as-is will not help."""
+
+
+DeadReason = Literal["failed", "refused"]  # failed: render/programming error; refused: by the receiver
+# called in the transaction that marks a row dead; may queue a notice about it
+DeadHook = Callable[[asyncpg.Connection, "OutboxMessage", DeadReason], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -142,19 +154,62 @@ async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
     )
 
 
+async def queued_since(conn: asyncpg.Connection, queue: str, kind: str, payload: dict[str, Any], seconds: float) -> bool:
+    """Whether a row of this kind whose payload contains ``payload`` was queued lately (notices
+    about the same thing are not repeated)."""
+    return await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM outbox WHERE queue = $1 AND kind = $2 AND payload @> $3::jsonb
+                       AND created_at > now() - make_interval(secs => $4))
+        """,
+        queue,
+        kind,
+        payload,
+        seconds,
+    )
+
+
 async def instance_id(conn: asyncpg.Connection) -> str:
     return await conn.fetchval("SELECT instance_id FROM opsroom_instance")
 
 
 async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Rows waiting, rows given up, and those given up that no operator has acknowledged yet."""
     row = await conn.fetchrow(
         """
         SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS pending,
-               count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead
+               count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
+               count(*) FILTER (WHERE dead_at IS NOT NULL AND dead_acknowledged_at IS NULL) AS dead_unacknowledged
         FROM outbox
         """
     )
-    return {"pending": row["pending"], "dead": row["dead"]}
+    return {"pending": row["pending"], "dead": row["dead"], "dead_unacknowledged": row["dead_unacknowledged"]}
+
+
+async def dead_rows(conn: asyncpg.Connection, *, unacknowledged_only: bool = True, limit: int = 100) -> list[asyncpg.Record]:
+    """Rows given up, newest first: what an operator looks at before acknowledging them."""
+    return await conn.fetch(
+        """
+        SELECT id, queue, channel, kind, payload, attempts, last_error, dead_reason, dead_at, dead_acknowledged_at
+        FROM outbox
+        WHERE dead_at IS NOT NULL AND (NOT $1 OR dead_acknowledged_at IS NULL)
+        ORDER BY id DESC LIMIT $2
+        """,
+        unacknowledged_only,
+        limit,
+    )
+
+
+async def acknowledge_dead(conn: asyncpg.Connection, ids: list[int] | None = None) -> int:
+    """Acknowledge dead rows (all, or those named); returns how many were acknowledged now."""
+    result = await conn.execute(
+        """
+        UPDATE outbox SET dead_acknowledged_at = now()
+        WHERE dead_at IS NOT NULL AND dead_acknowledged_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1))
+        """,
+        ids,
+    )
+    return int(result.split()[-1])
 
 
 async def _due_queues(conn: asyncpg.Connection) -> list[tuple[str, datetime]]:
@@ -218,12 +273,12 @@ async def _mark_delivered(conn: asyncpg.Connection, outbox_id: int, result: dict
     )
 
 
-async def _mark_failed(conn: asyncpg.Connection, outbox_id: int, error: str, retry_in: float, dead: bool) -> None:
+async def _mark_failed(conn: asyncpg.Connection, outbox_id: int, error: str, retry_in: float, dead: DeadReason | None) -> None:
     await conn.execute(
         """
         UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                not_before = now() + make_interval(secs => $3),
-               dead_at = CASE WHEN $4 THEN now() END
+               dead_at = CASE WHEN $4::text IS NOT NULL THEN now() END, dead_reason = $4
         WHERE id = $1
         """,
         outbox_id,
@@ -254,8 +309,10 @@ class OutboxDispatcher:
         max_workers: int = 4,
         poll_interval: float = 2.0,
         max_backoff: float = 60.0,
+        on_dead: DeadHook | None = None,
     ) -> None:
         self._pool = pool
+        self._on_dead = on_dead
         self._dsn = dsn
         self._handlers = handlers
         self._poll_interval = poll_interval
@@ -341,7 +398,11 @@ class OutboxDispatcher:
         if task is not None and not task.cancelled() and task.exception() is not None:
             # a failure outside a delivery's own handling: let the queue rest instead of spinning
             self._resting[queue] = time.monotonic() + WORKER_REST_SECONDS
-            log.error("outbox worker for %s failed; the queue rests %ss", queue, WORKER_REST_SECONDS, exc_info=task.exception())
+            error = task.exception()
+            if error is not None and is_unavailable(error):
+                log.warning("outbox: %s waits %ss for the database (%s)", queue, WORKER_REST_SECONDS, type(error).__name__)
+            else:
+                log.error("outbox worker for %s failed; the queue rests %ss", queue, WORKER_REST_SECONDS, exc_info=error)
         self._wake.set()
 
     async def _drain(self, queue: str) -> None:
@@ -366,7 +427,7 @@ class OutboxDispatcher:
         newest = await _newest_with_key(conn, message)
         found = self._handlers.find(message.kind)
         if found is None:  # e.g. mail with no SMTP server configured: the rows wait, nothing is lost
-            await _mark_failed(conn, message.id, f"no handler for kind {message.kind!r}", 60.0, False)
+            await _mark_failed(conn, message.id, f"no handler for kind {message.kind!r}", 60.0, None)
             log.error("outbox: no handler for kind %r (row %d)", message.kind, message.id)
             return
         kind, handler = found
@@ -379,19 +440,37 @@ class OutboxDispatcher:
         except TransientDeliveryError as error:
             delay = error.retry_after if error.retry_after is not None else backoff_seconds(message.attempts, cap=self._max_backoff)
             log.warning("outbox: row %d to %s will be retried in %.1fs: %s", message.id, message.queue, delay, error)
-            await _mark_failed(conn, message.id, str(error), delay, False)
+            await _mark_failed(conn, message.id, str(error), delay, None)
         except PermanentDeliveryError as error:
             dead = message.attempts + 1 >= PERMANENT_ATTEMPTS
-            delay = backoff_seconds(message.attempts, cap=self._max_backoff)
             log.error("outbox: row %d to %s refused%s: %s", message.id, message.queue, " (giving up)" if dead else "", error)
-            await _mark_failed(conn, message.id, str(error), delay, dead)
+            await self._failed(conn, message, str(error), "refused" if dead else None)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # a bug in a deliverer must not stop the queue forever
-            log.exception("outbox: row %d to %s failed unexpectedly", message.id, message.queue)
-            await _mark_failed(
-                conn, message.id, f"{type(error).__name__}: {error}", backoff_seconds(message.attempts, cap=self._max_backoff), False
+        except Exception as error:
+            if is_unavailable(error):  # the database went away mid-delivery: nothing is wrong with the row
+                log.warning("outbox: row %d to %s waits for the database (%s)", message.id, message.queue, type(error).__name__)
+                raise
+            # a render or programming error: it will fail the same way again, so after a few
+            # tries the row is set aside and the rows queued behind it go on
+            dead = message.attempts + 1 >= FAILED_ATTEMPTS
+            log.exception(
+                "outbox: row %d (%s) to %s failed%s", message.id, message.kind, message.queue,
+                " again; giving up on it, the queue goes on" if dead else "",
             )
+            await self._failed(conn, message, f"{type(error).__name__}: {error}", "failed" if dead else None)
+
+    async def _failed(self, conn: asyncpg.Connection, message: OutboxMessage, error: str, dead: DeadReason | None) -> None:
+        """Count a failed attempt; a row given up gets its notice (if any) in the same transaction."""
+        async with conn.transaction():
+            await _mark_failed(conn, message.id, error, backoff_seconds(message.attempts, cap=self._max_backoff), dead)
+            if dead is None or self._on_dead is None:
+                return
+            try:
+                async with conn.transaction():  # a failing hook must not keep the row alive
+                    await self._on_dead(conn, message, dead)
+            except Exception:
+                log.exception("outbox: the notice about dead row %d could not be queued", message.id)
 
 
 def _message(row: asyncpg.Record) -> OutboxMessage:

@@ -131,6 +131,17 @@ class ReportRequestRef:
     request_id: int
 
 
+@dataclass(frozen=True)
+class Undeliverable:
+    """The outbox gave up on a row (``dead_row``): a short notice where people would have seen it."""
+
+    ticket_id: int | None
+    room_key: str
+    reason: str  # failed (render or programming error) | refused (by the receiver)
+    channel: str
+    dead_row: int
+
+
 # ---- kinds ------------------------------------------------------------------------------
 
 TICKET_ANNOUNCE = Kind("ticket.announce", MATRIX, TicketRef)
@@ -141,6 +152,7 @@ TICKET_ATTACHMENT = Kind("ticket.attachment", MATRIX, TicketAttachment)
 STORM_DIGEST = Kind("storm.digest", MATRIX, StormDigest)
 INVITE = Kind("invite", MATRIX, Invite)
 MESSAGE = Kind("message", MATRIX, RoomMessage)
+OUTBOX_UNDELIVERABLE = Kind("outbox.undeliverable", MATRIX, Undeliverable)
 MAIL_REPLY = Kind("mail.reply", MAIL, TicketMail)  # a person's answer to the reporter
 MAIL_MISSING_FIELDS = Kind("mail.missing_fields", MAIL, TicketMail)  # ask the reporter for what is missing
 MAIL_PAGE = Kind("mail.page", MAIL, TicketMail)  # escalation calls a person by mail
@@ -151,7 +163,7 @@ KINDS: dict[str, Kind[Any]] = {
     kind.name: kind
     for kind in (
         TICKET_ANNOUNCE, TICKET_REFRESH, TICKET_NOTE, TICKET_PAGE, TICKET_ATTACHMENT, STORM_DIGEST, INVITE, MESSAGE,
-        MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, REPORT_FILE, REPORT_MAIL,
+        OUTBOX_UNDELIVERABLE, MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, REPORT_FILE, REPORT_MAIL,
     )
 }
 # the mail kinds about tickets (mailout.ticket_mail handles them)

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import asyncpg
+
+# errors that mean "the database cannot be reached right now", not "this statement is wrong"
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database is away (worth retrying later), not that a statement is wrong."""
+    return isinstance(error, UNAVAILABLE_ERRORS)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,32 @@ def squash(text: str) -> str:
     return jinja2.utils.markupsafe.Markup(joined) if isinstance(text, jinja2.utils.markupsafe.Markup) else joined
 
 
+# Characters that reorder or hide text without being seen: bidirectional embeddings, overrides
+# and isolates, marks, and zero-width characters. In a title they can make "#12 resolved" read
+# as something else, or two different names look alike; every rendered text drops them.
+_INVISIBLE = re.compile("[\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_ZERO_WIDTH_JOINER = "\u200d"
+
+
+def _joins_emoji(before: str, after: str) -> bool:
+    """A zero-width joiner inside an emoji sequence (👩‍💻) is kept; between letters it is dropped."""
+    return bool(before) and bool(after) and (unicodedata.category(before) == "So" or before in "\ufe0f" or
+                                             "\U0001f3fb" <= before <= "\U0001f3ff") and unicodedata.category(after) == "So"
+
+
+def neutralise_invisible(text: str) -> str:
+    """``text`` without direction controls and zero-width characters (emoji sequences kept)."""
+    text = _INVISIBLE.sub("", text)
+    if _ZERO_WIDTH_JOINER not in text:
+        return text
+    parts = text.split(_ZERO_WIDTH_JOINER)
+    kept = [parts[0]]
+    for part in parts[1:]:
+        before = kept[-1][-1:] if kept[-1] else ""
+        kept.append((_ZERO_WIDTH_JOINER if _joins_emoji(before, part[:1]) else "") + part)
+    return "".join(kept)
+
+
 def _squash_blank_lines(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -92,7 +119,7 @@ class Renderer:
         for_html = block == "html"
         template = self._environment(language, for_html).get_template(f"{name}.j2")
         context = template.new_context(values)
-        return "".join(template.blocks[block](context))
+        return neutralise_invisible("".join(template.blocks[block](context)))
 
     def render(self, name: str, language: str, *, mentions: tuple[str, ...] = (), notify: bool = False, **values: Any) -> Message:
         plain = _squash_blank_lines(self.render_block(name, "plain", language, **values))

@@ -47,6 +47,8 @@ EVENT_TEXTS = {
     "mail_reply": N_("%(actor)s replied by mail to %(to)s"),
     "mail_sent": N_("mail sent to %(to)s"),
     "mail_problems": N_("the mail could not be read completely"),
+    "article_linked": N_("article “%(title)s” used by %(actor)s"),
+    "solved_from_knowledge": N_("solved from the knowledge base"),
 }
 
 
@@ -120,8 +122,20 @@ class TicketView:
         except (TypeError, ValueError):
             return event.kind
 
+    def recorded(self, value: Any) -> str:
+        """A text the domain recorded as data (``{"text": msgid, **values}``; older records: a
+        plain string), in the room's language."""
+        if isinstance(value, dict) and isinstance(value.get("text"), str):
+            values = {key: item for key, item in value.items() if key != "text"}
+            try:
+                return self._(value["text"]) % _Defaulting(values)
+            except (TypeError, ValueError):
+                return value["text"]
+        return str(value)
+
     def functions(self) -> dict[str, Callable[..., str]]:
         return {
+            "recorded": self.recorded,
             "when": self.when,
             "left": self.left,
             "duration": self.duration,

@@ -66,14 +66,15 @@ class ByPeople:
 
     async def comment(
         self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, now: datetime, *,
-        via: str, attachments: Sequence[Attachment] = (),
+        via: str, attachments: Sequence[Attachment] = (), author: str | None = None,
     ) -> Outcome:
-        """A comment from outside the room (REST API, mail): recorded and shown in the thread."""
+        """A comment from outside the room (REST API, mail): recorded and shown in the thread.
+        ``author`` is a name the caller gave, unverified: shown as text, never as a person."""
         ticket = await store.get(conn, ticket_id, lock=True)
         if ticket is None:
             return Outcome(Status.NOT_FOUND)
-        await store.add_event(conn, ticket.id, "comment", actor, {"text": text, "via": via}, at=now)
-        await notices.note(conn, ticket, "comment", {"actor": actor, "text": text, "via": via})
+        await store.add_event(conn, ticket.id, "comment", actor, {"text": text, "via": via, "author": author}, at=now)
+        await notices.note(conn, ticket, "comment", {"actor": actor, "text": text, "via": via, "author": author})
         if attachments:
             await self.attach(conn, ticket, attachments, actor, now)
         room = self.rules.find_room(ticket.room_key)

@@ -14,6 +14,7 @@ import asyncpg
 
 from storage import outbox
 from storage import outbox_kinds as kinds
+from tickets import store as tickets_store
 from tickets.model import Ticket
 
 
@@ -81,4 +82,33 @@ async def note(
 async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: int) -> None:
     """Post a stored attachment as a file in the ticket's thread."""
     row = kinds.TICKET_ATTACHMENT.row(room_queue(ticket.room_key), kinds.TicketAttachment(ticket.id, attachment_id))
+    await outbox.enqueue_many(conn, [row])
+
+
+UNDELIVERABLE = kinds.OUTBOX_UNDELIVERABLE.name
+UNDELIVERABLE_REPEAT_SECONDS = 3600.0  # one notice per ticket (or room) and reason within this
+
+
+async def undeliverable(conn: asyncpg.Connection, message: outbox.OutboxMessage, reason: outbox.DeadReason) -> None:
+    """The outbox gave up on a row: say so, briefly, where people would have seen it (the
+    ticket's thread, else the room). The error itself is in the log, not in the room."""
+    if message.kind == UNDELIVERABLE:
+        return  # never a notice about a notice
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    ticket_id = payload.get("ticket_id")
+    room_key: str | None = None
+    if isinstance(ticket_id, int) and not isinstance(ticket_id, bool):
+        ticket = await tickets_store.get(conn, ticket_id)
+        room_key = ticket.room_key if ticket else None
+    else:
+        ticket_id = None
+    if room_key is None and message.queue.startswith("room:"):
+        room_key = message.queue.removeprefix("room:")
+    if room_key is None:
+        return
+    queue = room_queue(room_key)
+    about = {"ticket_id": ticket_id, "room_key": room_key, "reason": reason}
+    if await outbox.queued_since(conn, queue, UNDELIVERABLE, about, UNDELIVERABLE_REPEAT_SECONDS):
+        return  # every edit of a ticket failing the same way is told once
+    row = kinds.OUTBOX_UNDELIVERABLE.row(queue, kinds.Undeliverable(ticket_id, room_key, reason, message.channel, message.id))
     await outbox.enqueue_many(conn, [row])

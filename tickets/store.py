@@ -331,7 +331,7 @@ async def in_digest(conn: asyncpg.Connection, digest_id: int, *, limit: int) -> 
     return [Ticket(**dict(row)) for row in rows], total
 
 
-# replaced by spaces before words are indexed (migration 0013_ticket_search) and searched: the
+# replaced by spaces before words are indexed (migration 0014_ticket_search) and searched: the
 # same characters on both sides, and none of to_tsquery's operators is left in a search word
 SEARCH_PUNCTUATION = ".-_/:@,;!?()[]{}<>\"'=+*&|#%~^$`\\"
 _TO_SPACES = str.maketrans(SEARCH_PUNCTUATION, " " * len(SEARCH_PUNCTUATION))

@@ -25,6 +25,7 @@ from intake.mail.settings import ImapMailboxConfig
 log = logging.getLogger(__name__)
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_EXISTS = re.compile(rb"^\d+ EXISTS\b")
 
 
 class MailboxError(Exception):
@@ -47,6 +48,7 @@ class MailboxWatcher:
         self.last_error: str | None = None
         self.counts: dict[str, int] = {"created": 0, "replied": 0, "duplicate": 0, "already": 0}
         self.passes = 0
+        self._announced = False  # the server said EXISTS since the current sweep began
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"imap:{self.config.name}")
@@ -114,20 +116,42 @@ class MailboxWatcher:
         if response.result != "OK":
             raise MailboxError(f"cannot select folder {config.folder!r}")
         uidvalidity = _uidvalidity(response.lines)
+        self._hear_new_mail(client)
         use_idle = config.idle and client.has_capability("IDLE")
         self.connected.set()
         self.last_error = None
         log.info("mailbox %s: watching %s on %s (%s)", config.name, config.folder, config.host, "IDLE" if use_idle else "polling")
         while True:
-            await self._sweep(client, uidvalidity)
+            announced = await self._sweep(client, uidvalidity)
             self.passes += 1
+            if announced:
+                continue  # new mail was announced while sweeping: the server will not say it again
             if use_idle:
                 await self._idle(client)
             else:
                 await asyncio.sleep(config.poll_interval.total_seconds())
                 await client.noop()
 
-    async def _sweep(self, client: aioimaplib.IMAP4, uidvalidity: int) -> None:
+    def _hear_new_mail(self, client: aioimaplib.IMAP4) -> None:
+        """Note every ``* N EXISTS`` the server sends, whichever command it comes with.
+
+        aioimaplib drops untagged answers that no pending command claims (an EXISTS during a
+        SEARCH, FETCH or STORE), and the server says EXISTS only once: a mail that arrived while
+        the mailbox was being swept would otherwise wait for the next poll."""
+        protocol = client.protocol
+        handle = protocol._untagged_response
+
+        def untagged(line: bytes) -> Any:
+            if _EXISTS.match(line.removeprefix(b"* ")):
+                self._announced = True
+            return handle(line)
+
+        protocol._untagged_response = untagged  # type: ignore[method-assign]
+
+    async def _sweep(self, client: aioimaplib.IMAP4, uidvalidity: int) -> bool:
+        """Take every unprocessed mail. True when the server announced new mail (EXISTS) while
+        sweeping: it may have come after the search, and IDLE would not hear of it again."""
+        self._announced = False
         response = await client.uid_search(*self.config.unprocessed_search, charset=None)
         if response.result != "OK":
             raise MailboxError("search refused")
@@ -149,6 +173,7 @@ class MailboxWatcher:
             await self._settle(client, uid)
             async with self._pool.acquire() as conn:
                 await store.settled(conn, self.config.name, uidvalidity, uid)
+        return self._announced
 
     async def _fetch(self, client: aioimaplib.IMAP4, uid: int) -> bytes | None:
         response = await client.uid("fetch", str(uid), "(UID BODY.PEEK[])")

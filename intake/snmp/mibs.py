@@ -129,6 +129,21 @@ class MibTranslator:
 
     def load_mib_dirs(self, dirs: list[Path], cache_dir: Path | None) -> None:
         """Compile every MIB file in ``dirs`` with pysmi and learn its names."""
+        for directory in dirs:
+            if not directory.is_dir():
+                raise MibError(f"{directory}: not a directory")
+        modules = sorted({_module_name(path) for d in dirs for path in d.iterdir() if path.is_file() and _module_name(path)})
+        if not modules:
+            return
+        if cache_dir is None:  # compiled into a folder of its own, removed once the names are learned
+            with tempfile.TemporaryDirectory(prefix="opsroom-mibs-") as temporary:
+                self._compile_and_learn(dirs, modules, Path(temporary))
+        else:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._compile_and_learn(dirs, modules, cache_dir)
+        log.info("snmp: learned names from %d MIB modules: %s", len(modules), ", ".join(modules))
+
+    def _compile_and_learn(self, dirs: list[Path], modules: list[str], output: Path) -> None:
         from pysmi.codegen import PySnmpCodeGen
         from pysmi.compiler import MibCompiler
         from pysmi.parser import SmiStarParser
@@ -137,14 +152,6 @@ class MibTranslator:
         from pysmi.writer import PyFileWriter
         from pysnmp.smi import builder
 
-        for directory in dirs:
-            if not directory.is_dir():
-                raise MibError(f"{directory}: not a directory")
-        modules = sorted({_module_name(path) for d in dirs for path in d.iterdir() if path.is_file() and _module_name(path)})
-        if not modules:
-            return
-        output = Path(cache_dir or tempfile.mkdtemp(prefix="opsroom-mibs-"))
-        output.mkdir(parents=True, exist_ok=True)
         compiler = MibCompiler(SmiStarParser(), PySnmpCodeGen(), PyFileWriter(str(output)))
         compiler.add_sources(*(FileReader(str(d)) for d in dirs), FileReader(str(BASE_MIBS_DIR)))
         compiler.add_searchers(PyFileSearcher(str(output)), StubSearcher(*PySnmpCodeGen.baseMibs))
@@ -170,7 +177,6 @@ class MibTranslator:
                 named = getattr(syntax, "namedValues", None) if syntax is not None else None
                 if named:
                     self.enums[key] = {int(number): str(label) for label, number in named.items()}
-        log.info("snmp: learned names from %d MIB modules: %s", len(modules), ", ".join(modules))
 
 
 def _module_name(path: Path) -> str | None:

@@ -74,15 +74,22 @@ def env_references(value: Any, path: str = "") -> dict[str, list[str]]:
     return found
 
 
-def load_config(config_path: Path | None, layout: Layout, environ: Mapping[str, str]) -> LoadedConfig:
-    """Read the configuration; references the environment lacks get values generated once and kept."""
-    source = config_path or EXAMPLE_CONFIG
+def missing_references(source: Path, environ: Mapping[str, str]) -> dict[str, list[str]]:
+    """The ``${NAME}`` references of a configuration file that the environment does not set
+    (``opsroom up`` generates a value for each), with the key paths using them."""
     try:
         data = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        data = None  # read_config reports it properly
+        return {}  # read_config reports it properly
     references = env_references(data) if isinstance(data, dict) else {}
-    missing = [name for name in references if name not in environ]
+    return {name: paths for name, paths in references.items() if name not in environ}
+
+
+def load_config(config_path: Path | None, layout: Layout, environ: Mapping[str, str]) -> LoadedConfig:
+    """Read the configuration; references the environment lacks get values generated once and kept."""
+    source = config_path or EXAMPLE_CONFIG
+    references = missing_references(Path(source), environ)
+    missing = list(references)
     stored = read_json(layout.config_secrets) or {}
     generated = {name: references[name] for name in missing if not stored.get(name)}
     if generated:
@@ -246,7 +253,7 @@ class Stack:
         while True:
             self._check_children()
             report = await self.app.health()
-            if report.get("status") == "ok":
+            if report.get("ready"):
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not healthy after {HEALTHY_WITHIN:.0f}s: database {report.get('database')}, "

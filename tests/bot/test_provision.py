@@ -54,3 +54,45 @@ async def test_rooms_follow_the_configuration_across_restarts(make_config, run_o
     users = await power_users(restarted, room_id)
     assert lead.user_id not in users
     assert users.get(alice.user_id) == 50
+
+
+async def room_access(app, room_id) -> dict[str, str]:
+    from mautrix.api import Method, Path
+
+    api = app.bot.session.api.api
+    found = {}
+    for kind, key in (("m.room.join_rules", "join_rule"), ("m.room.guest_access", "guest_access"),
+                      ("m.room.history_visibility", "history_visibility")):
+        found[key] = (await api.request(Method.GET, Path.v3.rooms[room_id].state[kind][""]))[key]
+    return found
+
+
+CLOSED = {"join_rule": "invite", "guest_access": "forbidden", "history_visibility": "shared"}
+
+
+async def test_topic_rooms_are_closed_to_guests_and_administrators_are_invited(make_config, run_opsroom, specialists):
+    """Invite-only, no guests, history for members, also for a room opened to guests by hand
+    (or by an older opsroom); the configured administrators are invited into every topic room."""
+    from mautrix.api import Method, Path
+
+    alice, admin = await specialists("alice"), await specialists("admin")
+    first, second = new_localpart("closed"), new_localpart("closed")
+    config = make_config(
+        bot={"admins": [admin.user_id]},
+        rooms=[{"key": first, "name": "First", "default": True, "staff": [{"user": alice.user_id, "level": 1}]},
+               {"key": second, "name": "Second", "staff": []}],
+    )
+    app = await run_opsroom(config)
+    await asyncio.wait_for(app.bot.rooms_ready.wait(), 30)
+    rooms = [app.bot.directory.room_id(first), app.bot.directory.room_id(second)]
+    for room_id in rooms:
+        assert await room_access(app, room_id) == CLOSED
+        await admin.wait_for_invite(room_id)  # also the room without staff
+
+    api = app.bot.session.api.api
+    await api.request(Method.PUT, Path.v3.rooms[rooms[0]].state["m.room.guest_access"][""], {"guest_access": "can_join"})
+    await api.request(Method.PUT, Path.v3.rooms[rooms[0]].state["m.room.history_visibility"][""], {"history_visibility": "world_readable"})
+    await app.stop()
+    restarted = await run_opsroom(config)
+    await asyncio.wait_for(restarted.bot.rooms_ready.wait(), 30)
+    assert await room_access(restarted, rooms[0]) == CLOSED

@@ -108,3 +108,22 @@ def test_mib_files_that_do_not_compile_are_named(tmp_path):
 ])
 def test_snmp_check_comparisons(value, compare, threshold, fails):
     assert failing(value, compare, threshold) is fails
+
+
+def test_compiling_mibs_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """Without a cache directory the compiled modules go to a temporary folder that is removed once
+    the names are learned (it leaked one /tmp/opsroom-mibs-* per start), also when compiling fails."""
+    import tempfile
+    from pathlib import Path
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    mibs = Path(__file__).resolve().parents[1] / "fixtures" / "mibs"
+    translator = MibTranslator.build([mibs])
+    assert translator.oid_of("ACME-TRAP-MIB::acmeFanFailure")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "BROKEN-MIB.txt").write_text("BROKEN-MIB DEFINITIONS ::= BEGIN\n IMPORTS nothing FROM NOWHERE-MIB;\nEND\n")
+    with pytest.raises(MibError):
+        MibTranslator.build([broken])
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from intake.mail.html_text import html_to_text
-from intake.mail.parse import parse_mail, strip_quoted
+from intake.mail.parse import (
+    CUT_ATTACHMENT,
+    DAMAGED_STRUCTURE,
+    PARTS_RECOVERED,
+    UNKNOWN_CHARSET,
+    parse_mail,
+    strip_quoted,
+)
 from opsroom.config import ConfigError, parse_config
 from rooms.model import RequiredField
 from tests.mail.conftest import sample
@@ -47,11 +54,30 @@ def test_attachments_and_reply_headers():
 def test_unknown_charset_and_broken_mime_keep_what_is_readable():
     unknown = parse_mail(b"From: x@y.cz\r\nSubject: =?x-klingon?q?Zpr=E1va?=\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nZpr\xe1va\r\n")
     assert unknown.subject == "Zpráva" and unknown.text == "Zpráva"  # read as Latin-1: nothing replaced
-    assert any("unknown charset 'x-klingon'" in problem for problem in unknown.problems)
+    assert {"text": UNKNOWN_CHARSET, "charset": "x-klingon"} in unknown.problems
     broken = parse_mail(b"Subject: no boundary\r\nContent-Type: multipart/mixed\r\n\r\njust text\r\n")
-    assert broken.text == "just text" and any("NoBoundaryInMultipartDefect" in p for p in broken.problems)
+    assert broken.text == "just text" and broken.problems == ({"text": DAMAGED_STRUCTURE},)
     garbage = parse_mail(b"\x00\xff not a mail at all")
     assert garbage.title == "(no subject)" and "not a mail at all" in garbage.text
+
+
+@pytest.mark.parametrize("name, recovered, cut, words", [
+    # Outlook's mail after a gateway rewrote the header's boundary, cut inside its PDF
+    ("cs-boundary-mismatch-cut-pdf.eml", True, "report.pdf", "Export se nezdařil (kód 0x80070005)"),
+    # Thunderbird's mail cut inside its attached log
+    ("hr-cut-log-attachment.eml", False, "srv-db-01.log", "poslužitelj SRV-DB-01 više ne odgovara"),
+])
+def test_broken_but_readable_mail_reads_well(name, recovered, cut, words):
+    """The text parts only, read with the boundary the body really uses; never the MIME dump
+    (part headers, base64); what could not be read is said in plain words, not parser class names."""
+    mail = parse_mail(sample(name))
+    assert words in mail.text
+    for dump in ("Content-Type", "Content-Transfer-Encoding", "boundary", "NextPart", "JVBERi", "=C3=", "<html>"):
+        assert dump not in mail.text, dump
+    assert mail.attachments == ()  # half a file is no file
+    expected = ([{"text": PARTS_RECOVERED}] if recovered else []) + [{"text": CUT_ATTACHMENT, "name": cut}]
+    assert list(mail.problems) == expected
+    assert not any("Defect" in str(problem) for problem in mail.problems)
 
 
 def test_html_only_mail_becomes_readable_text():

@@ -134,7 +134,93 @@ def test_check_config_accepts_a_complete_production_file(tmp_path: Path):
     assert "database.url: environment variable DB_URL is not set" in result.stderr
 
 
+ELEVEN_PROBLEMS = """
+database: {url: "mysql://db/opsroom", min_connections: many}
+bot: {user_id: "@opsroom:example.org", admins: [nope]}
+http: {port: 99999}
+rooms:
+  - {key: db, name: Databases, regulation: nosuch, staff: [{user: "@a:example.org", level: high}]}
+  - {key: db, name: Duplicate, default: true}
+  - {key: net, name: Network, default: true, language: xx}
+regulations:
+  standard: {claim_within: soon, resolve_within: 4h}
+sources:
+  - {name: prom}
+  - {name: prom, token: "zabbix-token-0123456789"}
+"""
+
+
+def test_check_config_reports_every_problem_in_one_pass(tmp_path: Path):
+    """Problems of single values and problems between sections (and what `opsroom run` needs)
+    come in one answer, not in rounds that appear as the first ones are fixed."""
+    bad = tmp_path / "eleven.yaml"
+    bad.write_text(ELEVEN_PROBLEMS)
+    result = run_cli("check-config", str(bad))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    reported = result.stderr.splitlines()[1:]
+    expected = [
+        "database.url: expected a postgresql:// URL",
+        "database.min_connections: expected an integer",
+        "http.port: a TCP port is between 1 and 65535",
+        "rooms[0].staff[0].level: expected an integer",
+        "rooms[2].language: must be one of",
+        "regulations.standard.claim_within: not a duration",
+        "rooms[0].regulation: unknown regulation 'nosuch'",
+        "rooms[1].key: duplicate room key 'db'",
+        "rooms[2].default: only one room can be the default",
+        "sources[0]: give at least one credential",
+        "sources[1].name: duplicate name 'prom'",
+        "bot.admins[0]: not a Matrix user ID",
+        "homeserver.url: required for `opsroom run`",  # what `run` needs, in the same pass
+    ]
+    for text in expected:
+        assert any(line.strip().startswith(text) for line in reported), (text, result.stderr)
+    assert result.stderr.startswith(f"{bad}: {len(reported)} problems")
+    assert not any("standard" in line and "regulation" in line and "claim_within" not in line for line in reported)
+
+
+def test_the_example_passes_check_config_for_up_as_the_readme_says():
+    """`opsroom up` generates the ${...} values the environment does not set; check-config --mode up
+    knows that. For `run` they must be set."""
+    result = run_cli("check-config", str(EXAMPLE_CONFIG), "--mode", "up", env={})
+    assert result.returncode == 0, result.stderr
+    assert "checked for `opsroom up`" in result.stdout
+    result = run_cli("check-config", str(EXAMPLE_CONFIG), env={})
+    assert result.returncode == 2 and "OPSROOM_API_TOKEN is not set" in result.stderr
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path):
     result = run_cli("check-config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
     assert "configuration file not found" in result.stderr
+
+
+def test_a_dead_peer_is_one_log_line_without_a_traceback(capsys):
+    """What asyncpg's pool and APScheduler log when the database dies or the process stops is
+    one line each: the message and the error's name, not a traceback; other errors keep theirs."""
+    import asyncio
+    import logging
+
+    from opsroom.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    setup_logging("INFO", ["s3cret-value"])
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError:
+        logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+    try:
+        raise asyncio.CancelledError()
+    except asyncio.CancelledError:
+        logging.getLogger("apscheduler.executors.default").error('Job "ring" raised an exception', exc_info=True)
+    try:
+        raise KeyError("s3cret-value")
+    except KeyError:
+        logging.getLogger("asyncpg.pool").error("something else", exc_info=True)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "asyncpg.pool: Failed to restore the pool connection floor; retrying (ConnectionRefusedError: [Errno 111] Connection refused)" in lines[0]
+    assert 'Job "ring" raised an exception (CancelledError)' in lines[1]
+    root.handlers[:], root.level = saved
+    assert "Traceback" in err and err.count("Traceback") == 1 and "KeyError" in err  # a real error keeps its traceback

@@ -287,15 +287,16 @@ async def test_sigterm_stops_everything_and_a_second_start_reuses_it(stack: Stac
     assert "Generated values" not in second.out and "created now" not in second.out
 
 
-def test_a_dead_synapse_stops_everything_and_says_so(stack: Stack) -> None:
-    run = stack.runs[-1]
-    synapse_pid, postgres_pid = run.child("synapse"), run.child("postgres")
+@pytest.mark.parametrize("dies, named, log", [("synapse", "Synapse", "homeserver.log"), ("postgres", "PostgreSQL", "postgres.log")])
+def test_a_dead_child_stops_everything_and_each_part_says_so_in_one_line(stack: Stack, dies: str, named: str, log: str) -> None:
+    run = stack.runs[-1] if stack.runs and stack.runs[-1].process.poll() is None else stack.start()
     children = descendants(run.process.pid)
-    os.kill(synapse_pid, signal.SIGKILL)
+    os.kill(run.child(dies), signal.SIGKILL)
     code = run.process.wait(40)
     assert code != 0
-    assert "Synapse" in run.err and "homeserver.log" in run.err and "SIGKILL" in run.err
-    assert wait_gone(children | {postgres_pid}, timeout=5) == set()
+    assert named in run.err and log in run.err and "SIGKILL" in run.err
+    assert "Traceback" not in run.err, run.err  # the parts that noticed say so in a line each
+    assert wait_gone(children, timeout=5) == set()
 
 
 def test_a_killed_opsroom_leaves_no_orphans_and_starts_again(stack: Stack) -> None:

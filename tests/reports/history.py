@@ -85,7 +85,8 @@ class Writer:
 
     async def step(self, name: str, ticket: int, when: str, *args: Any, **options: Any) -> None:
         async with self.conn.transaction():
-            outcome = await getattr(self.domain.steps, name)(self.conn, ticket, *args, at(when), **options)
+            owner = self.domain.escalation if name == "escalate" else self.domain.steps
+            outcome = await getattr(owner, name)(self.conn, ticket, *args, at(when), **options)
         assert outcome.ok, (name, ticket, outcome.status)
 
     async def fire(self, when: str, expected: int) -> None:

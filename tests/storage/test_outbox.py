@@ -246,7 +246,59 @@ async def test_permanent_refusal_gives_up_and_the_queue_moves_on(database, pool)
     assert "M_FORBIDDEN" in row["last_error"]
     assert refuses.delivered == [1]
     async with pool.acquire() as conn:
-        assert await outbox.counts(conn) == {"pending": 0, "dead": 1}
+        assert await outbox.counts(conn) == {"pending": 0, "dead": 1, "dead_unacknowledged": 1}
+    assert row["dead_reason"] == "refused"
+
+
+async def test_a_render_error_gives_up_after_a_few_tries_and_the_queue_moves_on(database, pool):
+    """A deliverer that raises anything but a delivery error (a template that cannot render a
+    stored value, a bug) fails the same way every time: the row is set aside after
+    FAILED_ATTEMPTS tries, the hook hears of it in the same transaction, the queue goes on.
+    The database going away mid-delivery is no such failure: that row waits, alive."""
+
+    class RendersBadly:
+        def __init__(self) -> None:
+            self.delivered: list[int] = []
+            self.database_away = 1
+
+        async def deliver(self, conn, message, txn_id):
+            if message.payload["n"] == 0:
+                raise OverflowError("date value out of range")
+            if message.payload["n"] == 1 and self.database_away:
+                self.database_away -= 1
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+            self.delivered.append(message.payload["n"])
+            return None
+
+    told: list[tuple[int, str]] = []
+
+    async def on_dead(conn, message, reason):
+        told.append((message.id, reason))
+        await outbox.enqueue(conn, queue=message.queue, kind="message", payload={"n": 99}, channel="test")
+
+    renders = RendersBadly()
+    async with pool.acquire() as conn:
+        bad = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 0}, channel="test")
+        waits = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
+        good = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 2}, channel="test")
+    dispatcher = OutboxDispatcher(pool, database, {"test": renders}, poll_interval=0.05, max_backoff=0.05, on_dead=on_dead)
+    await dispatcher.start()
+    try:
+        await wait_delivered(pool, good, timeout=30)
+        notice = await pool.fetchval("SELECT max(id) FROM outbox")
+        await wait_delivered(pool, notice, timeout=10)
+    finally:
+        await dispatcher.stop()
+    row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", bad)
+    assert row["dead_at"] is not None and row["dead_reason"] == "failed" and row["attempts"] == outbox.FAILED_ATTEMPTS
+    assert row["last_error"] == "OverflowError: date value out of range"
+    assert told == [(bad, "failed")]
+    assert renders.delivered == [1, 2, 99]
+    assert await pool.fetchval("SELECT dead_at FROM outbox WHERE id = $1", waits) is None
+    async with pool.acquire() as conn:
+        assert await outbox.counts(conn) == {"pending": 0, "dead": 1, "dead_unacknowledged": 1}
+        assert await outbox.acknowledge_dead(conn) == 1
+        assert await outbox.counts(conn) == {"pending": 0, "dead": 1, "dead_unacknowledged": 0}
 
 
 async def _until(predicate) -> None:
