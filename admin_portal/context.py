@@ -18,6 +18,7 @@ from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
 from application.domain import Domain
 from application.tickets import TicketActions
+from knowledge.service import KnowledgeBase
 from reports.access import ReportAccess
 from reports.service import ReportService
 from admin_portal.matrix_login import HomeserverLogin
@@ -49,6 +50,8 @@ class PortalContext:
     # the application layer: the live catalog's rules, and the steps people take
     domain: Domain | None = None
     actions: TicketActions | None = None
+    # the knowledge base (articles, versions, attachments)
+    knowledge: KnowledgeBase | None = None
     # reports: the service that builds them, and who may ask for which rooms
     reports: ReportService | None = None
     report_access: ReportAccess | None = None
@@ -236,3 +239,15 @@ def remember_login_csrf(request: web.Request, response: web.StreamResponse) -> N
 
 def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location if location.startswith(PREFIX) else f"{PREFIX}{location}")
+
+
+def file_response(filename: str, content_type: str, data: bytes) -> web.Response:
+    """A stored file, downloaded: never rendered as a page of the portal's origin (an HTML or
+    SVG file is sent as bytes), sandboxed, with a name that cannot break the header."""
+    safe_name = "".join(ch if ch.isalnum() or ch in "._- " else "_" for ch in filename)[:150] or "attachment"
+    active = content_type.startswith(("text/html", "image/svg", "application/xhtml", "text/xml", "application/xml"))
+    return web.Response(body=data, headers={
+        "Content-Type": "application/octet-stream" if active else content_type,
+        "Content-Disposition": f'attachment; filename="{safe_name}"',
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    })

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from admin_portal import admin_pages, auth_pages, catalog_pages, dashboard_pages, middleware, report_pages, ticket_pages
+from admin_portal import (
+    admin_pages, auth_pages, catalog_pages, dashboard_pages, kb_pages, middleware, report_pages, ticket_pages,
+)
 from admin_portal.context import PORTAL, PREFIX, PortalContext
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -42,6 +44,15 @@ def build(context: PortalContext) -> web.Application:
     router.add_get("/regulations", catalog_pages.list_regulations)
     router.add_get("/maintenance", catalog_pages.list_maintenance)
     router.add_get("/checks", catalog_pages.list_checks)
+    router.add_get("/kb", kb_pages.list_articles)
+    router.add_get("/kb/new", kb_pages.edit_form)
+    router.add_post("/kb/new", kb_pages.save_article)
+    router.add_get("/kb/{article}", kb_pages.show_article)
+    router.add_get("/kb/{article}/edit", kb_pages.edit_form)
+    router.add_post("/kb/{article}/edit", kb_pages.save_article)
+    router.add_get("/kb/{article}/versions/{version}", kb_pages.show_version)
+    router.add_post("/kb/{article}/attachments", kb_pages.attach_file)
+    router.add_get("/kb/{article}/attachments/{attachment}", kb_pages.download)
     router.add_get("/reports", report_pages.show_reports)
     router.add_get("/reports/file", report_pages.report_file)
     router.add_get("/security", admin_pages.show_security)

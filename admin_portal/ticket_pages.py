@@ -19,7 +19,7 @@ from aiohttp import web
 
 from admin_portal.access import Visitor
 from admin_portal.auth_pages import require
-from admin_portal.context import gettext, portal, redirect, render
+from admin_portal.context import file_response, gettext, portal, redirect, render
 from admin_portal.timeline import event_line
 from application import read_models
 from application.policy import visible_rooms
@@ -238,11 +238,4 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
         found = await read_models.attachment(conn, ticket_id, int(attachment_id))
     if found is None:
         raise web.HTTPNotFound()
-    filename, content_type, data = found
-    safe_name = "".join(ch if ch.isalnum() or ch in "._- " else "_" for ch in filename)[:150] or "attachment"
-    return web.Response(body=data, headers={
-        # never rendered as a page of the portal's origin: downloaded, sandboxed
-        "Content-Type": "application/octet-stream" if content_type.startswith(("text/html", "image/svg")) else content_type,
-        "Content-Disposition": f"attachment; filename=\"{safe_name}\"",
-        "Content-Security-Policy": "sandbox; default-src 'none'",
-    })
+    return file_response(*found)

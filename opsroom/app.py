@@ -208,6 +208,7 @@ class Opsroom:
             health=self.health,
             reports=self.reports,
             report_access=self.report_access,
+            knowledge=self.knowledge,
         )
 
     def _register_mail(self, handlers: outbox.Handlers) -> None:

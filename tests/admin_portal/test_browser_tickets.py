@@ -63,3 +63,20 @@ async def test_a_manager_makes_a_report_and_sees_its_chart(portal_room, browser)
     assert {"XLSX", "PPTX", "PNG", "JSON"} <= set(await web.texts(".downloads a"))
     await web.shoot("report-overview")
     assert await web.phone_layout_fits()
+
+
+async def test_a_specialist_writes_an_article_with_a_preview(portal_room, browser):
+    setup = await portal_room()
+    web = await browser()
+    await web.login(setup.base_url, setup.room.staff["alice"].user_id, setup.accounts["alice"].password)
+    await web.click("nav a[href$='/kb']")
+    await web.click("#new-article")
+    await web.fill({"title": "Printer jams on floor 2", "folder": "printers",
+                    "body": "# Printer jams\n\n1. Open tray **2**\n2. Remove the paper\n"}, submit="#preview")
+    await web.wait_text("Remove the paper")
+    assert (await web.texts("#preview-body strong")) == ["2"]
+    await web.shoot("kb-preview")
+    await web.click("#save")
+    await web.wait_text("Saved as version 1.")
+    await web.shoot("kb-article")
+    assert await web.phone_layout_fits()
