@@ -7,11 +7,12 @@ import ipaddress
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
 import asyncpg
 import jinja2
+from markupsafe import Markup
 from aiohttp import web
 
 from admin_portal import languages as language_choice
@@ -24,7 +25,8 @@ from reports.service import ReportService
 from admin_portal.matrix_login import HomeserverLogin
 from admin_portal.settings import PortalConfig
 from admin_portal.store import SessionRow
-from texts.i18n import translations
+from application.dashboard import WARN_AT
+from texts.i18n import N_, translations
 from texts.pages import page_environment
 
 PREFIX = "/admin"
@@ -82,6 +84,7 @@ class PortalContext:
             environment.filters["when"] = format_time
             environment.filters["browser"] = browser_name
             environment.globals["span"] = span
+            environment.globals["deadline_left"] = lambda *args: deadline_left(translations(language).gettext, *args)
             self.environments[language] = environment
         return environment
 
@@ -124,6 +127,25 @@ def span(seconds: float) -> str:
         return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def deadline_left(gettext: Callable[[str], str], kind: str | None, due_at: datetime | None, started_at: datetime | None,
+                  now: datetime, remaining: timedelta | None = None) -> Markup:
+    """A running deadline as people read it, coloured: amber once 75 % of it is used, red past
+    it; a paused one with the time it has left. (Python, not a macro: the dashboard shows many.)"""
+    if due_at is None:
+        if remaining is None:
+            return Markup("")
+        return Markup('<span class="left paused">%s</span>') % (gettext(N_("%(time)s left, on hold")) % {"time": span(remaining.total_seconds())})
+    length = (due_at - started_at).total_seconds() if started_at else 0.0
+    used = (now - started_at).total_seconds() / length if started_at and length > 0 else 1.0
+    left = (due_at - now).total_seconds()
+    level = "late" if used >= 1 else "warn" if used >= WARN_AT else "ok"
+    if left >= 0:
+        text = gettext(N_("claim within %(time)s") if kind == "claim" else N_("resolve within %(time)s"))
+    else:
+        text = gettext(N_("claim %(time)s late") if kind == "claim" else N_("resolve %(time)s late"))
+    return Markup('<span class="left %s" title="%s">%s</span>') % (level, format_time(due_at), text % {"time": span(left)})
 
 
 def format_time(value: datetime | None) -> str:

@@ -24,6 +24,7 @@ from texts.i18n import N_
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0
+URGENT_PER_ROOM = 3  # the rest are a click away (the room's open tickets)
 NEVER_TOUCH = timedelta(days=365)  # watching the dashboard is not activity: the session still ends when idle
 
 
@@ -36,7 +37,8 @@ async def _values(request: web.Request, visitor: Visitor) -> dict[str, Any]:
     windows = {room.key: room.storm.window for room in rules.rooms}
     allowed = visible_rooms(visitor.actor)
     async with context.pool.acquire() as conn:
-        board = await dashboard_model.dashboard(conn, visitor.actor, now, day_start=day_start, storm_windows=windows)
+        board = await dashboard_model.dashboard(conn, visitor.actor, now, day_start=day_start, storm_windows=windows,
+                                               urgent_per_room=URGENT_PER_ROOM)
         monitors = await read_models.monitors(conn)
     names = {room.key: room.name for room in rules.rooms}
     quiet_rooms = [room for room in rules.rooms if (allowed is None or room.key in allowed)
