@@ -19,8 +19,8 @@ from aiohttp import web
 
 from admin_portal.access import Visitor
 from admin_portal.auth_pages import require
-from admin_portal.context import file_response, gettext, portal, redirect, render
-from admin_portal.timeline import event_line
+from admin_portal.context import file_response, format_time, gettext, portal, redirect, render
+from admin_portal.timeline import timeline_html
 from application import read_models
 from application.policy import visible_rooms
 from tickets.model import TicketQuery
@@ -147,7 +147,7 @@ async def show_ticket(request: web.Request, *, message: str | None = None, probl
         detail=detail, ticket=detail.ticket, events=events, cut=cut, files=files, room=room,
         staff=[member for member in (room.staff if room else []) if member.user != detail.ticket.responsible],
         level=visitor.rooms.get(detail.ticket.room_key), message=message, problem=problem,
-        now=datetime.now(timezone.utc), event_line=lambda event: event_line(event, lambda text: gettext(request, text)),
+        now=datetime.now(timezone.utc), timeline=timeline_html(events, lambda text: gettext(request, text), format_time),
     )
 
 
