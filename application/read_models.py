@@ -193,3 +193,13 @@ async def silences_in_force(conn: asyncpg.Connection, room_keys: list[str], now:
 async def articles_of_ticket(conn: asyncpg.Connection, ticket_id: int) -> list[tuple[Any, str, datetime]]:
     """The knowledge base's articles used on a ticket: (article, linked by, linked at)."""
     return await knowledge_store.articles_of_ticket(conn, ticket_id)
+
+
+async def digest_by_event(conn: asyncpg.Connection, event_id: str) -> asyncpg.Record | None:
+    """The storm digest posted as this Matrix event."""
+    return await rooms_store.digest_by_event(conn, event_id)
+
+
+async def waiting_for_claim(conn: asyncpg.Connection, room_key: str, *, limit: int, digest_id: int | None = None) -> list[int]:
+    """Tickets of a room nobody has claimed yet (of one storm digest), oldest first."""
+    return await tickets.waiting_for_claim(conn, room_key, limit=limit, digest_id=digest_id)

@@ -27,7 +27,9 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
     if normalize_key(key) not in CLAIM_KEYS:
         return None
     ticket_id = await read_models.ticket_by_announcement(ctx.conn, target_event_id)
-    if ticket_id is None or ctx.deps.actions is None:
+    if ticket_id is None:
+        return await _on_digest(ctx, target_event_id)
+    if ctx.deps.actions is None:
         return None
     outcome = await ctx.deps.actions.claim(ctx.conn, ctx.actor, ticket_id, datetime.now(timezone.utc), via="reaction")
     if outcome.status is Status.NOT_PERMITTED and outcome.info["refusal"] == NOT_STAFF:
@@ -43,6 +45,22 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
             ),
         )
     return f"reaction claim: {outcome.status.value}"
+
+
+async def _on_digest(ctx: CommandContext, target_event_id: str) -> str | None:
+    """✋ on a storm digest: it lists many tickets, so say how to claim one of them."""
+    digest = await read_models.digest_by_event(ctx.conn, target_event_id)
+    if digest is None:
+        return None
+    waiting = await read_models.waiting_for_claim(ctx.conn, digest["room_key"], limit=1, digest_id=digest["id"])
+    if waiting:
+        text = N_("%(person)s, this message lists several tickets: claim the one you take with %(command)s, e.g. %(example)s.")
+        line = _line(ctx, text, person=ctx.sender, command=f"{ctx.prefix}claim #N", example=f"{ctx.prefix}claim #{waiting[0]}")
+    else:
+        line = _line(ctx, N_("%(person)s, every ticket listed here is claimed already; %(command)s shows the open ones."),
+                     person=ctx.sender, command=f"{ctx.prefix}list")
+    await ctx.say_in_thread(target_event_id, line)
+    return "reaction on a storm digest: told how to claim"
 
 
 def _line(ctx: CommandContext, text: str, **values: object) -> Message:

@@ -37,7 +37,7 @@ def split_report(text: str) -> tuple[str, str | None]:
 
 @command(
     "ticket",
-    arguments=[Text("report", optional=True, shown="<title> [| description]")],
+    arguments=[Text("report", optional=True, shown=N_("<title> [| description]"))],
     help=N_("Raise a ticket: in a topic room it goes to that room, in a direct message to me the routing rules choose the room."),
 )
 async def raise_ticket(ctx: CommandContext, report: str | None) -> None:

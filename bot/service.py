@@ -13,6 +13,7 @@ from application.domain import Domain
 from application.tickets import TicketActions
 from bot.commands import REGISTRY
 from bot.context import BotDeps
+from bot.crypto.service import BotEncryption, EncryptionSettings
 from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
@@ -54,6 +55,7 @@ class Bot:
         report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
+        encryption: EncryptionSettings | None = None,
     ) -> None:
         for module in COMMAND_MODULES:
             importlib.import_module(module)
@@ -77,11 +79,18 @@ class Bot:
             reports=reports,
             report_access=report_access,
         )
+        self.encryption = BotEncryption(self.session, pool, dsn, encryption or EncryptionSettings())
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
         self.processor.message_hooks.append(on_thread_message)
-        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
-        self.deliverer = MatrixDeliverer(self.session, pool)
+        if self.encryption.enabled:
+            self.processor.decrypt = self.encryption.decrypt
+            self.encryption.wake_room = self.processor.process_room
+        self.sync = SyncLoop(
+            self.session, pool, dsn, self.processor,
+            timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit, encryption=self.encryption,
+        )
+        self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
         self.report_delivery: ReportDelivery | None = None
         if reports is not None:
@@ -123,6 +132,7 @@ class Bot:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.processor.stop()
+        await self.encryption.close()
         await self.session.close()
 
     def ready(self) -> bool:
@@ -135,4 +145,5 @@ class Bot:
             "rooms_ready": self.rooms_ready.is_set(),
             "synced": self.sync.synced.is_set(),
             "sync_leader": self.sync.is_leader,
+            "encryption": self.encryption.health(),
         }

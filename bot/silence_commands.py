@@ -57,7 +57,7 @@ def _require_room(ctx: CommandContext) -> str:
 
 @command(
     "silence",
-    arguments=[Text("spec", shown="<matchers> <duration> <reason>")],
+    arguments=[Text("spec", shown=N_("<matchers> <duration> <reason>"))],
     permission=Permission.STAFF,
     help=N_("Keep matching alarms of this room quiet for a while: stored, not announced, not escalated."),
     details=N_('Matchers: name=value, name!=value, name=~regex, name!~regex (quote values with spaces), e.g. host=db-01 service=~"pg.*".'),

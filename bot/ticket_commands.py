@@ -71,6 +71,11 @@ async def explain(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None
 @command("claim", arguments=[TICKET], permission=Permission.STAFF, help=N_("Take responsibility for a ticket."),
          details=N_("Reacting with ✋ or 👍 on the announcement does the same."))
 async def claim(ctx: CommandContext, ticket: int | None) -> None:
+    if ticket is None and ctx.thread_root is None and ctx.topic_room is not None:
+        # no number and no thread: the room's only ticket waiting for a claim is meant
+        waiting = await read_models.waiting_for_claim(ctx.conn, ctx.topic_room.key, limit=2)
+        if len(waiting) == 1:
+            ticket = waiting[0]
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
@@ -90,17 +95,11 @@ async def take(ctx: CommandContext, ticket: int | None) -> None:
         await explain(ctx, outcome, ticket_id)
 
 
-@command("resolve", aliases=("done",), arguments=[TICKET, Text("summary", optional=True)], permission=Permission.STAFF,
+@command("resolve", aliases=("done",), arguments=[TICKET, Text("summary")], permission=Permission.STAFF,
          help=N_("Resolve a ticket, saying what was done."))
-async def resolve(ctx: CommandContext, ticket: int | None, summary: str | None) -> None:
+async def resolve(ctx: CommandContext, ticket: int | None, summary: str) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
-        return
-    if not summary:
-        await ctx.say(
-            N_("What was done? Please add a summary: %(usage)s"),
-            usage=f"{ctx.prefix}resolve #{ticket_id} <summary>",
-        )
         return
     outcome = await actions(ctx).resolve(ctx.conn, ctx.actor, ticket_id, summary, now())
     if not outcome.ok:

@@ -160,26 +160,33 @@ class TicketDelivery:
         row = await tickets.attachment(conn, payload.attachment_id)
         if row is None:
             raise PermanentDeliveryError(f"attachment {payload.attachment_id} does not exist")
-        mxc_uri = row["mxc_uri"]
-        if mxc_uri is None:
-            mxc_uri = await self.deliverer.session.api.upload_media(
-                bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"], size=row["size_bytes"]
+        room_id = ticket.room_id or self._room_id(ticket.room_key)
+        if await self.deliverer.is_encrypted(room_id):
+            # a fresh key per upload: the plain upload (if any) must not be linked from this room
+            where = await self.deliverer.upload_file(
+                room_id, bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"]
             )
-            await tickets.set_attachment_uri(conn, row["id"], mxc_uri)
+        else:
+            mxc_uri = row["mxc_uri"]
+            if mxc_uri is None:
+                mxc_uri = await self.deliverer.session.api.upload_media(
+                    bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"], size=row["size_bytes"]
+                )
+                await tickets.set_attachment_uri(conn, row["id"], mxc_uri)
+            where = {"url": mxc_uri}
         msgtype = "m.image" if row["content_type"].startswith("image/") else "m.file"
         content: dict[str, Any] = {
             "msgtype": msgtype,
             "body": row["filename"],
             "filename": row["filename"],
-            "url": mxc_uri,
+            **where,
             "info": {"mimetype": row["content_type"], "size": row["size_bytes"]},
         }
         root = await self._thread_root(conn, ticket)
         if root:
             content["m.relates_to"] = thread_relation(root)
-        room_id = ticket.room_id or self._room_id(ticket.room_key)
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
-        return {"event_id": event_id, "mxc_uri": mxc_uri}
+        return {"event_id": event_id, "mxc_uri": where.get("url") or where["file"]["url"]}
 
     async def storm_digest(
         self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.StormDigest, txn_id: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
 from application.domain import Domain
 from application.tickets import TicketActions
+from bot.crypto.service import EncryptionSettings
 from bot.matrix import MatrixSettings
 from bot.service import Bot
 from intake import routes as intake_routes
@@ -59,8 +61,34 @@ async def apply_migrations(dsn: str) -> list[int]:
         await conn.close()
 
 
+def encryption_settings(config: Config) -> EncryptionSettings:
+    encryption = config.bot.encryption
+    settings = EncryptionSettings(enabled=encryption.enabled)
+    if encryption.pickle_key:
+        settings = replace(settings, pickle_key=encryption.pickle_key.reveal())
+    elif encryption.enabled:
+        log.warning("bot.encryption.pickle_key is not set: the bot's encryption keys are kept in PostgreSQL "
+                    "under a well-known key, protected only by the database's access control")
+    if encryption.recovery_key:
+        settings = replace(settings, recovery_key=encryption.recovery_key.reveal())
+    return settings
+
+
+def print_recovery_key(recovery_key: str) -> None:
+    """The recovery key is shown once, to the person at the terminal (never logged)."""
+    print(
+        "\nThe bot's cross-signing keys were created; its recovery key is shown only now:\n\n"
+        f"    {recovery_key}\n\n"
+        "Keep it in a password manager. It verifies the bot's devices (configure it as\n"
+        "bot.encryption.recovery_key when the bot gets a new device, e.g. a new database).\n",
+        flush=True,
+    )
+
+
 class Opsroom:
     """One opsroom process: database pool, bot, outbox dispatcher, HTTP server."""
+
+    on_recovery_key = staticmethod(print_recovery_key)  # replaceable (tests keep it)
 
     def __init__(
         self,
@@ -140,7 +168,9 @@ class Opsroom:
             knowledge=self.knowledge,
             reports=self.reports,
             report_access=report_access,
+            encryption=encryption_settings(config),
         )
+        self.bot.encryption.recovery_key_listener = self.on_recovery_key
         handlers = outbox.Handlers()
         self.bot.register_handlers(handlers)
         self._register_mail(handlers)

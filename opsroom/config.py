@@ -82,6 +82,17 @@ class HomeserverConfig:
 
 
 @dataclass(frozen=True)
+class EncryptionConfig:
+    """End-to-end encryption of the bot (mautrix.crypto on vodozemac)."""
+
+    enabled: bool = True
+    # protects the Olm/Megolm keys stored in PostgreSQL; changing it makes them unreadable
+    pickle_key: Secret | None = None
+    # printed once when the bot's cross-signing keys are created; lets a new device be signed
+    recovery_key: Secret | None = None
+
+
+@dataclass(frozen=True)
 class BotConfig:
     user_id: str | None = field(default=None, metadata={"check": check_user_id})
     password: Secret | None = None
@@ -94,6 +105,7 @@ class BotConfig:
     admins: list[str] = field(default_factory=list)
     # whose direct-message invitations the bot accepts: anyone, people of its own homeserver, or admins
     direct_messages: Literal["anyone", "local", "admins"] = "local"
+    encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import asyncpg
 from mailout.smtp import SmtpSender
 from reports import requests
 from reports.service import ReportFailed, ReportService
-from reports.texts import KIND_TITLES, N_
+from reports.texts import N_
 from storage import outbox
 from storage import outbox_kinds as kinds
 from storage.outbox import OutboxMessage, PermanentDeliveryError

@@ -14,8 +14,10 @@ import json
 import queue
 import tempfile
 from dataclasses import dataclass
+from html import escape
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator, Sequence
+from xml.sax.saxutils import escape as xml_escape
 
 import asyncpg
 
@@ -26,10 +28,14 @@ from reports.document import Document
 from reports.model import CustomerReport, Format, Kind, ReportRequest, Scope
 from reports.periods import Period
 from reports.text_files import CsvWriter, JsonWriter, json_value
-from reports.texts import N_, Gettext, Texts
+from reports.texts import N_, VALUES, Gettext, Texts
 from rooms.model import TopicRoom
 
 SUMMARY_FIGURES = 8  # key figures in a chat message or mail
+SIDE_BY_SIDE = 2  # further connections an overview's queries use at once
+# aggregates over a period sort and hash a lot: room for it; and no JIT, on which the planner's
+# estimates of the joins would spend seconds compiling
+SESSION_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off"
 PIPE_BATCH = 2000
 
 
@@ -124,7 +130,7 @@ class ReportService:
                        ) -> tuple[Document, dict[str, Any]]:
         kind = request.kind
         if kind == "overview":
-            overview = await store.overview(conn, values)
+            overview = await store.overview(conn, values, await self._side_by_side(conn))
             return documents.overview_document(request, texts, overview), {"overview": overview}
         if kind == "workload":
             people = await store.workload(conn, values, request.staff)
@@ -134,7 +140,7 @@ class ReportService:
             return documents.queues_document(request, texts, queues), {"queues": queues}
         if kind == "customer":
             report = CustomerReport(
-                overview=await store.overview(conn, values),
+                overview=await store.overview(conn, values, await self._side_by_side(conn)),
                 availability=await store.availability(conn, values),
                 done=await store.resolved_in_period(conn, values),
             )
@@ -154,9 +160,22 @@ class ReportService:
     @contextlib.asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            # the planner overestimates the CTE joins and would spend a second compiling them (JIT)
-            await conn.execute("SET LOCAL jit = off")
+            await conn.execute(SESSION_SETTINGS)
             yield conn
+
+    async def _side_by_side(self, conn: asyncpg.Connection) -> store.Runner:
+        """Run queries on further connections that share ``conn``'s snapshot (PostgreSQL's exported
+        snapshots): the figures stay consistent, and both cores work on them."""
+        exported = await conn.fetchval("SELECT pg_export_snapshot()")
+        slots = asyncio.Semaphore(SIDE_BY_SIDE)
+
+        async def run(query: store.Query) -> Any:
+            async with slots, self.pool.acquire() as other, other.transaction(isolation="repeatable_read", readonly=True):
+                await other.execute(f"SET TRANSACTION SNAPSHOT '{exported}'")
+                await other.execute(SESSION_SETTINGS)
+                return await query(other)
+
+        return run
 
     # ---- files -------------------------------------------------------------------------
 
@@ -212,6 +231,14 @@ class ReportService:
                     outcome.append(Built(document, count))
                     return
                 assert out is not None
+                if request.format == "xlsx":  # PostgreSQL writes the cells of the big sheet
+                    from reports.xlsx_file import MAX_ROWS, STYLE_IDS
+
+                    rows = store.sheet_rows(
+                        conn, values, [(c.key, c.type) for c in document.tables[0].columns], per_sheet=MAX_ROWS - 1,
+                        styles=STYLE_IDS, words={word: xml_escape(texts.value(word)) for word in VALUES}, zone=texts.zone_name,
+                        batch=PIPE_BATCH,
+                    )
                 consumer = asyncio.ensure_future(asyncio.to_thread(self._write_file, request, document, texts, out, count))
                 await pipe.pump(rows, consumer)
                 outcome.append(Built(document, await consumer))
@@ -253,8 +280,6 @@ class ReportService:
 
     def summary(self, request: ReportRequest, document: Document) -> tuple[str, str]:
         """A few key figures for the chat message or mail that carries the file: plain and HTML."""
-        from html import escape
-
         texts = self.texts(request)
         heading = f"{document.title}: {document.subtitle}"
         lines = [(figure.label, texts.format(figure.value, figure.type)) for figure in document.figures[:SUMMARY_FIGURES]]

@@ -7,16 +7,18 @@ dates (local time of the report's zone, which the header names), durations as ``
 shares as percentages, numbers as numbers.
 
 Tables whose rows stream from a cursor (the ``tickets`` kind) are laid out by openpyxl (header,
-widths, frozen pane, filter, styles) and their rows written as SpreadsheetML by
-:class:`RowWriter` into the same package, because openpyxl's per-cell objects cost about 7 µs a
-cell (two minutes for a million tickets). Those rows use inline strings, so no shared-string
-table grows with them, and spill over into further sheets past Excel's 1,048,576 rows.
+widths, frozen pane, filter, styles) and their rows written as SpreadsheetML into the same
+package, because openpyxl's per-cell objects cost about 7 µs a cell (two minutes for a million
+tickets): by PostgreSQL as it reads them (``reports.store.sheet_rows``), or else by
+:class:`RowWriter`. Those rows use inline strings, so no shared-string table grows with them,
+and spill over into further sheets past Excel's 1,048,576 rows.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tempfile
 import zipfile
 from datetime import datetime, timedelta
@@ -30,7 +32,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from reports.document import Chart, Column, Document, Figure, Table
+from reports.document import Chart, Column, Document, Table
 from reports.texts import N_, Texts
 
 MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header included
@@ -233,12 +235,27 @@ class RowWriter:
 _DAY = timedelta(days=1)
 
 
+# the cell styles of typed cells, registered first in every workbook so their numbers are known
+# before it exists (PostgreSQL writes them into the rows of streamed sheets)
+STYLE_IDS = {"datetime": 1, "duration": 2, "percent": 3}
+_FORMATS = {"datetime": DATETIME_FORMAT, "duration": DURATION_FORMAT, "percent": PERCENT_FORMAT}
+
+
+def register_styles(workbook: Workbook) -> None:
+    sheet = WriteOnlyWorksheet(workbook, "styles")  # not added to the workbook
+    for kind, number in STYLE_IDS.items():
+        cell = WriteOnlyCell(sheet)
+        cell.number_format = _FORMATS[kind]
+        assert cell.style_id == number, (kind, cell.style_id)
+
+
 def write_xlsx(document: Document, texts: Texts, out: BinaryIO, *, streamed_rows: int | None = None) -> int:
     """Write the document; returns the number of table rows written.
 
     A table whose ``rows`` is not a list is streamed: ``streamed_rows`` says how many it has
     (counted in the same snapshot), which sizes its sheets and their filters."""
     workbook = Workbook(write_only=True)
+    register_styles(workbook)
     _write_summary(workbook, document, texts)
     streamed: list[tuple[int, Table, RowWriter, int]] = []  # (sheet number, table, writer, rows in it)
     written = 0
@@ -281,6 +298,9 @@ def _splice(skeleton: BinaryIO, out: BinaryIO, streamed: list[tuple[int, Table, 
             head, tail = xml.split("</sheetData>", 1)  # the header row is always there
             entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             entry.compress_type = zipfile.ZIP_DEFLATED
+            # the fastest deflate: a million rows are about a gigabyte of XML, and level 6 would
+            # spend half the report's time compressing it for a file a fifth smaller
+            setattr(entry, "compress_level" if sys.version_info >= (3, 13) else "_compresslevel", 1)
             with target.open(entry, "w", force_zip64=True) as dst:
                 dst.write(head.encode("utf-8"))
                 buffer: list[str] = []
@@ -288,7 +308,8 @@ def _splice(skeleton: BinaryIO, out: BinaryIO, streamed: list[tuple[int, Table, 
                     values = next(rows_of, None)
                     if values is None:
                         break
-                    buffer.append(writer.row(number, values))
+                    # a row PostgreSQL already wrote as SpreadsheetML (see reports.store.sheet_rows), or values
+                    buffer.append(values if isinstance(values, str) else writer.row(number, values))
                     written += 1
                     if len(buffer) >= 2000:
                         dst.write("".join(buffer).encode("utf-8"))

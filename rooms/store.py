@@ -185,5 +185,10 @@ async def digest(conn: asyncpg.Connection, digest_id: int) -> asyncpg.Record | N
     return await conn.fetchrow("SELECT id, room_key, started_at, event_id, room_id FROM storm_digests WHERE id = $1", digest_id)
 
 
+async def digest_by_event(conn: asyncpg.Connection, event_id: str) -> asyncpg.Record | None:
+    """The storm digest posted as this Matrix event."""
+    return await conn.fetchrow("SELECT id, room_key, started_at, event_id, room_id FROM storm_digests WHERE event_id = $1", event_id)
+
+
 async def set_digest_event(conn: asyncpg.Connection, digest_id: int, event_id: str, room_id: str) -> None:
     await conn.execute("UPDATE storm_digests SET event_id = $2, room_id = $3 WHERE id = $1", digest_id, event_id, room_id)

@@ -33,6 +33,7 @@ QUEUE_LOCK_NAMESPACE = 0x6F62  # "ob"
 PERMANENT_ATTEMPTS = 5  # a refusal by the receiver, repeated this often, kills the row
 FAILED_ATTEMPTS = 3  # a render or programming error, repeated this often, kills the row
 WORKER_REST_SECONDS = 5.0
+ELSEWHERE_REST_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class TransientDeliveryError(Exception):
 
 class PermanentDeliveryError(Exception):
     """The receiver refused the message; retrying as-is will not help."""
+
+
+class ElsewhereDeliveryError(Exception):
+    """Another process must deliver this row (e.g. only the Matrix sync holder may send into an
+    end-to-end encrypted room). The row is left as it is: no attempt is counted, this process
+    leaves the queue alone for a while and the others are notified to take it."""
 
 
 DeadReason = Literal["failed", "refused"]  # failed: render/programming error; refused: by the receiver
@@ -412,16 +419,21 @@ class OutboxDispatcher:
             )
             if not locked:
                 return  # another process is draining this queue
+            elsewhere = False
             try:
-                while True:
+                while not elsewhere:
                     row = await _head_of_queue(conn, queue)
                     if row is None or not row["due"]:
                         return
-                    await self._deliver_one(conn, _message(row))
+                    elsewhere = not await self._deliver_one(conn, _message(row))
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", QUEUE_LOCK_NAMESPACE, queue)
+            # after the unlock, so that the process that can deliver it finds the queue free
+            self._resting[queue] = time.monotonic() + ELSEWHERE_REST_SECONDS
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, queue)
 
-    async def _deliver_one(self, conn: asyncpg.Connection, message: OutboxMessage) -> None:
+    async def _deliver_one(self, conn: asyncpg.Connection, message: OutboxMessage) -> bool:
+        """Deliver (or record the failure of) one row; False when another process must deliver it."""
         # Rows with a coalesce key (announcement edits, digests) are rendered from the current
         # state at delivery: one delivery shows every change queued before it rendered.
         newest = await _newest_with_key(conn, message)
@@ -429,7 +441,7 @@ class OutboxDispatcher:
         if found is None:  # e.g. mail with no SMTP server configured: the rows wait, nothing is lost
             await _mark_failed(conn, message.id, f"no handler for kind {message.kind!r}", 60.0, None)
             log.error("outbox: no handler for kind %r (row %d)", message.kind, message.id)
-            return
+            return True
         kind, handler = found
         try:
             async with conn.transaction():
@@ -437,6 +449,9 @@ class OutboxDispatcher:
                 await _mark_delivered(conn, message.id, result)
                 if newest is not None and newest > message.id:
                     await _mark_superseded(conn, message, newest)
+        except ElsewhereDeliveryError as error:
+            log.debug("outbox: row %d to %s is left to another process: %s", message.id, message.queue, error)
+            return False
         except TransientDeliveryError as error:
             delay = error.retry_after if error.retry_after is not None else backoff_seconds(message.attempts, cap=self._max_backoff)
             log.warning("outbox: row %d to %s will be retried in %.1fs: %s", message.id, message.queue, delay, error)
@@ -459,6 +474,7 @@ class OutboxDispatcher:
                 " again; giving up on it, the queue goes on" if dead else "",
             )
             await self._failed(conn, message, f"{type(error).__name__}: {error}", "failed" if dead else None)
+        return True
 
     async def _failed(self, conn: asyncpg.Connection, message: OutboxMessage, error: str, dead: DeadReason | None) -> None:
         """Count a failed attempt; a row given up gets its notice (if any) in the same transaction."""

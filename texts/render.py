@@ -110,6 +110,8 @@ class Renderer:
                 undefined=jinja2.StrictUndefined,
             )
             environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+            # plain (never Markup, never %-formatted) translation, for texts built in Python: usage lines
+            environment.globals["translate"] = translations(language).gettext
             environment.filters["pill"] = pill if for_html else (lambda user_id: user_id)
             environment.filters["squash"] = squash
             self._environments[key] = environment

@@ -28,6 +28,9 @@ EVENT_TEXTS = {
     "claimed": N_("claimed by %(actor)s"),
     "taken_over": N_("taken over by %(actor)s from %(from)s"),
     "assigned": N_("assigned to %(to)s by %(actor)s"),
+    # a claim sets the level the ticket is at (its escalation starts again from there)
+    "claimed@level": N_("claimed by %(actor)s at level %(level)s"),
+    "taken_over@level": N_("taken over by %(actor)s from %(from)s at level %(level)s"),
     "escalated": N_("escalated to level %(level)s: %(reason)s"),
     "escalation_exhausted": N_("escalation exhausted at level %(level)s"),
     "wanted": N_("solver wanted by %(actor)s"),
@@ -50,6 +53,9 @@ EVENT_TEXTS = {
     "article_linked": N_("article “%(title)s” used by %(actor)s"),
     "solved_from_knowledge": N_("solved from the knowledge base"),
 }
+
+
+DEADLINE_SECONDS_WITHIN = 3600.0  # nearer deadlines are shown to the second
 
 
 def as_datetime(value: datetime | str | None) -> datetime | None:
@@ -75,6 +81,18 @@ class TicketView:
         today = self.now.astimezone(self.zone).date()
         pattern = "%H:%M %Z" if local.date() == today else "%Y-%m-%d %H:%M %Z"
         return local.strftime(pattern)
+
+    def deadline(self, value: datetime | str | None) -> str:
+        """A deadline with the precision people act on: to the second when it is less than an hour
+        away (a claim window of minutes), to the minute otherwise."""
+        moment = as_datetime(value)
+        if moment is None:
+            return "-"
+        if abs((moment - self.now).total_seconds()) >= DEADLINE_SECONDS_WITHIN or moment.second == 0:
+            return self.when(moment)
+        local = moment.astimezone(self.zone)
+        today = self.now.astimezone(self.zone).date()
+        return local.strftime("%H:%M:%S %Z" if local.date() == today else "%Y-%m-%d %H:%M:%S %Z")
 
     def left(self, value: datetime | str | None) -> str:
         moment = as_datetime(value)
@@ -108,7 +126,7 @@ class TicketView:
         return self._(STATE_NAMES.get(ticket.state, ticket.state))
 
     def event_text(self, event: TicketEvent) -> str:
-        template = EVENT_TEXTS.get(event.kind)
+        template = EVENT_TEXTS.get(f"{event.kind}@level" if "level" in event.data else event.kind) or EVENT_TEXTS.get(event.kind)
         if template is None:
             return event.kind
         values: dict[str, Any] = {
@@ -137,6 +155,7 @@ class TicketView:
         return {
             "recorded": self.recorded,
             "when": self.when,
+            "deadline": self.deadline,
             "left": self.left,
             "duration": self.duration,
             "state_of": self.state_of,

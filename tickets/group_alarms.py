@@ -68,5 +68,7 @@ class AlertGroupIntake:
             change = {**merged.summary(), "firing_again": firing_again}
             await store.add_event(conn, ticket.id, "alerts_changed", actor, change, at=now)
             await notices.note(conn, ticket, "alerts_changed", change)
-        await notices.refresh(conn, ticket.id, ticket.room_key)
+        shown_before = {"dropped_alerts": 0, **ticket.details}
+        if details != shown_before or firing_again:  # the sender's repeat of the same group shows nothing new
+            await notices.refresh(conn, ticket.id, ticket.room_key)
         return AlarmOutcome(ticket.id, "updated")

@@ -315,6 +315,23 @@ async def count_open_in_room(conn: asyncpg.Connection, room_key: str) -> int:
     return await conn.fetchval("SELECT count(*) FROM tickets WHERE room_key = $1 AND state <> 'resolved'", room_key)
 
 
+async def waiting_for_claim(conn: asyncpg.Connection, room_key: str, *, limit: int = 2, digest_id: int | None = None) -> list[int]:
+    """Tickets of a room (or of one storm digest) that nobody has claimed, oldest first; a silenced
+    ticket that was never shown does not count (nobody in the room knows of it)."""
+    rows = await conn.fetch(
+        """
+        SELECT id FROM tickets
+        WHERE room_key = $1 AND state = 'open' AND ($3::bigint IS NULL OR digest_id = $3)
+          AND (silence_id IS NULL OR announcement_event_id IS NOT NULL OR digest_id IS NOT NULL)
+        ORDER BY id LIMIT $2
+        """,
+        room_key,
+        limit,
+        digest_id,
+    )
+    return [row["id"] for row in rows]
+
+
 async def open_silenced_by(conn: asyncpg.Connection, silence_id: int) -> list[int]:
     rows = await conn.fetch(
         "SELECT id FROM tickets WHERE silence_id = $1 AND state <> 'resolved' ORDER BY id", silence_id
@@ -331,7 +348,7 @@ async def in_digest(conn: asyncpg.Connection, digest_id: int, *, limit: int) -> 
     return [Ticket(**dict(row)) for row in rows], total
 
 
-# replaced by spaces before words are indexed (migration 0014_ticket_search) and searched: the
+# replaced by spaces before words are indexed (migration 0015_ticket_search) and searched: the
 # same characters on both sides, and none of to_tsquery's operators is left in a search word
 SEARCH_PUNCTUATION = ".-_/:@,;!?()[]{}<>\"'=+*&|#%~^$`\\"
 _TO_SPACES = str.maketrans(SEARCH_PUNCTUATION, " " * len(SEARCH_PUNCTUATION))

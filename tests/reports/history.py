@@ -137,7 +137,7 @@ async def write_history(conn: asyncpg.Connection) -> History:
     await w.alarm("2026-10-16 10:00", **web)
     await w.alarm("2026-10-16 10:15", **web, status="resolved")
 
-    t3 = await w.alarm("2026-10-20 10:00", title="Slow queries", source="zabbix", severity="warning", fingerprint="fp-t3")
+    t3 = await w.alarm("2026-10-20 10:00", title="Slow queries & <locks>", source="zabbix", severity="warning", fingerprint="fp-t3")
     await w.step("claim", t3, "2026-10-20 10:20", ALICE, 1)
     await w.fire("2026-10-20 14:20", 1)
     await w.fire("2026-10-20 16:20", 1)

@@ -255,8 +255,12 @@ async def test_every_ticket_of_the_period_one_row_each(reports, tmp_path):
     assert first["Time to resolve"] == timedelta(hours=2) and first["Severity"] == "critical"
     assert first["Escalation exhausted"] is False and first["What was done"] == "old WAL removed"
     assert sheet["I2"].is_date and sheet["U2"].number_format == "[h]:mm:ss"
+    assert sheet["E6"].value == "Slow queries & <locks>" and sheet["J7"].value is None and sheet["K7"].value is None
     check_charts(data, workbook, 1)
     opens_in_libreoffice(data, "tickets.xlsx", tmp_path)
+    czech = openpyxl.load_workbook(io.BytesIO(await build(reports, october(reports, "tickets", "xlsx", language="cs"))))
+    assert [czech["Tikety"].cell(row, 3).value for row in (2, 3)] == ["kritická", "kritická"]
+    assert czech["Tikety"]["W4"].value == "zmeškáno"  # T2's claim deadline
     csv_text = (await build(reports, october(reports, "tickets", "csv"))).decode("utf-8-sig").splitlines()
     assert len(csv_text) == 8 and csv_text[1].startswith(f"{t['T1']},db,critical,prometheus,Disk full on db-01")
     assert "2026-10-05T10:00:00+02:00" in csv_text[1]

@@ -261,27 +261,27 @@ async def test_a_render_error_gives_up_after_a_few_tries_and_the_queue_moves_on(
             self.delivered: list[int] = []
             self.database_away = 1
 
-        async def deliver(self, conn, message, txn_id):
-            if message.payload["n"] == 0:
+        async def deliver(self, conn, message, payload, txn_id):
+            if payload.n == 0:
                 raise OverflowError("date value out of range")
-            if message.payload["n"] == 1 and self.database_away:
+            if payload.n == 1 and self.database_away:
                 self.database_away -= 1
                 raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
-            self.delivered.append(message.payload["n"])
+            self.delivered.append(payload.n)
             return None
 
     told: list[tuple[int, str]] = []
 
     async def on_dead(conn, message, reason):
         told.append((message.id, reason))
-        await outbox.enqueue(conn, queue=message.queue, kind="message", payload={"n": 99}, channel="test")
+        await outbox.enqueue(conn, NUMBERED.row(message.queue, Numbered(99)))
 
     renders = RendersBadly()
     async with pool.acquire() as conn:
-        bad = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 0}, channel="test")
-        waits = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
-        good = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 2}, channel="test")
-    dispatcher = OutboxDispatcher(pool, database, {"test": renders}, poll_interval=0.05, max_backoff=0.05, on_dead=on_dead)
+        bad = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(0)))
+        waits = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(1)))
+        good = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(2)))
+    dispatcher = OutboxDispatcher(pool, database, handlers_of(renders), poll_interval=0.05, max_backoff=0.05, on_dead=on_dead)
     await dispatcher.start()
     try:
         await wait_delivered(pool, good, timeout=30)
@@ -335,3 +335,39 @@ async def test_a_worker_that_keeps_dying_rests_and_stop_still_returns(database, 
     assert AlwaysDies.attempts <= 2  # the queue rests after a failure instead of retrying at once
     await asyncio.wait_for(dispatcher.stop(), 5)
     assert await pool.fetchval("SELECT delivered_at FROM outbox") is None  # nothing was lost either
+
+
+async def test_a_row_left_to_another_process_is_delivered_there_without_a_counted_attempt(database, pool):
+    """Two processes: one cannot deliver the queue (it is not the Matrix sync holder of an
+    encrypted room) and leaves it; the other, notified, delivers every row in order."""
+
+    class NotHere:
+        def __init__(self) -> None:
+            self.asked = 0
+
+        async def deliver(self, conn, message, payload, txn_id):
+            self.asked += 1
+            raise outbox.ElsewhereDeliveryError("encrypted room: the sync holder sends it")
+
+    not_here, holder = NotHere(), FailsFirst(failures=0)
+    async with pool.acquire() as conn:
+        ids = [await outbox.enqueue(conn, NUMBERED.row("!secret:test", Numbered(n))) for n in range(3)]
+    elsewhere = OutboxDispatcher(pool, database, handlers_of(not_here), poll_interval=0.05)
+    await elsewhere.start()
+    try:
+        await _until(lambda: not_here.asked >= 1)
+        await asyncio.sleep(0.3)
+        # it took the queue once, left it, and rests from it: no attempt, no error, no busy loop
+        assert not_here.asked == 1
+        rows = await pool.fetch("SELECT attempts, last_error, delivered_at FROM outbox ORDER BY id")
+        assert [tuple(row) for row in rows] == [(0, None, None)] * 3
+        able = OutboxDispatcher(pool, database, handlers_of(holder), poll_interval=0.05)
+        await able.start()
+        try:
+            await asyncio.wait_for(_until(lambda: holder.delivered == [0, 1, 2]), 15)
+        finally:
+            await able.stop()
+    finally:
+        await elsewhere.stop()
+    assert [await _attempts(pool, outbox_id) for outbox_id in ids] == [1, 1, 1]
+
