@@ -20,11 +20,11 @@ import pytest
 from markupsafe import Markup
 
 from bot.commands import REGISTRY
-from bot.help import PERMISSION_TEXT
+from application.policy import WHO_MAY
 from texts.i18n import LOCALES_DIR
 from texts.render import Renderer
 from bot.service import COMMAND_MODULES
-from bot.ticket_delivery import _Params
+from texts.render import Params as _Params
 from bot.ticket_details import details_values
 from texts.ticket_view import TicketView, ticket_values
 from intake.alert_payloads import parse_group
@@ -163,7 +163,7 @@ def contexts(name: str, language: str) -> Iterator[dict[str, Any]]:
                                  data={"level": 2, "reason": "claim deadline passed"})],
             id=t.id if rich else None, reason=("failed" if rich else "refused") if name == "note_undeliverable" else "only the staff of this room can claim",
             mail=False, word="clam", command=resolve_command() if name in ("help_command", "usage", "refused") else None,
-            commands=list(REGISTRY), permission=PERMISSION_TEXT[resolve_command().permission],
+            commands=list(REGISTRY), permission=WHO_MAY[resolve_command().permission],
             checks=[SimpleNamespace(name="web", probe="http", interval_seconds=60, state="failing", consecutive_failures=2,
                                     alarm_ticket_id=12 if rich else None, target="https://shop.example.org", last_run_at=NOW,
                                     last_result="HTTP 500", last_latency_ms=812.0)] if rich else [],
