@@ -237,18 +237,18 @@ async def test_a_retry_after_a_lost_commit_posts_once_in_an_encrypted_room(make_
     room = await open_room(make_config, run_opsroom, specialists)
     alice = room.staff["alice"]
     await turn_encryption_on(room)
-    real = room.app.dispatcher._deliverers["matrix"]
+    handlers = room.app.dispatcher._handlers
+    kind, real = handlers.find("ticket.announce")
     results: list[dict] = []
 
-    class LosesTheFirstCommit:
-        async def deliver(self, conn, message, txn_id):
-            result = await real.deliver(conn, message, txn_id)
-            results.append(result)
-            if len(results) == 1:
-                raise TransientDeliveryError("the process died after the send (simulated)", retry_after=0.2)
-            return result
+    async def loses_the_first_commit(conn, message, payload, txn_id):
+        result = await real(conn, message, payload, txn_id)
+        results.append(result)
+        if len(results) == 1:
+            raise TransientDeliveryError("the process died after the send (simulated)", retry_after=0.2)
+        return result
 
-    room.app.dispatcher._deliverers["matrix"] = LosesTheFirstCommit()
+    handlers._by_kind["ticket.announce"] = (kind, loses_the_first_commit)
     status, answer = await room.post_alarm({"title": "Posted exactly once"})
     announcement = await room.announcement(alice, answer["ticket"])
     assert alice.was_encrypted(announcement)
