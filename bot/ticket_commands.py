@@ -211,8 +211,7 @@ async def state(ctx: CommandContext, ticket: int | None, status: str, reason: st
         return
     target = status.strip().lower().replace("-", "_")
     if target == "resolved" and not reason:
-        await ctx.say(N_("What was done? Please add a summary: %(usage)s"), usage=f"{ctx.prefix}state #{ticket_id} resolved <summary>")
-        return
+        raise UsageError(N_("resolving needs a summary of what was done"))
     outcome = await actions(ctx).set_status(ctx.conn, ctx.actor, ticket_id, target, reason, now())
     if not outcome.ok:
         await explain_status(ctx, outcome, ticket_id)

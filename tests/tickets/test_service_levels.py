@@ -199,7 +199,7 @@ async def test_rating_by_link_and_by_reaction_then_auto_close(regulated, smtp_se
     await alice.send(room.room_id, f"!resolve #{by_mail} new VPN profile pushed")
 
     # the mail carries a signed link to a small page; no login
-    sent = await smtp_server.wait_for(lambda m: f"[#{by_mail}]" in str(m["Subject"]), what="the rating mail")
+    sent = await smtp_server.wait_for(lambda m: f"[#{by_mail}]" in str(m["Subject"]), what="the rating mail", timeout=45)
     assert str(sent["To"]) == "eva@customer.example"
     link = re.search(r"http://\S+/rate/\S+", sent.get_body(("plain",)).get_content()).group(0)
     async with room.http.get(link) as page:
@@ -261,7 +261,7 @@ async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp
 
     # one business day later: the reporter is reminded by mail
     await travel(room, datetime(2026, 12, 2, 10, 0, tzinfo=PRAGUE))
-    reminder = await smtp_server.wait_for(lambda m: f"[#{number}]" in str(m["Subject"]), what="the reminder")
+    reminder = await smtp_server.wait_for(lambda m: f"[#{number}]" in str(m["Subject"]), what="the reminder", timeout=45)
     assert "this is a reminder" in reminder.get_body(("plain",)).get_content()
     await room.thread_note(alice, root["event_id"], "was reminded of the missing data")
 
@@ -269,7 +269,8 @@ async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp
     await travel(room, datetime(2026, 12, 4, 10, 0, tzinfo=PRAGUE))
     await room.thread_note(alice, root["event_id"], "did not supply the missing data in time")
     closing = await smtp_server.wait_for(
-        lambda m: f"[#{number}]" in str(m["Subject"]) and "was closed" in m.get_body(("plain",)).get_content(), what="the closing mail"
+        lambda m: f"[#{number}]" in str(m["Subject"]) and "was closed" in m.get_body(("plain",)).get_content(), what="the closing mail",
+        timeout=45,
     )
     assert "Software version" in closing.get_body(("plain",)).get_content()
     _, ticket = await room.get_ticket(number)
