@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from typing import Any
 
@@ -31,7 +33,7 @@ from knowledge.service import KnowledgeBase
 from knowledge.worker import KnowledgeWorker
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
-from rooms.people import PeopleDirectory
+from opsroom.workers import WorkerPool, relay_socket_path, ticket_service
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
 from reports.mail import ReportMailer
@@ -41,7 +43,6 @@ from storage import outbox
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
 from tickets import notices
-from tickets.lifecycle import TicketService
 from tickets.silencing import SilenceExpiry
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ class Opsroom:
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
         outbox_poll_interval: float = 2.0,
+        workers: int = 1,
     ) -> None:
+        """``workers``: processes accepting on the HTTP port, this one included (opsroom/workers.py)."""
         if config.database.url is None or config.homeserver is None or not config.bot.user_id:
             raise ValueError("Opsroom needs a database URL, a homeserver and a bot user ID")
         self.config = config
@@ -73,6 +76,8 @@ class Opsroom:
         self._sync_timeout_ms = sync_timeout_ms
         self._sync_timeline_limit = sync_timeline_limit
         self._outbox_poll_interval = outbox_poll_interval
+        self._worker_count = workers
+        self.workers: WorkerPool | None = None
         self.pool: asyncpg.Pool | None = None
         self.bot: Bot | None = None
         self.dispatcher: outbox.OutboxDispatcher | None = None
@@ -81,15 +86,8 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
-        self.people = PeopleDirectory(config.people, config.rooms)
-        self.tickets = TicketService(
-            config.rooms,
-            config.regulations,
-            attachment_max_bytes=config.attachments.max_bytes,
-            maintenance=config.maintenance,
-            people=self.people,
-            mail_out=config.mail.smtp is not None,
-        )
+        self.tickets = ticket_service(config)
+        self.people = self.tickets.people
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
         self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
@@ -161,13 +159,20 @@ class Opsroom:
         )
         self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
-        self.intake.alarms = AlarmBatcher(self.pool, self.tickets, workers=2)
+        self.intake.alarms = AlarmBatcher(self.pool, self.tickets)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         if config.portal.enabled:
             portal_routes.setup(app, self._portal_context())
-        self.http = HttpServer(app, config.http.host, config.http.port)
+        shared = self._worker_count > 1
+        self.http = HttpServer(app, config.http.host, config.http.port, shared_port=shared,
+                               unix_path=relay_socket_path() if shared else None)
         await self.http.start()
+        if shared:
+            assert self.http.unix_path is not None
+            self.workers = WorkerPool(config, count=self._worker_count - 1, host=config.http.host, port=self.http.port,
+                                      relay_path=self.http.unix_path)
+            await self.workers.start()
         await self.bot.start()
         await self.dispatcher.start()
         await self.deadlines.start()
@@ -229,8 +234,12 @@ class Opsroom:
             await self.monitors.stop()
         if self.mail_intake is not None:
             await self.mail_intake.stop()
+        if self.workers is not None:  # before the primary's server: they relay to it until they stop
+            await self.workers.stop()
         if self.http is not None:
             await self.http.stop()
+            if self.http.unix_path is not None:
+                shutil.rmtree(os.path.dirname(self.http.unix_path), ignore_errors=True)
         if self.intake is not None and self.intake.alarms is not None:
             await self.intake.alarms.stop()
         if self.silences is not None:
@@ -247,6 +256,8 @@ class Opsroom:
             await self.bot.stop()
         if self._probe is not None:
             await self._probe.close()
+        if self.tickets.announcements is not None:
+            await self.tickets.announcements.close()
         if self.pool is not None:
             await self.pool.close()
 
@@ -295,13 +306,20 @@ class Opsroom:
             report["homeserver"]["bot"] = self.bot.health()
             bot_ready = self.bot.ready()
         if self.intake is not None:
-            report["intake"] = {
-                "auth_failures": {
-                    "sources": dict(self.intake.sources.failures),
-                    "source_methods": dict(self.intake.sources.failed_methods),
-                    "api": dict(self.intake.api_callers.failures),
-                }
+            failures = {
+                "sources": dict(self.intake.sources.failures),
+                "source_methods": dict(self.intake.sources.failed_methods),
+                "api": dict(self.intake.api_callers.failures),
             }
+            if self.workers is not None:  # what the intake workers counted
+                for kind, counts in self.workers.auth_failures().items():
+                    for reason, count in counts.items():
+                        failures[kind][reason] = failures[kind].get(reason, 0) + count
+            report["intake"] = {"auth_failures": failures}
+            if self.workers is not None:
+                report["intake"]["workers"] = self.workers.health()
+                problems += [f"intake worker {w['index']} is not running (restarts: {w['restarts']})"
+                             for w in report["intake"]["workers"] if not w["running"]]
         if self.mail_intake is not None:
             report["mail"] = self.mail_intake.health()
         if self.traps is not None:

@@ -74,13 +74,19 @@ async def start_many(conn: asyncpg.Connection, due: dict[int, datetime], kind: D
     if not due:
         return
     await conn.execute(
-        "INSERT INTO deadlines (ticket_id, kind, due_at, created_at) SELECT id, $3, at, $4 FROM unnest($1::bigint[], $2::timestamptz[]) AS d (id, at)",
+        """
+        WITH added AS (
+            INSERT INTO deadlines (ticket_id, kind, due_at, created_at)
+            SELECT id, $3, at, $4 FROM unnest($1::bigint[], $2::timestamptz[]) AS d (id, at)
+        )
+        SELECT pg_notify($5, '')
+        """,
         list(due),
         list(due.values()),
         kind,
         now,
+        NOTIFY_CHANNEL,
     )
-    await _notify(conn)
 
 
 async def cancel(conn: asyncpg.Connection, ticket_id: int, now: datetime, kind: DeadlineKind | None = None) -> None:

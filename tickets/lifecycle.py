@@ -63,6 +63,18 @@ class NewTicket:
     room: TopicRoom
     actor: str
     data: dict[str, Any]
+    # counted in its room's storm window before it was inserted (see _plan_announcements)
+    counted: bool = False
+    digest_id: int | None = None  # counted, and folded into this digest (stored with the ticket)
+
+
+@dataclass(frozen=True)
+class AnnouncementPlan:
+    """Storm windows counted before a batch's tickets are inserted, so a folded ticket is stored
+    with its digest instead of being updated after. Made only when no silence can apply."""
+
+    counted: frozenset[str]  # fingerprints of the batch that had no open ticket
+    folded: dict[str, int]  # fingerprint -> the digest its ticket goes into
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ class TicketService:
         self.people = people or PeopleDirectory()
         self.mail_out = mail_out
         self._rooms_by_key = {room.key: room for room in self.rooms}
+        # counts storm windows outside the caller's transaction (wired in by the process); None: inside it
+        self.announcements: rooms_store.AnnouncementCounter | None = None
 
     def room(self, key: str) -> TopicRoom:
         return self._rooms_by_key[key]
@@ -140,7 +154,9 @@ class TicketService:
             else:
                 pending[fingerprint] = (alarm, route(alarm, self.rooms).key, [index])
         if pending:
-            rows = [store.AlarmRow(room_key, fp, alarm, len(indexes)) for fp, (alarm, room_key, indexes) in pending.items()]
+            plan = await self._plan_announcements(conn, pending, now)
+            rows = [store.AlarmRow(room_key, fp, alarm, len(indexes), plan.folded.get(fp) if plan else None)
+                    for fp, (alarm, room_key, indexes) in pending.items()]
             upserted = await store.upsert_alarms(conn, rows, now)
             new: list[NewTicket] = []
             repeats: list[store.NewEvent] = []
@@ -150,7 +166,9 @@ class TicketService:
                 actor = f"source:{alarm.source}"
                 if row.inserted:
                     outcomes[indexes[0]] = AlarmOutcome(row.id, "created")
-                    new.append(NewTicket(row.id, self.room(room_key), actor, {"fingerprint": row.fingerprint, "severity": alarm.severity}))
+                    data = {"fingerprint": row.fingerprint, "severity": alarm.severity}
+                    counted = plan is not None and row.fingerprint in plan.counted
+                    new.append(NewTicket(row.id, self.room(room_key), actor, data, counted, plan.folded.get(row.fingerprint) if plan else None))
                     later = indexes[1:]
                 else:
                     later = indexes
@@ -159,9 +177,7 @@ class TicketService:
                     outcomes[index] = AlarmOutcome(row.id, "deduplicated")
                 if later:
                     repeats.append(store.NewEvent(row.id, "deduplicated", actor, {"occurrences": row.occurrences, "count": len(later)}))
-            await self._open_new(conn, new, now)
-            await store.add_events(conn, repeats, at=now)
-            await outbox.enqueue_many(conn, refreshes)
+            await self._open_new(conn, new, now, then=(repeats, refreshes), silences=[] if plan else None)
         for index, alarm, fingerprint in resolved:
             ticket = await store.open_by_fingerprint(conn, fingerprint, lock=True)
             if ticket is None:
@@ -194,10 +210,17 @@ class TicketService:
                 return AlarmOutcome(None, "unmatched")
             room = route(alarm, self.rooms)
             first = replace(alarm, details={**alarm.details, "alerts": merged.alerts})
-            ticket_id, created = await store.insert_or_touch(conn, room.key, first, fingerprint, now)
+            # counted before the insert (a folded ticket is stored with its digest) unless a silence may apply
+            counted = (
+                self.announcements is not None and not any(window.occurrence(now) for window in self.maintenance)
+                and not await rooms_store.active_silences_of(conn, [room.key], now)
+            )
+            digest_id = (await self._count_before_insert({room.key: [fingerprint]}, now)).get(fingerprint) if counted else None
+            ticket_id, created = await store.insert_or_touch(conn, room.key, first, fingerprint, now, digest_id=digest_id)
             if created:
                 data = {"fingerprint": fingerprint, "severity": alarm.severity, "firing": merged.firing}
-                await self.open_ticket(conn, ticket_id, room, actor, now, data)
+                new = NewTicket(ticket_id, room, actor, data, counted, digest_id)
+                await self._open_new(conn, [new], now, silences=[] if counted else None)
                 return AlarmOutcome(ticket_id, "created")
             # another notification opened it meanwhile: merge into that (the sender repeats the whole group later)
             ticket = await store.get(conn, ticket_id, lock=True)
@@ -232,19 +255,70 @@ class TicketService:
         await notices.note(conn, ticket, "source_acknowledged", {"actor": actor})
         return AlarmOutcome(ticket.id, "acknowledged")
 
+    async def _plan_announcements(
+        self, conn: asyncpg.Connection, pending: dict[str, tuple[AlarmInput, str, list[int]]], now: datetime
+    ) -> AnnouncementPlan | None:
+        """Count the batch's new tickets in their rooms' storm windows before inserting them (those
+        past a room's limit are stored with the window's digest). None when the counting waits for
+        the insert: it does not run on its own connection, or a silence or maintenance window may
+        keep some of them quiet. A ticket opened meanwhile by another batch is counted here too:
+        its room folds one more, never announces one more."""
+        if self.announcements is None:
+            return None
+        if any(window.occurrence(now) for window in self.maintenance):
+            return None
+        rooms = sorted({room_key for _alarm, room_key, _indexes in pending.values()})
+        already = await store.open_fingerprints(conn, list(pending), rooms, now)
+        if already is None:  # a silence is active
+            return None
+        fresh: dict[str, list[str]] = {}
+        for fingerprint, (_alarm, room_key, _indexes) in pending.items():
+            if fingerprint not in already:
+                fresh.setdefault(room_key, []).append(fingerprint)
+        folded = await self._count_before_insert(fresh, now)
+        return AnnouncementPlan(frozenset(fp for members in fresh.values() for fp in members), folded)
+
+    async def _count_before_insert(self, fresh: dict[str, list[str]], now: datetime) -> dict[str, int]:
+        """Count new tickets (room key -> their fingerprints, in order) in their rooms' storm
+        windows; fingerprint -> digest of those past their room's limit."""
+        if not fresh:
+            return {}
+        assert self.announcements is not None
+        storms = {key: self.room(key).storm for key in fresh}
+        states = await self.announcements.count(
+            {key: len(members) for key, members in fresh.items()}, {key: storm.window for key, storm in storms.items()},
+            {key: storm.max_announcements for key, storm in storms.items()}, now,
+        )
+        folded: dict[str, int] = {}
+        for key, members in fresh.items():
+            allowed = max(0, storms[key].max_announcements - states[key].announced_before)
+            digest_id = states[key].digest_id
+            if len(members) > allowed:
+                assert digest_id is not None  # counting started the window's digest
+                folded.update({fingerprint: digest_id for fingerprint in members[allowed:]})
+        return folded
+
     async def open_ticket(
         self, conn: asyncpg.Connection, ticket_id: int, room: TopicRoom, actor: str, now: datetime, data: dict[str, Any]
     ) -> None:
         await self._open_new(conn, [NewTicket(ticket_id, room, actor, data)], now)
 
-    async def _open_new(self, conn: asyncpg.Connection, new: Sequence[NewTicket], now: datetime) -> None:
+    async def _open_new(
+        self, conn: asyncpg.Connection, new: Sequence[NewTicket], now: datetime,
+        then: tuple[Sequence[store.NewEvent], Sequence[outbox.NewRow]] = ((), ()),
+        silences: Sequence[asyncpg.Record] | None = None,
+    ) -> None:
         """What every new ticket gets: its history starts, then either a silence keeps it quiet, or
-        the claim clock runs and the room hears of it. Set-based: a few statements for any number."""
+        the claim clock runs and the room hears of it. Set-based: a few statements for any number.
+        ``then``: events and outbox rows to write after these, in the same statements; ``silences``:
+        the active ones, when the caller has looked already."""
         if not new:
+            await store.add_events(conn, list(then[0]), at=now)
+            await outbox.enqueue_many(conn, list(then[1]))
             return
         created = [store.NewEvent(n.ticket_id, "created", n.actor, {**n.data, "room": n.room.key}) for n in new]
         room_keys = sorted({n.room.key for n in new})
-        active = await rooms_store.active_silences_of(conn, room_keys, now)
+        active = await rooms_store.active_silences_of(conn, room_keys, now) if silences is None else silences
         silenced: dict[int, int | None] = {}
         if active or any(window.occurrence(now) for window in self.maintenance):
             tickets = await store.get_many(conn, [n.ticket_id for n in new])
@@ -256,20 +330,28 @@ class TicketService:
         if silenced:
             await store.set_many(conn, "silence_id", silenced)
             created += [store.NewEvent(t, "silenced", BOT_ACTOR, {"silence_id": s}) for t, s in silenced.items()]
+        counted = {n.ticket_id: n.digest_id for n in new if n.counted and n.ticket_id not in silenced}
         await self._start_regulation(
-            conn, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created
+            conn, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created, then=then,
+            counted=counted,
         )
 
     async def _start_regulation(
         self, conn: asyncpg.Connection, tickets: Sequence[tuple[int, str]], now: datetime,
         events: Sequence[store.NewEvent] = (),
+        then: tuple[Sequence[store.NewEvent], Sequence[outbox.NewRow]] = ((), ()),
+        counted: dict[int, int | None] | None = None,
     ) -> None:
         """The claim clock starts and the room hears of each ticket (id, room key): an announcement
         each, or, past the room's storm limit, a line in the window's digest (still a ticket under
-        the regulation). ``events`` are written with the ones this adds, in one statement."""
+        the regulation). ``events`` are written with the ones this adds, in one statement;
+        ``then``'s events and outbox rows after them. ``counted``: tickets counted in their storm
+        window already (ticket -> the digest it is stored with, None: announced)."""
         if not tickets:
-            await store.add_events(conn, list(events), at=now)
+            await store.add_events(conn, [*events, *then[0]], at=now)
+            await outbox.enqueue_many(conn, list(then[1]))
             return
+        counted = counted or {}
         by_room: dict[str, list[int]] = {}
         for ticket_id, room_key in tickets:
             by_room.setdefault(room_key, []).append(ticket_id)
@@ -277,25 +359,45 @@ class TicketService:
         await deadlines.start_many(
             conn, {t: now + self.regulations[rooms[key].regulation].claim_within for t, key in tickets}, "claim", now
         )
-        states = await rooms_store.count_announcements(
-            conn, {key: len(members) for key, members in by_room.items()}, {key: room.storm.window for key, room in rooms.items()}, now
-        )
+        uncounted = {key: [t for t in members if t not in counted] for key, members in by_room.items()}
+        uncounted = {key: members for key, members in uncounted.items() if members}
+        states: dict[str, rooms_store.StormState] = {}
+        if uncounted:
+            counting = ({key: len(members) for key, members in uncounted.items()},
+                        {key: rooms[key].storm.window for key in uncounted},
+                        {key: rooms[key].storm.max_announcements for key in uncounted}, now)
+            if self.announcements is not None:
+                states = await self.announcements.count(*counting)
+            else:
+                states = await rooms_store.count_announcements(conn, *counting)
         rows: list[outbox.NewRow] = []
-        digests: dict[int, int | None] = {}
+        folded: dict[int, int] = {}  # ticket -> digest
+        to_store: dict[int, int | None] = {}  # folded here (not stored with the ticket yet)
         for room_key in sorted(by_room):
-            members, room, state = by_room[room_key], rooms[room_key], states[room_key]
-            allowed = max(0, room.storm.max_announcements - state.announced_before)
-            rows += [notices.announce_row(ticket_id, room_key) for ticket_id in members[:allowed]]
-            if len(members) > allowed:
-                digest_id = state.digest_id or await rooms_store.start_digest(conn, room_key, now)
-                digests.update({ticket_id: digest_id for ticket_id in members[allowed:]})
-                rows.append(notices.storm_digest_row(room_key, digest_id))
-        if digests:
-            await store.set_many(conn, "digest_id", digests)
-        await store.add_events(
-            conn, [*events, *(store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in digests.items())], at=now
-        )
-        await outbox.enqueue_many(conn, rows)
+            members, room = by_room[room_key], rooms[room_key]
+            allowed = max(0, room.storm.max_announcements - states[room_key].announced_before) if room_key in states else 0
+            digests: list[int] = []
+            for ticket_id in members:
+                if ticket_id in counted:
+                    digest_id = counted[ticket_id]
+                elif allowed > 0:
+                    allowed, digest_id = allowed - 1, None
+                else:
+                    digest_id = states[room_key].digest_id
+                    assert digest_id is not None  # counting started the window's digest
+                    to_store[ticket_id] = digest_id
+                if digest_id is None:
+                    rows.append(notices.announce_row(ticket_id, room_key))
+                    continue
+                folded[ticket_id] = digest_id
+                if digest_id not in digests:
+                    digests.append(digest_id)
+            rows += [notices.storm_digest_row(room_key, digest_id) for digest_id in digests]
+        if to_store:
+            await store.set_many(conn, "digest_id", to_store)
+        folded_events = [store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in folded.items()]
+        await store.add_events(conn, [*events, *folded_events, *then[0]], at=now)
+        await outbox.enqueue_many(conn, [*rows, *then[1]])
 
     # ---- silences ----------------------------------------------------------------------
 
