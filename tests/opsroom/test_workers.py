@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from typing import Any
 
 import aiohttp
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 def config_for(make_config: Any) -> Any:
+    # a room key of its own: the tests share one homeserver, where a room alias is taken for good
     return make_config(
-        rooms=[{"key": "ops", "name": "Operations", "default": True}],
+        rooms=[{"key": f"ops{uuid.uuid4().hex[:8]}", "name": "Operations", "default": True}],
         sources=[{"name": "nagios", "token": SOURCE_TOKEN}],
         api={"tokens": [{"name": "tests", "token": API_TOKEN}]},
     )
