@@ -1,7 +1,7 @@
 """Configuration of the admin portal (the ``portal:`` section).
 
 Declared here, next to the code it configures; :mod:`opsroom.config` composes it into
-``Config`` and :mod:`opsroom.schema` checks it. Every duration and threshold has a default an
+``Config`` and :mod:`common.schema` checks it. Every duration and threshold has a default an
 operations team can live with, so ``portal: {}`` (or no section at all) is a working portal.
 """
 

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "alert_groups": "bench.alert_groups",
     "knowledge": "bench.knowledge",
     "business_time": "bench.business_time",
+    "e2ee_memory": "bench.e2ee_memory",
     "reports": "bench.reports",
 }
 

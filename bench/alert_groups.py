@@ -27,13 +27,15 @@ from bench.support import admin_dsn, scratch_database, summary_ms
 from intake import routes as intake_routes
 from intake.auth import SourceBook, TokenBook, sign
 from intake.context import IntakeContext
-from opsroom.config import BasicAuthConfig, HmacConfig, SourceConfig
+from catalog.sources import BasicAuthConfig, HmacConfig, SourceConfig
 from opsroom.http import HttpServer, build_app
-from opsroom.schema import Secret
+from common.schema import Secret
 from regulations.model import Regulation
 from rooms.model import StaffMember, TopicRoom
 from storage.pool import create_pool
-from tickets.lifecycle import TicketService
+from application.domain import Domain
+from application.tickets import TicketActions
+from tickets.rules import StaticRules
 
 TOKEN = "bench-source-token-0123456789"
 SIZES = (1, 100, 1000)
@@ -70,9 +72,9 @@ async def notifications(admin: str) -> list[tuple[int, int, float, list[float]]]
     async with scratch_database(admin) as dsn:
         pool = await create_pool(dsn, min_size=2, max_size=4)
         room = TopicRoom(key="bench", name="Bench", default=True, staff=[StaffMember(user="@alice:localhost")])
-        tickets = TicketService([room], {"standard": Regulation(claim_within=timedelta(minutes=5), resolve_within=timedelta(hours=4))})
+        domain = Domain.build(StaticRules([room], {"standard": Regulation(claim_within=timedelta(minutes=5), resolve_within=timedelta(hours=4))}))
         context = IntakeContext(
-            pool=pool, tickets=tickets, sources=SourceBook.from_config([SourceConfig(name="bench", token=Secret(TOKEN))]),
+            pool=pool, domain=domain, actions=TicketActions(domain), sources=SourceBook.from_config([SourceConfig(name="bench", token=Secret(TOKEN))]),
             api_callers=TokenBook("API caller", {}), max_body_bytes=16 * 1024 * 1024,
         )
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from bench.support import percentile
 from regulations.calendar import Calendar, PublicHolidays, parse_intervals
-from regulations.durations import Duration
+from common.durations import Duration
 
 TARGET_P99_MICROSECONDS = 50.0
 CALENDARS = 200

@@ -22,7 +22,8 @@ from regulations.model import EscalationPolicy, Regulation, UnclaimedStep
 from regulations.store import Deadline
 from rooms.model import StaffMember, TopicRoom
 from storage.pool import create_pool
-from tickets.lifecycle import TicketService
+from application.domain import Domain
+from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 
 TICKETS = 10_000
@@ -42,13 +43,13 @@ async def run(admin: str) -> dict[str, float]:
             claim_within=timedelta(hours=1), resolve_within=timedelta(hours=4),
             escalation=EscalationPolicy(unclaimed=[UnclaimedStep(2, timedelta(hours=1))]),
         )
-        service = TicketService([room], {"standard": regulation})
+        service = Domain.build(StaticRules([room], {"standard": regulation}))
         started = time.monotonic()
         for batch in range(0, TICKETS, 500):
             async with pool.acquire() as conn, conn.transaction():
                 now = datetime.now(timezone.utc)
                 for index in range(batch, min(TICKETS, batch + 500)):
-                    await service.receive_alarm(conn, AlarmInput(title=f"bench {index}", source="bench", host=f"h{index}"), now)
+                    await service.alarms.receive_alarm(conn, AlarmInput(title=f"bench {index}", source="bench", host=f"h{index}"), now)
         created = time.monotonic() - started
         start = datetime.now(timezone.utc) + LEAD_IN
         async with pool.acquire() as conn:
@@ -66,7 +67,7 @@ async def run(admin: str) -> dict[str, float]:
             assert deadline.due_at is not None
             lags.append((committed_at - deadline.due_at).total_seconds())
 
-        engine = DeadlineEngine(pool, dsn, service.deadline_passed)
+        engine = DeadlineEngine(pool, dsn, service.escalation.deadline_passed)
         engine.lag_observer = observe
         await engine.start()
         deadline_at = time.monotonic() + LEAD_IN.total_seconds() + WINDOW.total_seconds() + 60

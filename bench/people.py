@@ -30,7 +30,9 @@ from opsroom.http import HttpServer, build_app
 from regulations.model import Regulation
 from rooms.model import TopicRoom
 from storage.pool import create_pool
-from tickets.lifecycle import TicketService
+from application.domain import Domain
+from application.tickets import TicketActions
+from tickets.rules import StaticRules
 
 TOKEN = "bench-api-token-0123456789"
 HISTORY = 100_000
@@ -78,9 +80,9 @@ async def http_figures(admin: str) -> None:
     async with scratch_database(admin) as dsn:
         pool = await create_pool(dsn, min_size=2, max_size=4)
         rooms = [TopicRoom(key=key, name=key.title(), default=key == "general") for key in ROOMS]
-        tickets = TicketService(rooms, {"standard": Regulation(claim_within=timedelta(minutes=5), resolve_within=timedelta(hours=4))})
+        domain = Domain.build(StaticRules(rooms, {"standard": Regulation(claim_within=timedelta(minutes=5), resolve_within=timedelta(hours=4))}))
         context = IntakeContext(
-            pool=pool, tickets=tickets, sources=SourceBook.from_config([]),
+            pool=pool, domain=domain, actions=TicketActions(domain), sources=SourceBook.from_config([]),
             api_callers=TokenBook("API caller", {TOKEN: "bench"}), max_body_bytes=1024 * 1024,
             report_form=ReportFormConfig(enabled=True, rate_limit=RateLimit(requests=1_000_000)),
         )

@@ -22,11 +22,12 @@ from intake.snmp.mibs import MibTranslator
 from intake.snmp.receiver import TrapReceiver
 from intake.snmp.rules import TrapRules
 from intake.snmp.settings import SnmpConfig, TrapSource
-from opsroom.schema import Secret
+from common.schema import Secret
 from regulations.model import Regulation
 from rooms.model import StaffMember, TopicRoom
 from storage.pool import create_pool
-from tickets.lifecycle import TicketService
+from tickets.alarms import AlarmIntake
+from tickets.rules import StaticRules
 
 COMMUNITY = "bench-community"
 RATES = (2000, 4000, 6000)  # traps per second
@@ -77,7 +78,7 @@ def generate(port: int, rate: int, seconds: float, messages: list[bytes], result
     result.put(sent)
 
 
-async def step(pool, service: TicketService, rate: int) -> dict[str, float]:
+async def step(pool, service: AlarmIntake, rate: int) -> dict[str, float]:
     settings = SnmpConfig(enabled=True, listen="127.0.0.1:0", sources=[TrapSource("bench", Secret(COMMUNITY))])
     receiver = TrapReceiver(settings, pool, service, TrapRules(MibTranslator()))
     await receiver.start()
@@ -119,7 +120,7 @@ async def run(admin: str) -> list[dict[str, float]]:
     async with scratch_database(admin) as dsn:
         pool = await create_pool(dsn, min_size=2, max_size=8)
         room = TopicRoom(key="bench", name="Bench", default=True, staff=[StaffMember("@a:bench", 1)])
-        service = TicketService([room], {"standard": Regulation(claim_within=timedelta(hours=1), resolve_within=timedelta(hours=4))})
+        service = AlarmIntake(StaticRules([room], {"standard": Regulation(claim_within=timedelta(hours=1), resolve_within=timedelta(hours=4))}))
         try:
             return [await step(pool, service, rate) for rate in RATES]
         finally:

@@ -3,11 +3,11 @@ when each last ran; the same as ``GET /api/v1/checks?room=<key>``."""
 
 from __future__ import annotations
 
+from application import read_models
 from bot.commands import command
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.ticket_view import TicketView
-from intake.checks import store as monitors
+from texts.i18n import N_
+from texts.ticket_view import TicketView
 
 STATE_NAMES = {
     "unknown": N_("not run yet"),
@@ -23,12 +23,12 @@ async def list_checks(ctx: CommandContext) -> None:
     if ctx.topic_room is None:
         await ctx.say(N_("This is not a topic room; send %(command)s in one."), command=f"{ctx.prefix}checks")
         return
-    found = await monitors.listed(ctx.conn, room_key=ctx.topic_room.key)
+    found = await read_models.monitors(ctx.conn, ctx.topic_room.key)
     view = TicketView(ctx.topic_room, ctx.language)
     await ctx.reply(ctx.render(
         "checks",
-        checks=[m for m in found if m.kind == "check"],
-        heartbeats=[m for m in found if m.kind == "heartbeat"],
+        checks=found.checks,
+        heartbeats=found.heartbeats,
         state_name=lambda state: ctx._(STATE_NAMES.get(state, state)),
         marker=lambda state: STATE_MARKERS.get(state, "⚪"),
         **view.functions(),

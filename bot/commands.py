@@ -3,26 +3,27 @@ who may use it), parsed from ``!name args`` and answered with their usage on bad
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from bot.i18n import N_
+from application.policy import Permission
+from texts.i18n import N_
 
 if TYPE_CHECKING:
     from bot.context import CommandContext
 
 
-class Permission(enum.Enum):
-    ANYONE = "anyone"
-    STAFF = "staff"  # listed in the room's staff
-    LEAD = "lead"  # staff of level 2 or higher
-    ADMIN = "admin"  # a configured bot administrator
-
-
 class UsageError(Exception):
     """The arguments do not fit; the message says why, the reply adds the usage line."""
+
+
+# argument names as usage lines show them, translated (the names themselves stay English)
+PLACEHOLDERS = (N_("summary"), N_("reason"), N_("text"), N_("command"), N_("kind"), N_("id"), N_("title"), N_("options"))
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class Argument:
@@ -31,13 +32,18 @@ class Argument:
     def __init__(self, name: str, *, optional: bool = False, shown: str | None = None) -> None:
         self.name = name
         self.optional = optional
-        self._shown = shown  # the usage text, when the name alone does not say it
+        self._shown = shown  # the usage text (marked with N_), when the name alone does not say it
 
     @property
     def usage(self) -> str:
+        return self.shown()
+
+    def shown(self, translate: Callable[[str], str] = _same) -> str:
+        """How the usage line shows it, in the reader's language."""
         if self._shown:
-            return self._shown
-        return f"[{self.placeholder}]" if self.optional else f"<{self.placeholder}>"
+            return translate(self._shown)
+        placeholder = translate(self.placeholder)
+        return f"[{placeholder}]" if self.optional else f"<{placeholder}>"
 
     @property
     def placeholder(self) -> str:
@@ -53,7 +59,7 @@ class Word(Argument):
         if not text:
             if self.optional:
                 return None, ""
-            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self})
         word, _, rest = text.partition(" ")
         return word, rest
 
@@ -66,7 +72,7 @@ class Text(Argument):
         if not text:
             if self.optional:
                 return None, ""
-            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self})
         return text, ""
 
 
@@ -90,7 +96,7 @@ class TicketRef(Argument):
         if match and (stripped.startswith("#") or not self.optional or not stripped[match.end():].strip()):
             return int(match.group(1)), stripped[match.end():]
         if not self.optional:
-            raise UsageError(N_("Missing %(argument)s"), {"argument": self.usage})
+            raise UsageError(N_("Missing %(argument)s"), {"argument": self})
         return None, text
 
 
@@ -107,8 +113,8 @@ class Command:
     permission: Permission = Permission.ANYONE
     details: str | None = None
 
-    def usage(self, prefix: str) -> str:
-        return " ".join([f"{prefix}{self.name}", *(argument.usage for argument in self.arguments)])
+    def usage(self, prefix: str, translate: Callable[[str], str] = _same) -> str:
+        return " ".join([f"{prefix}{self.name}", *(argument.shown(translate) for argument in self.arguments)])
 
     def parse(self, text: str) -> dict[str, Any]:
         values: dict[str, Any] = {}

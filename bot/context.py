@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from bot.render import Message, Renderer
+from application.actor import Actor, actor_for
 from bot.store import InboxEvent
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
 from storage import outbox
+from storage import outbox_kinds as kinds
+from texts.render import Message, Renderer
 from tickets.notices import room_queue
 
 if TYPE_CHECKING:
+    from application.domain import Domain
+    from application.tickets import TicketActions
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
     from knowledge.service import KnowledgeBase
     from reports.access import ReportAccess
     from reports.service import ReportService
-    from tickets.lifecycle import TicketService
 
 
 @dataclass
@@ -35,7 +38,8 @@ class BotDeps:
     registry: "CommandRegistry"
     session: "MatrixSession"
     directory: RoomDirectory
-    tickets: "TicketService | None" = None
+    domain: "Domain | None" = None
+    actions: "TicketActions | None" = None
     knowledge: "KnowledgeBase | None" = None
     # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
     direct_messages: str = "local"
@@ -43,7 +47,10 @@ class BotDeps:
     report_access: "ReportAccess | None" = None
 
     def is_admin(self, user_id: str) -> bool:
-        return user_id in self.admins
+        """``bot.admins``, and people whose catalog roles include admin."""
+        if user_id in self.admins:
+            return True
+        return self.domain is not None and "admin" in self.domain.rules.people.roles_of(user_id)
 
     def accepts_invitation(self, inviter: str, *, is_direct: bool) -> bool:
         """Rooms are joined on an administrator's invitation; direct chats as ``direct_messages`` says."""
@@ -95,7 +102,7 @@ async def send_message(
     content = message.content()
     if relates_to:
         content["m.relates_to"] = relates_to
-    return await outbox.enqueue(conn, queue=queue or room_id, kind="message", payload={"room_id": room_id, "content": content})
+    return await outbox.enqueue(conn, kinds.MESSAGE.row(queue or room_id, kinds.RoomMessage(room_id, content)))
 
 
 @dataclass
@@ -128,6 +135,17 @@ class CommandContext:
 
     def staff_level(self) -> int | None:
         return self.topic_room.staff_level(self.sender) if self.topic_room else None
+
+    @property
+    def actor(self) -> Actor:
+        """The sender as the policy sees them (roles, levels per room), from the catalog now."""
+        if self.deps.domain is None:
+            levels = {self.topic_room.key: level} if self.topic_room and (level := self.staff_level()) is not None else {}
+            return Actor(self.sender, "chat", frozenset({"admin"}) if self.deps.is_admin(self.sender) else frozenset(), levels)
+        actor = actor_for(self.sender, "chat", self.deps.domain.rules)
+        if self.sender in self.deps.admins and not actor.is_admin:
+            actor = replace(actor, roles=actor.roles | {"admin"})
+        return actor
 
     def render(self, template: str, **values: Any) -> Message:
         values.setdefault("prefix", self.prefix)

@@ -3,6 +3,11 @@
 Rows of a room are handled in order, rooms in parallel. A row is taken with
 ``FOR UPDATE SKIP LOCKED`` and marked handled in the transaction of its effects, so it is
 handled at most once and a crash midway leaves it to be handled after the restart.
+
+An encrypted row is decrypted first, outside the transaction (the plaintext is never stored).
+While its room key has not arrived the room's handling pauses, keeping the order, and resumes
+when the key comes; an event that cannot be decrypted is answered once per sender session
+with a request to send it again.
 """
 
 from __future__ import annotations
@@ -14,18 +19,28 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 
 from bot import store
-from bot.commands import Permission, UsageError, split_command
+from application import policy
+from bot.commands import Argument, UsageError, split_command
 from bot.context import BotDeps, CommandContext
-from bot.i18n import N_
+from bot.crypto import store as crypto_store
+from bot.crypto.service import KeyPending, Undecryptable
+from texts.i18n import N_
 from bot.matrix import is_transient
 from bot.store import InboxEvent
 
 log = logging.getLogger(__name__)
 
 INVITE_EVENT = "opsroom.invite"  # synthetic inbox type for an invitation of the bot
+ENCRYPTED_EVENT = "m.room.encrypted"
 
 ReactionHook = Callable[[CommandContext, str, str], Awaitable[str | None]]  # (ctx, target event, key) -> outcome
 MessageHook = Callable[[CommandContext], Awaitable[str | None]]
+Decrypt = Callable[[InboxEvent], Awaitable[InboxEvent]]  # raises KeyPending or Undecryptable
+
+
+UNDECRYPTABLE_NOTICE = N_(
+    "%(sender)s, I could not decrypt your message, so I did not act on it. Please send it again."
+)
 
 
 class RetryLater(Exception):
@@ -41,6 +56,7 @@ class EventProcessor:
         self.deps = deps
         self.reaction_hooks: list[ReactionHook] = []
         self.message_hooks: list[MessageHook] = []
+        self.decrypt: Decrypt | None = None  # None: end-to-end encryption is off
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -90,11 +106,26 @@ class EventProcessor:
 
     async def handle(self, event: InboxEvent) -> bool:
         """Handle one event; False when it has to be retried later."""
+        failure: Undecryptable | None = None
+        if event.type == ENCRYPTED_EVENT:
+            if self.decrypt is None:
+                failure = Undecryptable("end-to-end encryption is disabled", "encryption disabled")
+            else:
+                try:
+                    event = await self.decrypt(event)
+                except KeyPending as pending:
+                    log.info("event %s in %s waits for its room key: %s", event.event_id, event.room_id, pending)
+                    return False
+                except Undecryptable as error:
+                    failure = error
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 if not await store.lock_unhandled(conn, event.event_id):
                     return True
-                outcome = await self._dispatch(conn, event)
+                if failure is not None:
+                    outcome = await self._on_undecryptable(conn, event, failure)
+                else:
+                    outcome = await self._dispatch(conn, event)
                 await store.mark_handled(conn, event.event_id, outcome or "ignored")
             return True
         except RetryLater as error:
@@ -119,6 +150,17 @@ class EventProcessor:
                 ctx = self._context(conn, event)
                 await ctx.reply(ctx.render("internal_error"))
             await store.mark_handled(conn, event.event_id, f"failed: {type(error).__name__}")
+
+    async def _on_undecryptable(self, conn: asyncpg.Connection, event: InboxEvent, failure: Undecryptable) -> str:
+        """Say once per sender session that the message could not be read, asking to send it again."""
+        log.warning("could not decrypt %s from %s in %s: %s", event.event_id, event.sender, event.room_id, failure.reason)
+        first = await crypto_store.note_undecryptable(
+            conn, event.room_id, failure.session_key, event.event_id, event.sender, failure.reason
+        )
+        if first and event.sender != self.deps.user_id:
+            ctx = self._context(conn, event)
+            await ctx.say(UNDECRYPTABLE_NOTICE, sender=event.sender)
+        return f"undecryptable: {failure.reason}"
 
     def _context(self, conn: asyncpg.Connection, event: InboxEvent) -> CommandContext:
         topic_room = self.deps.directory.by_room_id(event.room_id)
@@ -168,9 +210,9 @@ class EventProcessor:
         if command is None:
             await ctx.reply(ctx.render("unknown_command", word=word))
             return f"unknown command {word}"
-        refusal = self._refusal(ctx, command.permission)
+        refusal = policy.refusal(ctx.actor, command.permission, ctx.topic_room.key if ctx.topic_room else None)
         if refusal:
-            await ctx.reply(ctx.render("refused", command=command, reason=ctx._(refusal)))
+            await ctx.reply(ctx.render("refused", command=command, reason=refusal.text(ctx._)))
             return f"refused {command.name}"
         try:
             arguments = command.parse(rest)
@@ -183,18 +225,6 @@ class EventProcessor:
             await ctx.reply(ctx.render("usage", command=command, problem=_translate_usage(ctx, error)))
             return f"usage {command.name}"
         return f"command {command.name}"
-
-    def _refusal(self, ctx: CommandContext, permission: Permission) -> str | None:
-        if permission is Permission.ANYONE:
-            return None
-        if permission is Permission.ADMIN:
-            return None if self.deps.is_admin(ctx.sender) else N_("only bot administrators may do this")
-        level = ctx.staff_level()
-        if level is None:
-            return N_("only the staff of this room may do this")
-        if permission is Permission.LEAD and level < 2:
-            return N_("only staff of level 2 or higher may do this")
-        return None
 
     async def _on_invite(self, conn: asyncpg.Connection, event: InboxEvent) -> str:
         inviter = event.sender
@@ -237,4 +267,6 @@ def _translate_usage(ctx: CommandContext, error: UsageError) -> str:
     message = error.args[0] if error.args else ""
     params: dict[str, Any] = error.args[1] if len(error.args) > 1 else {}
     translated = ctx._(message)
-    return translated % params if params else translated
+    # an argument is named as the usage line names it, in the room's language
+    shown = {key: value.shown(ctx._) if isinstance(value, Argument) else value for key, value in params.items()}
+    return translated % shown if params else translated

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from bot.commands import Permission, Word, command
+from application.policy import WHO_MAY
+from bot.commands import Word, command
 from bot.context import CommandContext
-from bot.i18n import N_
-
-PERMISSION_TEXT = {
-    Permission.ANYONE: N_("anyone"),
-    Permission.STAFF: N_("the staff of this room"),
-    Permission.LEAD: N_("staff of level 2 or higher"),
-    Permission.ADMIN: N_("bot administrators"),
-}
+from texts.i18n import N_
 
 
 @command(
@@ -29,4 +23,4 @@ async def help_command(ctx: CommandContext, command: str | None) -> None:
     if found is None:
         await ctx.reply(ctx.render("unknown_command", word=command.lstrip(ctx.prefix)))
         return
-    await ctx.reply(ctx.render("help_command", command=found, permission=PERMISSION_TEXT[found.permission]))
+    await ctx.reply(ctx.render("help_command", command=found, permission=WHO_MAY[found.permission]))

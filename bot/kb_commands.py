@@ -20,9 +20,9 @@ from markupsafe import Markup
 
 from bot.commands import Text, UsageError, command
 from bot.context import CommandContext
-from bot.i18n import N_
+from texts.i18n import N_
 from bot.ticket_commands import find_ticket
-from bot.ticket_view import TicketView
+from texts.ticket_view import TicketView
 from knowledge import store as kb_store
 from knowledge.markdown import to_html, to_plain
 from knowledge.model import Article, ArticleInput, Hit

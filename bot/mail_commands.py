@@ -6,11 +6,12 @@ the mail itself is an outbox row, so an unreachable SMTP server delays it and lo
 
 from __future__ import annotations
 
-from bot.commands import Permission, Text, command
+from application.policy import Permission
+from bot.commands import Text, command
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.ticket_commands import TICKET, explain, find_ticket, now, service
-from tickets.lifecycle import Status
+from bot.ticket_commands import TICKET, actions, explain, find_ticket, now
+from texts.i18n import N_
+from tickets.rules import Status
 
 
 @command("reply", arguments=[TICKET, Text("text")], permission=Permission.STAFF,
@@ -19,11 +20,10 @@ async def reply(ctx: CommandContext, ticket: int | None, text: str) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    tickets = service(ctx)
-    if not tickets.mail_out:
+    if not actions(ctx).domain.rules.mail_out:
         await ctx.say(N_("Mail out is not configured (mail.smtp); nothing was sent."))
         return
-    outcome = await tickets.reply_by_mail(ctx.conn, ticket_id, ctx.sender, text, now())
+    outcome = await actions(ctx).reply_by_mail(ctx.conn, ctx.actor, ticket_id, text, now())
     if outcome.status is Status.NO_ADDRESS:
         await ctx.say(N_("#%(id)s has no reporter e-mail address to reply to."), id=ticket_id)
     elif not outcome.ok:

@@ -2,7 +2,11 @@
 
 The device ID is fixed by configuration and reused on every login, because Synapse scopes
 message transaction IDs to (user, device): a retried send after a restart must land in the
-same scope to be recognised as the same message.
+same scope to be recognised as the same message. It is also the device whose keys the crypto
+store holds: the bot logs in once and keeps that login, instead of a new device per start.
+
+The client is mautrix's ``Client`` (the client-server API plus what ``OlmMachine`` expects of
+a client); its own syncer is never started: ``bot.sync`` consumes the stream.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Awaitable, Callable
 import aiohttp
 import asyncpg
 from mautrix.api import HTTPAPI
-from mautrix.client.api import ClientAPI
+import bot.crypto  # noqa: F401  (the olm adapter, before anything imports mautrix.crypto)
+from mautrix.client import Client
 from mautrix.errors import MatrixConnectionError, MatrixRequestError, MUnknownToken
 from mautrix.types import UserID
 
@@ -69,7 +74,7 @@ class MatrixSession:
         self.settings = settings
         self._pool = pool
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
-        self.api = ClientAPI(
+        self.api = Client(
             mxid=UserID(settings.user_id),
             device_id=settings.device_id,
             api=HTTPAPI(base_url=settings.homeserver_url, client_session=self.http, log=logging.getLogger("opsroom.http")),

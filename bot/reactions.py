@@ -5,11 +5,12 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime, timezone
 
+from application import read_models
+from application.policy import NOT_STAFF
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.render import Message
-from tickets import store as tickets
-from tickets.lifecycle import Status
+from texts.i18n import N_
+from texts.render import Message
+from tickets.rules import Status
 
 CLAIM_KEYS = frozenset({"✋", "👍"})
 _SKIN_TONES = range(0x1F3FB, 0x1F400)
@@ -25,14 +26,15 @@ def normalize_key(key: str) -> str:
 async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
     if normalize_key(key) not in CLAIM_KEYS:
         return None
-    ticket_id = await tickets.id_by_announcement(ctx.conn, target_event_id)
-    if ticket_id is None or ctx.deps.tickets is None:
+    ticket_id = await read_models.ticket_by_announcement(ctx.conn, target_event_id)
+    if ticket_id is None:
+        return await _on_digest(ctx, target_event_id)
+    if ctx.deps.actions is None:
         return None
-    level = ctx.staff_level()
-    if level is None:
+    outcome = await ctx.deps.actions.claim(ctx.conn, ctx.actor, ticket_id, datetime.now(timezone.utc), via="reaction")
+    if outcome.status is Status.NOT_PERMITTED and outcome.info["refusal"] == NOT_STAFF:
         await ctx.say_in_thread(target_event_id, _line(ctx, N_("%(person)s, thank you, but only the staff of this room can claim tickets."), person=ctx.sender))
         return "claim refused: not staff"
-    outcome = await ctx.deps.tickets.claim(ctx.conn, ticket_id, ctx.sender, level, datetime.now(timezone.utc), via="reaction")
     if outcome.status is Status.HELD_BY_OTHER:
         await ctx.say_in_thread(
             target_event_id,
@@ -45,6 +47,22 @@ async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> st
     return f"reaction claim: {outcome.status.value}"
 
 
+async def _on_digest(ctx: CommandContext, target_event_id: str) -> str | None:
+    """✋ on a storm digest: it lists many tickets, so say how to claim one of them."""
+    digest = await read_models.digest_by_event(ctx.conn, target_event_id)
+    if digest is None:
+        return None
+    waiting = await read_models.waiting_for_claim(ctx.conn, digest["room_key"], limit=1, digest_id=digest["id"])
+    if waiting:
+        text = N_("%(person)s, this message lists several tickets: claim the one you take with %(command)s, e.g. %(example)s.")
+        line = _line(ctx, text, person=ctx.sender, command=f"{ctx.prefix}claim #N", example=f"{ctx.prefix}claim #{waiting[0]}")
+    else:
+        line = _line(ctx, N_("%(person)s, every ticket listed here is claimed already; %(command)s shows the open ones."),
+                     person=ctx.sender, command=f"{ctx.prefix}list")
+    await ctx.say_in_thread(target_event_id, line)
+    return "reaction on a storm digest: told how to claim"
+
+
 def _line(ctx: CommandContext, text: str, **values: object) -> Message:
     from html import escape
 
@@ -55,11 +73,11 @@ def _line(ctx: CommandContext, text: str, **values: object) -> Message:
 async def on_thread_message(ctx: CommandContext) -> str | None:
     """People talking in a ticket's thread: their words join the ticket's history."""
     root = ctx.thread_root
-    if root is None or ctx.deps.tickets is None:
+    if root is None or ctx.deps.domain is None:
         return None
-    ticket_id = await tickets.id_by_announcement(ctx.conn, root)
+    ticket_id = await read_models.ticket_by_announcement(ctx.conn, root)
     if ticket_id is None:
         return None
     text = str(ctx.event.content.get("body", ""))[:4000]
-    await ctx.deps.tickets.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
+    await ctx.deps.domain.by_people.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
     return f"recorded in #{ticket_id}"

@@ -1,18 +1,19 @@
 """``!ticket <title> [| description]``: a person raises a ticket from chat.
 
 In a topic room the ticket belongs to that room; in a direct message to the bot the routing
-rules choose the room, as for every other channel (``TicketService.open_report``). The
+rules choose the room, as for every other channel (``ByPeople.open_report``). The
 ticket, its announcement and the answer with its number commit with the command's event.
 """
 
 from __future__ import annotations
 
+from application import read_models
 from bot.commands import Text, UsageError, command
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.ticket_commands import now, service
-from tickets import store as tickets
+from bot.ticket_commands import actions, now
+from texts.i18n import N_
 from tickets.model import ReportInput
+from tickets.rules import room_of
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 20000
@@ -36,7 +37,7 @@ def split_report(text: str) -> tuple[str, str | None]:
 
 @command(
     "ticket",
-    arguments=[Text("report", optional=True, shown="<title> [| description]")],
+    arguments=[Text("report", optional=True, shown=N_("<title> [| description]"))],
     help=N_("Raise a ticket: in a topic room it goes to that room, in a direct message to me the routing rules choose the room."),
 )
 async def raise_ticket(ctx: CommandContext, report: str | None) -> None:
@@ -44,8 +45,8 @@ async def raise_ticket(ctx: CommandContext, report: str | None) -> None:
     if ctx.topic_room is None and not ctx.is_direct:
         await ctx.say(N_("Send %(command)s in a topic room or in a direct message to me."), command=f"{ctx.prefix}ticket")
         return
-    tickets_service = service(ctx)
-    ticket_id = await tickets_service.open_report(
+    domain = actions(ctx).domain
+    ticket_id = await domain.by_people.open_report(
         ctx.conn,
         ReportInput(
             title=title,
@@ -57,7 +58,7 @@ async def raise_ticket(ctx: CommandContext, report: str | None) -> None:
         ),
         now(),
     )
-    ticket = await tickets.get(ctx.conn, ticket_id)
+    ticket = await read_models.ticket(ctx.conn, ticket_id)
     assert ticket is not None
-    room = tickets_service.room(ticket.room_key)
+    room = room_of(domain.rules, ticket.room_key)
     await ctx.say(N_("Ticket #%(id)s created in %(room)s: %(title)s"), id=ticket_id, room=room.name, title=title)

@@ -22,8 +22,6 @@ import asyncpg
 from bot.commands import Text, UsageError, Word, command
 from bot.context import CommandContext, reply_relation
 from bot.delivery import MatrixDeliverer
-from bot.i18n import N_
-from bot.render import Renderer
 from reports import requests
 from reports.access import ReportAccess
 from reports.model import FORMATS, FORMATS_OF, KINDS, LABEL_SCOPE, Scope
@@ -31,7 +29,10 @@ from reports.periods import PeriodError, looks_like_period, parse_period
 from reports.service import ReportFailed, ReportService
 from reports.texts import KIND_TITLES
 from rooms.directory import RoomDirectory
-from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from storage import outbox_kinds as kinds
+from storage.outbox import Handlers, OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from texts.i18n import N_
+from texts.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def reports_of(ctx: CommandContext) -> tuple[ReportService, ReportAccess]:
 @command(
     "report",
     arguments=[Word("kind", shown="<" + "|".join(KINDS) + ">"),
-               Text("options", optional=True, shown="[period] [room|all|customer=name] [xlsx|pptx|png|csv]")],
+               Text("options", optional=True, shown=N_("[period] [room|all|customer=name] [xlsx|pptx|png|csv]"))],
     help=N_("A report as a file: period today, yesterday, last-7d, last-week, this-month (default), last-month, "
             "2026-10 or 2026-10-01..2026-10-31; in a topic room its room, in a direct message to me the rooms you manage."),
 )
@@ -145,12 +146,16 @@ class ReportDelivery:
         self.directory = directory
         self.service = service
         self.pool = pool
-        deliverer.register("report.file", self.deliver)
 
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        stored = await requests.get(conn, message.payload["request_id"])
+    def register_handlers(self, handlers: Handlers) -> None:
+        self.deliverer.register(handlers, kinds.REPORT_FILE, self.deliver)
+
+    async def deliver(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.ReportRequestRef, txn_id: str
+    ) -> dict[str, Any]:
+        stored = await requests.get(conn, payload.request_id)
         if stored is None:
-            raise PermanentDeliveryError(f"report request {message.payload['request_id']} does not exist")
+            raise PermanentDeliveryError(f"report request {payload.request_id} does not exist")
         if stored.finished_at is not None:
             return {"already": True}
         deliver = stored.deliver
@@ -161,9 +166,13 @@ class ReportDelivery:
         base = stored.request
         request = self.service.request(base.kind, base.period, base.scope, base.format, base.language)
         uri, size, summary = stored.content_uri, stored.size_bytes, stored.summary
-        if uri is None:
+        # into an end-to-end encrypted room the file goes encrypted, under a key of its own
+        # (kept nowhere but in the message): built and uploaded again at each attempt
+        encrypted_in = room_id if await self.deliverer.is_encrypted(room_id) else None
+        encrypted_file: dict[str, Any] | None = None
+        if uri is None or encrypted_in:
             try:
-                uri, size, summary = await self._build_and_upload(stored.id, request)
+                uri, size, summary, encrypted_file = await self._build_and_upload(stored.id, request, encrypted_in)
             except (TransientDeliveryError, PermanentDeliveryError):
                 raise
             except ReportFailed as error:
@@ -181,31 +190,40 @@ class ReportDelivery:
         if relates_to:
             notice["m.relates_to"] = relates_to
         await self.deliverer.send_event(room_id, notice, f"{txn_id}.summary")
-        content = file_content(request.filename, request.mimetype, uri, size, relates_to)
+        content = file_content(request.filename, request.mimetype, uri, size, relates_to, encrypted_file)
         event_id = await self.deliverer.send_event(room_id, content, f"{txn_id}.file")
         await requests.finish(conn, stored.id)
         return {"event_id": event_id, "content_uri": uri}
 
-    async def _build_and_upload(self, request_id: int, request: Any) -> tuple[str, int, dict[str, str]]:
+    async def _build_and_upload(
+        self, request_id: int, request: Any, encrypted_in: str | None = None
+    ) -> tuple[str, int, dict[str, str], dict[str, Any] | None]:
         with tempfile.TemporaryFile() as spool:
             built = await self.service.write(request, spool)
             size = spool.tell()
             spool.seek(0)
-            digest = hashlib.sha256()
+            if encrypted_in is not None:
+                # an encrypted room: encrypted under a key of its own, which only the message carries
+                data = await asyncio.to_thread(spool.read)
+                where = await self.deliverer.upload_file(encrypted_in, data, mime_type=request.mimetype, filename=request.filename)
+            else:
+                digest = hashlib.sha256()
 
-            async def chunks() -> AsyncIterator[bytes]:  # a large file is never read whole into memory
-                while chunk := await asyncio.to_thread(spool.read, UPLOAD_CHUNK):
-                    digest.update(chunk)
-                    yield chunk
+                async def chunks() -> AsyncIterator[bytes]:  # a large file is never read whole into memory
+                    while chunk := await asyncio.to_thread(spool.read, UPLOAD_CHUNK):
+                        digest.update(chunk)
+                        yield chunk
 
-            uri = await self.deliverer.session.api.upload_media(chunks(), mime_type=request.mimetype,
-                                                                filename=request.filename, size=size)
+                uri = await self.deliverer.session.api.upload_media(chunks(), mime_type=request.mimetype,
+                                                                    filename=request.filename, size=size)
         plain, html = self.service.summary(request, built.document)
         summary = {"plain": plain, "html": html}
+        if encrypted_in is not None:
+            return where["file"]["url"], size, summary, where["file"]
         # committed at once, outside the delivery's transaction: a later failure keeps the upload
         async with self.pool.acquire() as conn:
             await requests.set_uploaded(conn, request_id, str(uri), request.filename, size, summary, digest.hexdigest())
-        return str(uri), size, summary
+        return str(uri), size, summary, None
 
     async def _failed(self, conn: asyncpg.Connection, request_id: int, room_id: str, relates_to: dict[str, Any] | None,
                       language: str, kind: str, reason: tuple[Any, ...] | None, txn_id: str) -> dict[str, Any]:
@@ -226,13 +244,19 @@ class ReportDelivery:
         return {"event_id": event_id, "failed": why}
 
 
-def file_content(filename: str, mimetype: str, uri: str, size: int, relates_to: dict[str, Any] | None) -> dict[str, Any]:
+def file_content(filename: str, mimetype: str, uri: str, size: int, relates_to: dict[str, Any] | None,
+                 encrypted_file: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The m.file/m.image content; ``encrypted_file`` (an encrypted room's upload) replaces ``url``."""
     image = mimetype == "image/png"
     info: dict[str, Any] = {"mimetype": mimetype.split(";")[0], "size": size}
     if image:
         info["w"], info["h"] = PNG_SIZE
     content: dict[str, Any] = {"msgtype": "m.image" if image else "m.file", "body": filename, "filename": filename,
-                               "url": uri, "info": info, "m.mentions": {}}
+                               "info": info, "m.mentions": {}}
+    if encrypted_file is not None:
+        content["file"] = encrypted_file
+    else:
+        content["url"] = uri
     if relates_to:
         content["m.relates_to"] = relates_to
     return content

@@ -9,14 +9,16 @@ from typing import Any
 
 import asyncpg
 
+from application.domain import Domain
+from application.tickets import TicketActions
 from bot.commands import REGISTRY
 from bot.context import BotDeps
+from bot.crypto.service import BotEncryption, EncryptionSettings
 from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
 from bot.provision import ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
-from bot.render import Renderer
 from bot.report_requests import ReportDelivery
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
@@ -25,7 +27,8 @@ from reports.access import ReportAccess
 from reports.service import ReportService
 from rooms.model import TopicRoom
 from knowledge.service import KnowledgeBase
-from tickets.lifecycle import TicketService
+from storage.outbox import Handlers
+from texts.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,13 @@ class Bot:
         command_prefix: str = "!",
         admins: list[str] | tuple[str, ...] = (),
         direct_messages: str = "local",
-        tickets: TicketService | None = None,
+        domain: Domain | None = None,
         knowledge: KnowledgeBase | None = None,
         reports: ReportService | None = None,
         report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
+        encryption: EncryptionSettings | None = None,
     ) -> None:
         for module in COMMAND_MODULES:
             importlib.import_module(module)
@@ -69,21 +73,37 @@ class Bot:
             registry=REGISTRY,
             session=self.session,
             directory=self.directory,
-            tickets=tickets,
+            domain=domain,
+            actions=TicketActions(domain) if domain is not None else None,
             knowledge=knowledge,
             reports=reports,
             report_access=report_access,
         )
+        self.encryption = BotEncryption(self.session, pool, dsn, encryption or EncryptionSettings())
         self.processor = EventProcessor(pool, self.deps)
         self.processor.reaction_hooks.append(on_reaction)
         self.processor.message_hooks.append(on_thread_message)
-        self.sync = SyncLoop(self.session, pool, dsn, self.processor, timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit)
-        self.deliverer = MatrixDeliverer(self.session, pool)
+        if self.encryption.enabled:
+            self.processor.decrypt = self.encryption.decrypt
+            self.encryption.wake_room = self.processor.process_room
+        self.sync = SyncLoop(
+            self.session, pool, dsn, self.processor,
+            timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit, encryption=self.encryption,
+        )
+        self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
         self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
+        self.report_delivery: ReportDelivery | None = None
         if reports is not None:
             self.report_delivery = ReportDelivery(self.deliverer, self.renderer, self.directory, reports, pool)
         self.rooms_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def register_handlers(self, handlers: Handlers) -> None:
+        """The outbox kinds the bot delivers to Matrix."""
+        self.deliverer.register_handlers(handlers)
+        self.ticket_delivery.register_handlers(handlers)
+        if self.report_delivery is not None:
+            self.report_delivery.register_handlers(handlers)
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
@@ -112,6 +132,7 @@ class Bot:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.processor.stop()
+        await self.encryption.close()
         await self.session.close()
 
     def ready(self) -> bool:
@@ -124,4 +145,5 @@ class Bot:
             "rooms_ready": self.rooms_ready.is_set(),
             "synced": self.sync.synced.is_set(),
             "sync_leader": self.sync.is_leader,
+            "encryption": self.encryption.health(),
         }

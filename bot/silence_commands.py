@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.commands import Permission, Text, UsageError, Word, command
+from application import read_models
+from application.policy import Permission
+from bot.commands import Text, UsageError, Word, command
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.ticket_view import TicketView
-from regulations.durations import parse_duration
-from rooms import store as rooms_store
+from common.durations import parse_duration
+from texts.i18n import N_
+from texts.ticket_view import TicketView
 from rooms.silences import Matcher, MatcherError, parse_matcher, split_words
 
 LONGEST_SILENCE = timedelta(days=90)
@@ -56,7 +57,7 @@ def _require_room(ctx: CommandContext) -> str:
 
 @command(
     "silence",
-    arguments=[Text("spec", shown="<matchers> <duration> <reason>")],
+    arguments=[Text("spec", shown=N_("<matchers> <duration> <reason>"))],
     permission=Permission.STAFF,
     help=N_("Keep matching alarms of this room quiet for a while: stored, not announced, not escalated."),
     details=N_('Matchers: name=value, name!=value, name=~regex, name!~regex (quote values with spaces), e.g. host=db-01 service=~"pg.*".'),
@@ -65,8 +66,8 @@ async def silence(ctx: CommandContext, spec: str) -> None:
     room_key = _require_room(ctx)
     matchers, duration, reason = parse_silence(spec)
     now = datetime.now(timezone.utc)
-    assert ctx.deps.tickets is not None
-    silence_id = await ctx.deps.tickets.create_silence(ctx.conn, room_key, matchers, now + duration, reason, ctx.sender, now)
+    assert ctx.deps.domain is not None
+    silence_id = await ctx.deps.domain.silences.create_silence(ctx.conn, room_key, matchers, now + duration, reason, ctx.sender, now)
     view = TicketView(ctx.topic_room, ctx.language)
     await ctx.say(
         N_("Silence %(id)s: %(matchers)s until %(until)s (%(reason)s). Matching alarms are stored but not announced; %(command)s ends it early."),
@@ -78,7 +79,7 @@ async def silence(ctx: CommandContext, spec: str) -> None:
 @command("silences", help=N_("List the silences active in this room."))
 async def silences(ctx: CommandContext) -> None:
     room_key = _require_room(ctx)
-    active = await rooms_store.active_silences(ctx.conn, room_key, datetime.now(timezone.utc))
+    active = await read_models.active_silences(ctx.conn, room_key, datetime.now(timezone.utc))
     view = TicketView(ctx.topic_room, ctx.language)
     await ctx.reply(ctx.render("silences", silences=active, matchers_of=_matchers_text, **view.functions()))
 
@@ -93,12 +94,12 @@ async def unsilence(ctx: CommandContext, id: str) -> None:
     if not id.lstrip("#").isdigit():
         raise UsageError(N_("%(value)s is not a silence number"), {"value": id})
     silence_id = int(id.lstrip("#"))
-    found = await rooms_store.silence(ctx.conn, silence_id)
+    found = await read_models.silence(ctx.conn, silence_id)
     if found is None or found["room_key"] not in (room_key, None):
         await ctx.say(N_("There is no silence %(id)s in this room."), id=silence_id)
         return
-    assert ctx.deps.tickets is not None
-    announced = await ctx.deps.tickets.end_silence(ctx.conn, silence_id, ctx.sender, datetime.now(timezone.utc))
+    assert ctx.deps.domain is not None
+    announced = await ctx.deps.domain.silences.end_silence(ctx.conn, silence_id, ctx.sender, datetime.now(timezone.utc))
     if announced is None:
         await ctx.say(N_("Silence %(id)s has ended already."), id=silence_id)
         return

@@ -6,6 +6,12 @@ token; handling happens afterwards from the inbox. If a room's timeline was cut
 (``limited``) the missing events are fetched with /messages first, so commands sent while
 the bot was down are all seen. Only one process per database consumes the stream: the
 holder of an advisory lock.
+
+End-to-end encryption: encrypted timeline events are stored as they come and decrypted when
+handled. The batch's key material (to-device events, device list changes) is stored in the
+same transaction and handled by the holder's crypto machine before the batch's timeline
+events, so a room key sent just before its message is there when the message is handled.
+Rooms' m.room.encryption state is recorded with the batch.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from mautrix.errors import MUnknownToken
 from bot import store
 from bot.events import INVITE_EVENT, EventProcessor
 from bot.matrix import MatrixSession, is_transient
+from bot.crypto import store as crypto_store
+from bot.crypto.service import BotEncryption
 from storage.pool import connect
 
 log = logging.getLogger(__name__)
 
 SYNC_LOCK_KEY = 0x6F707372_73796E63 - (1 << 63)  # "opsr" "sync"
-HANDLED_TYPES = ("m.room.message", "m.reaction")
+HANDLED_TYPES = ("m.room.message", "m.reaction", "m.room.encrypted")
 SYNC_FILTER: dict[str, Any] = {
     "presence": {"not_types": ["*"]},
     "account_data": {"not_types": ["*"]},
@@ -55,8 +63,10 @@ class SyncLoop:
         *,
         timeout_ms: int = 30000,
         timeline_limit: int = 100,
+        encryption: BotEncryption | None = None,
     ) -> None:
         self._session = session
+        self._encryption = encryption if encryption is not None and encryption.enabled else None
         self._pool = pool
         self._dsn = dsn
         self._processor = processor
@@ -67,6 +77,7 @@ class SyncLoop:
         self._started_at = datetime.now(timezone.utc)
         self.synced = asyncio.Event()  # set after the first successful sync
         self.is_leader = False
+        self._catching_up = False
         self.standing_by = False  # another process holds the stream; this one waits its turn
 
     async def run(self) -> None:
@@ -76,6 +87,8 @@ class SyncLoop:
             while True:
                 try:
                     await self._become_leader()
+                    if self._catching_up:
+                        await self._catch_up()
                     await self._sync_once()
                     attempt = 0
                 except asyncio.CancelledError:
@@ -98,18 +111,31 @@ class SyncLoop:
         if self._lock_conn is not None and not self._lock_conn.is_closed():
             return
         self.is_leader = False
+        if self._encryption is not None:
+            await self._encryption.stop()  # another process may hold the account meanwhile
         self._lock_conn = await connect(self._dsn)
         while not await self._lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", SYNC_LOCK_KEY):
             self.standing_by = True
             await asyncio.sleep(2.0)  # another process consumes the stream; stand by
         self.standing_by = False
         self.is_leader = True
+        self._catching_up = True
         log.info("this process consumes the Matrix sync stream")
-        # events stored but not handled before a crash or restart
+
+    async def _catch_up(self) -> None:
+        """On taking the stream: load the crypto machine, then handle what was stored but not
+        handled before a crash or restart (key material first, then events)."""
+        if self._encryption is not None:
+            if not self._encryption.ready.is_set():
+                await self._encryption.start()
+            await self._encryption.handle_pending_batches()
         await self._processor.process_pending()
+        self._catching_up = False
 
     async def _release_leadership(self) -> None:
         self.is_leader = False
+        if self._encryption is not None:
+            await self._encryption.stop()
         if self._lock_conn is not None and not self._lock_conn.is_closed():
             await self._lock_conn.close()
         self._lock_conn = None
@@ -140,16 +166,27 @@ class SyncLoop:
                 await store.set_bot_room(conn, room_id, membership, is_direct)
             for room_id, user_id, membership in batch.members:
                 await store.set_member(conn, room_id, user_id, membership)
+            for room_id, content in batch.encryption:
+                await crypto_store.set_room_encryption(conn, room_id, content)
+            if batch.key_material is not None:
+                await crypto_store.add_crypto_batch(conn, batch.key_material)
             await store.add_inbox_events(conn, batch.events)
             await store.add_inbox_events(conn, batch.history, handled_outcome="before first sync")
             await store.save_next_batch(conn, self._session.user_id, response["next_batch"])
         self.synced.set()
-        if batch.events:
-            await asyncio.gather(*(self._processor.process_room(room_id) for room_id in {e["room_id"] for e in batch.events}))
+        rooms = {e["room_id"] for e in batch.events}
+        if self._encryption is not None:
+            await self._encryption.handle_counts(response)
+            # room keys before the messages they open (and rooms whose messages waited for a key)
+            rooms |= await self._encryption.handle_pending_batches()
+        if rooms:
+            await asyncio.gather(*(self._processor.process_room(room_id) for room_id in rooms))
 
     async def _collect(self, response: dict[str, Any], since: str | None, synced_at: datetime | None) -> "_Batch":
         batch = _Batch()
         me = self._session.user_id
+        if self._encryption is not None:
+            batch.key_material = BotEncryption.batch_content(response)
         rooms = response.get("rooms") or {}
         for room_id, room in (rooms.get("invite") or {}).items():
             for event in (room.get("invite_state") or {}).get("events", []):
@@ -176,6 +213,8 @@ class SyncLoop:
             for event in list((room.get("state") or {}).get("events") or []) + events:
                 if event.get("type") == "m.room.member" and "state_key" in event:
                     batch.members.append((room_id, event["state_key"], (event.get("content") or {}).get("membership", "leave")))
+                elif event.get("type") == "m.room.encryption" and event.get("state_key") == "" and event.get("content"):
+                    batch.encryption.append((room_id, event["content"]))
             if since and timeline.get("limited") and timeline.get("prev_batch"):
                 events = await self._backfill(room_id, timeline["prev_batch"], synced_at) + events
             for event in events:
@@ -225,3 +264,5 @@ class _Batch:
         self.history: list[dict[str, Any]] = []
         self.members: list[tuple[str, str, str]] = []
         self.bot_rooms: list[tuple[str, str, bool | None]] = []
+        self.encryption: list[tuple[str, dict[str, Any]]] = []  # rooms' m.room.encryption content
+        self.key_material: dict[str, Any] | None = None  # to-device events and device list changes

@@ -9,42 +9,40 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.commands import Permission, Text, TicketRef, UsageError, command
+from application import read_models
+from application.policy import Permission
+from application.tickets import TicketActions
+from bot.commands import Text, TicketRef, UsageError, command
 from bot.context import CommandContext
-from bot.i18n import N_
-from bot.ticket_view import TicketView, ticket_values
-from regulations import store as deadlines
-from tickets import store as tickets
-from tickets.lifecycle import Outcome, Status, TicketService
+from texts.i18n import N_
+from texts.ticket_view import TicketView, ticket_values
+from tickets.rules import Outcome, Status
 
 TICKET = TicketRef()
+LISTED = 30  # tickets !list shows; it says how many more are open
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def service(ctx: CommandContext) -> TicketService:
-    if ctx.deps.tickets is None:
-        raise RuntimeError("ticket commands need the ticket service")
-    return ctx.deps.tickets
+def actions(ctx: CommandContext) -> TicketActions:
+    if ctx.deps.actions is None:
+        raise RuntimeError("ticket commands need the ticket actions")
+    return ctx.deps.actions
 
 
 async def find_ticket(ctx: CommandContext, ref: int | None) -> int | None:
     """The named ticket, or the one whose thread this is; replies and returns None if neither."""
     if ref is None and ctx.thread_root:
-        ref = await tickets.id_by_announcement(ctx.conn, ctx.thread_root)
+        ref = await read_models.ticket_by_announcement(ctx.conn, ctx.thread_root)
     if ref is None:
         raise UsageError(N_("name the ticket as #N, or send the command in the ticket's thread"))
-    ticket = await tickets.get(ctx.conn, ref)
+    ticket = await read_models.ticket(ctx.conn, ref)
     if ticket is None or ctx.topic_room is None or ticket.room_key != ctx.topic_room.key:
         await ctx.say(N_("There is no ticket #%(id)s in this room."), id=ref)
         return None
     return ref
-
-
-def actor_level(ctx: CommandContext) -> int:
-    return ctx.staff_level() or 1
 
 
 async def explain(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None:
@@ -62,10 +60,8 @@ async def explain(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None
             id=ticket_id, holder=outcome.info["holder"], command=f"{ctx.prefix}take #{ticket_id}",
         )
     elif status is Status.NOT_PERMITTED:
-        await ctx.say(
-            N_("Only the responsible person (%(holder)s) or staff of level 2 or higher may resolve #%(id)s."),
-            id=ticket_id, holder=outcome.info.get("holder") or "-",
-        )
+        refusal = outcome.info["refusal"]
+        await ctx.say(refusal.message, **refusal.values)
     elif status is Status.PAUSED_ALREADY:
         await ctx.say(N_("#%(id)s is already on hold."), id=ticket_id)
     elif status is Status.NOT_PAUSED:
@@ -75,10 +71,15 @@ async def explain(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None
 @command("claim", arguments=[TICKET], permission=Permission.STAFF, help=N_("Take responsibility for a ticket."),
          details=N_("Reacting with ✋ or 👍 on the announcement does the same."))
 async def claim(ctx: CommandContext, ticket: int | None) -> None:
+    if ticket is None and ctx.thread_root is None and ctx.topic_room is not None:
+        # no number and no thread: the room's only ticket waiting for a claim is meant
+        waiting = await read_models.waiting_for_claim(ctx.conn, ctx.topic_room.key, limit=2)
+        if len(waiting) == 1:
+            ticket = waiting[0]
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    outcome = await service(ctx).claim(ctx.conn, ticket_id, ctx.sender, actor_level(ctx), now())
+    outcome = await actions(ctx).claim(ctx.conn, ctx.actor, ticket_id, now())
     if not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
@@ -89,26 +90,18 @@ async def take(ctx: CommandContext, ticket: int | None) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    outcome = await service(ctx).take_over(ctx.conn, ticket_id, ctx.sender, actor_level(ctx), now())
+    outcome = await actions(ctx).take_over(ctx.conn, ctx.actor, ticket_id, now())
     if not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
 
-@command("resolve", aliases=("done",), arguments=[TICKET, Text("summary", optional=True)], permission=Permission.STAFF,
+@command("resolve", aliases=("done",), arguments=[TICKET, Text("summary")], permission=Permission.STAFF,
          help=N_("Resolve a ticket, saying what was done."))
-async def resolve(ctx: CommandContext, ticket: int | None, summary: str | None) -> None:
+async def resolve(ctx: CommandContext, ticket: int | None, summary: str) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    if not summary:
-        await ctx.say(
-            N_("What was done? Please add a summary: %(usage)s"),
-            usage=f"{ctx.prefix}resolve #{ticket_id} <summary>",
-        )
-        return
-    outcome = await service(ctx).resolve(
-        ctx.conn, ticket_id, ctx.sender, ctx.staff_level(), summary, now(), is_admin=ctx.deps.is_admin(ctx.sender)
-    )
+    outcome = await actions(ctx).resolve(ctx.conn, ctx.actor, ticket_id, summary, now())
     if not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
@@ -119,7 +112,7 @@ async def escalate(ctx: CommandContext, ticket: int | None, reason: str) -> None
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    outcome = await service(ctx).escalate(ctx.conn, ticket_id, ctx.sender, reason, now())
+    outcome = await actions(ctx).escalate(ctx.conn, ctx.actor, ticket_id, reason, now())
     if outcome.status is Status.EXHAUSTED:
         return  # the thread note says so
     if not outcome.ok:
@@ -132,7 +125,7 @@ async def wanted(ctx: CommandContext, ticket: int | None) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    outcome = await service(ctx).wanted(ctx.conn, ticket_id, ctx.sender, now())
+    outcome = await actions(ctx).wanted(ctx.conn, ctx.actor, ticket_id, now())
     if not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
@@ -143,7 +136,7 @@ async def pending(ctx: CommandContext, ticket: int | None, reason: str) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    outcome = await service(ctx).pause(ctx.conn, ticket_id, ctx.sender, reason, now())
+    outcome = await actions(ctx).pause(ctx.conn, ctx.actor, ticket_id, reason, now())
     if not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
@@ -154,7 +147,7 @@ async def resume(ctx: CommandContext, ticket: int | None) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    outcome = await service(ctx).resume(ctx.conn, ticket_id, ctx.sender, now())
+    outcome = await actions(ctx).resume(ctx.conn, ctx.actor, ticket_id, now())
     if not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
@@ -164,13 +157,11 @@ async def status(ctx: CommandContext, ticket: int | None) -> None:
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
-    found = await tickets.get(ctx.conn, ticket_id)
-    assert found is not None
+    detail = await read_models.ticket_detail(ctx.conn, ticket_id, events_limit=15)
+    assert detail is not None
     view = TicketView(ctx.topic_room, ctx.language)
-    active = await deadlines.active(ctx.conn, ticket_id)
-    values = ticket_values(found, ctx.topic_room, active, view, ctx.prefix)
-    history = await tickets.events(ctx.conn, ticket_id, limit=15)
-    await ctx.reply(ctx.render("status", deadlines=active, history=history, **values))
+    values = ticket_values(detail.ticket, ctx.topic_room, detail.deadlines, view, ctx.prefix)
+    await ctx.reply(ctx.render("status", deadlines=detail.deadlines, history=detail.events, **values))
 
 
 @command("list", aliases=("ls", "open"), help=N_("List the open tickets of this room."))
@@ -178,11 +169,8 @@ async def list_tickets(ctx: CommandContext) -> None:
     if ctx.topic_room is None:
         await ctx.say(N_("This is not a topic room; send %(command)s in one."), command=f"{ctx.prefix}list")
         return
-    open_tickets = await tickets.open_in_room(ctx.conn, ctx.topic_room.key, limit=30)
-    total = await tickets.count_open_in_room(ctx.conn, ctx.topic_room.key)
-    due: dict[int, datetime | None] = {}
-    for found in open_tickets:
-        active = [d for d in await deadlines.active(ctx.conn, found.id) if d.due_at is not None]
-        due[found.id] = min((d.due_at for d in active if d.due_at), default=None)
+    listed = await read_models.open_in_room(ctx.conn, ctx.topic_room.key, limit=LISTED)
+    due = {item.ticket.id: item.next_due for item in listed.tickets}
     view = TicketView(ctx.topic_room, ctx.language)
-    await ctx.reply(ctx.render("list", tickets=open_tickets, total=total, due=due, **view.functions()))
+    tickets = [item.ticket for item in listed.tickets]
+    await ctx.reply(ctx.render("list", tickets=tickets, total=listed.total, due=due, **view.functions()))

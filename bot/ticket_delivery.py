@@ -15,17 +15,17 @@ from markupsafe import Markup
 from bot import store as bot_store
 from bot.context import thread_relation
 from bot.delivery import MatrixDeliverer
-from bot.render import MATRIX_TO, Message, Renderer
+from texts.render import MATRIX_TO, Message, Params, Renderer
 from bot.ticket_details import details_values
-from bot.ticket_view import TicketView, ticket_values
+from texts.ticket_view import TicketView, ticket_values
 from regulations import store as deadlines
 from rooms import store as rooms_store
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
-from storage.outbox import OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from storage import outbox_kinds as kinds
+from storage.outbox import Handlers, OutboxMessage, PermanentDeliveryError, TransientDeliveryError
 from tickets import store as tickets
 from tickets.model import Ticket
-from tickets.notices import UNDELIVERABLE
 
 BOT_ACTOR = "opsroom"
 
@@ -36,19 +36,24 @@ class TicketDelivery:
         self.renderer = renderer
         self.directory = directory
         self.prefix = prefix
-        deliverer.register("ticket.announce", self.announce)
-        deliverer.register("ticket.refresh", self.refresh)
-        deliverer.register("ticket.note", self.note)
-        deliverer.register("ticket.page", self.page)
-        deliverer.register("ticket.attachment", self.attachment)
-        deliverer.register("storm.digest", self.storm_digest)
-        deliverer.register("invite", self.invite)
-        deliverer.register(UNDELIVERABLE, self.undeliverable)
 
-    async def _ticket(self, conn: asyncpg.Connection, message: OutboxMessage) -> tuple[Ticket, TopicRoom | None]:
-        ticket = await tickets.get(conn, message.payload["ticket_id"])
+    def register_handlers(self, handlers: Handlers) -> None:
+        for kind, handler in (
+            (kinds.TICKET_ANNOUNCE, self.announce),
+            (kinds.TICKET_REFRESH, self.refresh),
+            (kinds.TICKET_NOTE, self.note),
+            (kinds.TICKET_PAGE, self.page),
+            (kinds.TICKET_ATTACHMENT, self.attachment),
+            (kinds.STORM_DIGEST, self.storm_digest),
+            (kinds.INVITE, self.invite),
+            (kinds.OUTBOX_UNDELIVERABLE, self.undeliverable),
+        ):
+            self.deliverer.register(handlers, kind, handler)
+
+    async def _ticket(self, conn: asyncpg.Connection, ticket_id: int) -> tuple[Ticket, TopicRoom | None]:
+        ticket = await tickets.get(conn, ticket_id)
         if ticket is None:
-            raise PermanentDeliveryError(f"ticket {message.payload['ticket_id']} does not exist")
+            raise PermanentDeliveryError(f"ticket {ticket_id} does not exist")
         return ticket, self.directory.by_key(ticket.room_key)
 
     async def _thread_root(self, conn: asyncpg.Connection, ticket: Ticket) -> str | None:
@@ -85,8 +90,8 @@ class TicketDelivery:
         message = self.renderer.render("announcement", language, **values)
         return message, values["callees"]
 
-    async def announce(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        ticket, room = await self._ticket(conn, message)
+    async def announce(self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketRef, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, payload.ticket_id)
         if ticket.announcement_event_id:
             return {"event_id": ticket.announcement_event_id, "already": True}
         room_id = self._room_id(ticket.room_key)
@@ -98,29 +103,28 @@ class TicketDelivery:
         await tickets.add_event(conn, ticket.id, "announced", BOT_ACTOR, {"event_id": event_id}, at=datetime.now(timezone.utc))
         return {"event_id": event_id}
 
-    async def refresh(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        ticket, room = await self._ticket(conn, message)
+    async def refresh(self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketRef, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, payload.ticket_id)
         if not ticket.announcement_event_id or not ticket.room_id:
             return {"skipped": "not announced"}
         rendered, _callees = await self.render_announcement(conn, ticket, room)
         event_id = await self.deliverer.send_event(ticket.room_id, edit_content(ticket.announcement_event_id, rendered), txn_id)
         return {"event_id": event_id}
 
-    async def note(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        ticket, room = await self._ticket(conn, message)
+    async def note(self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketNote, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, payload.ticket_id)
         if self._silent(ticket):
             return {"skipped": "silenced"}
-        payload = message.payload
         language = room.language if room else "en"
         view = TicketView(room, language)
         values = ticket_values(ticket, room, [], view, self.prefix)
         rendered = self.renderer.render(
-            f"note_{payload['note']}",
+            f"note_{payload.note}",
             language,
-            mentions=tuple(payload.get("mentions") or ()),
-            notify=bool(payload.get("notify")),
-            params=_Params(payload["params"]),
-            called=payload.get("mentions") or [],
+            mentions=tuple(payload.mentions),
+            notify=payload.notify,
+            params=Params(payload.params),
+            called=payload.mentions,
             **values,
         )
         content = rendered.content()
@@ -131,55 +135,66 @@ class TicketDelivery:
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
         return {"event_id": event_id}
 
-    async def page(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        ticket, room = await self._ticket(conn, message)
-        user_id = message.payload["user_id"]
+    async def page(self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketPage, txn_id: str) -> dict[str, Any]:
+        ticket, room = await self._ticket(conn, payload.ticket_id)
+        user_id = payload.user_id
         language = room.language if room else "en"
         view = TicketView(room, language)
         values = ticket_values(ticket, room, [], view, self.prefix)
         room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
         rendered = self.renderer.render(
-            "page", language, mentions=(user_id,), notify=True, params=_Params(message.payload["params"]), link=link, **values
+            "page", language, mentions=(user_id,), notify=True, params=Params(payload.params), link=link, **values
         )
         direct_room = await self.deliverer.direct_room(user_id)
         event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)
         return {"event_id": event_id, "room_id": direct_room}
 
-    async def attachment(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+    async def attachment(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketAttachment, txn_id: str
+    ) -> dict[str, Any]:
         """Upload the stored file to the homeserver (once) and post it in the ticket's thread."""
-        ticket, _room = await self._ticket(conn, message)
+        ticket, _room = await self._ticket(conn, payload.ticket_id)
         if self._silent(ticket):
             return {"skipped": "silenced"}
-        row = await tickets.attachment(conn, message.payload["attachment_id"])
+        row = await tickets.attachment(conn, payload.attachment_id)
         if row is None:
-            raise PermanentDeliveryError(f"attachment {message.payload['attachment_id']} does not exist")
-        mxc_uri = row["mxc_uri"]
-        if mxc_uri is None:
-            mxc_uri = await self.deliverer.session.api.upload_media(
-                bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"], size=row["size_bytes"]
+            raise PermanentDeliveryError(f"attachment {payload.attachment_id} does not exist")
+        room_id = ticket.room_id or self._room_id(ticket.room_key)
+        if await self.deliverer.is_encrypted(room_id):
+            # a fresh key per upload: the plain upload (if any) must not be linked from this room
+            where = await self.deliverer.upload_file(
+                room_id, bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"]
             )
-            await tickets.set_attachment_uri(conn, row["id"], mxc_uri)
+        else:
+            mxc_uri = row["mxc_uri"]
+            if mxc_uri is None:
+                mxc_uri = await self.deliverer.session.api.upload_media(
+                    bytes(row["data"]), mime_type=row["content_type"], filename=row["filename"], size=row["size_bytes"]
+                )
+                await tickets.set_attachment_uri(conn, row["id"], mxc_uri)
+            where = {"url": mxc_uri}
         msgtype = "m.image" if row["content_type"].startswith("image/") else "m.file"
         content: dict[str, Any] = {
             "msgtype": msgtype,
             "body": row["filename"],
             "filename": row["filename"],
-            "url": mxc_uri,
+            **where,
             "info": {"mimetype": row["content_type"], "size": row["size_bytes"]},
         }
         root = await self._thread_root(conn, ticket)
         if root:
             content["m.relates_to"] = thread_relation(root)
-        room_id = ticket.room_id or self._room_id(ticket.room_key)
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
-        return {"event_id": event_id, "mxc_uri": mxc_uri}
+        return {"event_id": event_id, "mxc_uri": where.get("url") or where["file"]["url"]}
 
-    async def storm_digest(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+    async def storm_digest(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.StormDigest, txn_id: str
+    ) -> dict[str, Any]:
         """The room's storm digest: posted once (paging the first line), then edited as it grows."""
-        digest = await rooms_store.digest(conn, message.payload["digest_id"])
+        digest = await rooms_store.digest(conn, payload.digest_id)
         if digest is None:
-            raise PermanentDeliveryError(f"storm digest {message.payload['digest_id']} does not exist")
+            raise PermanentDeliveryError(f"storm digest {payload.digest_id} does not exist")
         room = self.directory.by_key(digest["room_key"])
         room_id = digest["room_id"] or self._room_id(digest["room_key"])
         language = room.language if room else "en"
@@ -197,26 +212,26 @@ class TicketDelivery:
         event_id = await self.deliverer.send_event(room_id, edit_content(digest["event_id"], rendered), txn_id)
         return {"event_id": event_id, "edited": digest["event_id"]}
 
-    async def invite(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        payload = message.payload
-        room_id = payload.get("room_id") or self._room_id(payload["room_key"])
+    async def invite(self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.Invite, txn_id: str) -> dict[str, Any]:
+        room_id = self._room_id(payload.room_key)
         members = await bot_store.members(conn, room_id)
-        if payload["user_id"] in members:
-            return {"skipped": members[payload["user_id"]]}
-        return await self.deliverer.invite(conn, room_id, payload["user_id"])
+        if payload.user_id in members:
+            return {"skipped": members[payload.user_id]}
+        return await self.deliverer.invite(conn, room_id, payload.user_id)
 
-    async def undeliverable(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
+    async def undeliverable(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.Undeliverable, txn_id: str
+    ) -> dict[str, Any]:
         """A message the outbox gave up on, told in the ticket's thread (or the room) in one line."""
-        payload = message.payload
-        room = self.directory.by_key(payload["room_key"])
+        room = self.directory.by_key(payload.room_key)
         language = room.language if room else "en"
-        ticket = await tickets.get(conn, payload["ticket_id"]) if payload.get("ticket_id") is not None else None
+        ticket = await tickets.get(conn, payload.ticket_id) if payload.ticket_id is not None else None
         rendered = self.renderer.render(
-            "note_undeliverable", language, id=ticket.id if ticket else None, reason=payload["reason"],
-            mail=payload.get("channel") == "mail",
+            "note_undeliverable", language, id=ticket.id if ticket else None, reason=payload.reason,
+            mail=payload.channel == "mail",
         )
         content = rendered.content()
-        room_id = (ticket.room_id if ticket else None) or self._room_id(payload["room_key"])
+        room_id = (ticket.room_id if ticket else None) or self._room_id(payload.room_key)
         root = None
         if ticket is not None:
             try:
@@ -250,11 +265,3 @@ def edit_content(original_event_id: str, rendered: Message) -> dict[str, Any]:
         "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
         "m.mentions": {},
     }
-
-
-class _Params(dict):  # type: ignore[type-arg]
-    """Note parameters, readable as attributes in templates; a missing one is None."""
-
-    def __getattr__(self, name: str) -> Any:
-        value = self.get(name)
-        return _Params(value) if isinstance(value, dict) else value

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.i18n import N_
+from texts.i18n import N_
 from tickets.alert_groups import member_name
 from tickets.model import Ticket
 

@@ -10,6 +10,7 @@ import asyncpg
 
 from rooms.model import TopicRoom
 from storage import outbox
+from storage import outbox_kinds as kinds
 from tickets import mail as ticket_mail
 from tickets import notices
 from tickets.model import Ticket
@@ -37,6 +38,6 @@ async def call_level(
     for user_id in people:
         if emails and user_id in emails:
             await ticket_mail.queue(
-                conn, ticket, "page", emails[user_id], {**params, "level": level, "due_at": due_at, "user_id": user_id}
+                conn, ticket, kinds.MAIL_PAGE, emails[user_id], {**params, "level": level, "due_at": due_at, "user_id": user_id}
             )
     return people

@@ -21,7 +21,7 @@ from intake.validation import (
     string,
     string_map,
 )
-from tickets.lifecycle import AlarmOutcome
+from tickets.alarms import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
 ALARM_FIELDS = frozenset(
@@ -75,7 +75,7 @@ async def store_alarm(intake: IntakeContext, alarm: AlarmInput) -> AlarmOutcome 
     when the batcher is full (nothing was accepted)."""
     if intake.alarms is None:
         async with intake.pool.acquire() as conn, conn.transaction():
-            return await intake.tickets.receive_alarm(conn, alarm, datetime.now(timezone.utc))
+            return await intake.domain.alarms.receive_alarm(conn, alarm, datetime.now(timezone.utc))
     try:
         return await intake.alarms.submit(alarm)
     except Overloaded:

@@ -235,7 +235,7 @@ async def receive_notification(request: web.Request, gateway: Gateway) -> web.Re
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        outcomes = await intake.tickets.receive_alert_group(conn, group, members, datetime.now(timezone.utc))
+        outcomes = await intake.domain.groups.receive_alert_group(conn, group, members, datetime.now(timezone.utc))
     return web.json_response(
         {"tickets": [{"ticket": outcome.ticket_id, "result": outcome.result} for outcome in outcomes]}, status=202
     )

@@ -2,20 +2,19 @@
 
 Every answer is JSON; every refusal is a 4xx naming the field or parameter at fault, and a
 refused request changes nothing. Tickets created here take the one path every channel takes
-(``TicketService.open_report``): routed by the rules unless a room is named, never deduplicated.
+(``ByPeople.open_report``): routed by the rules unless a room is named, never deduplicated.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
 
+from application import read_models
+from application.actor import system_actor
 from intake.auth import authenticate
 from intake.context import INTAKE
 from intake.validation import (
@@ -32,9 +31,6 @@ from intake.validation import (
     string_map,
     timestamp,
 )
-from knowledge import store as knowledge_store
-from regulations import store as deadlines
-from tickets import store as tickets
 from tickets.model import SEVERITIES, ReportInput, TicketQuery
 
 TICKET_FIELDS = frozenset(
@@ -92,12 +88,12 @@ async def create_ticket(request: web.Request) -> web.Response:
     caller = authenticate(request, intake.api_callers)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
-        report = parse_ticket(data, [room.key for room in intake.tickets.rooms], caller)
+        report = parse_ticket(data, [room.key for room in intake.domain.rules.rooms], caller)
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.tickets.open_report(conn, report, datetime.now(timezone.utc))
-        ticket = await tickets.get(conn, ticket_id)
+        ticket_id = await intake.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
+        ticket = await read_models.ticket(conn, ticket_id)
     assert ticket is not None
     location = f"/api/v1/tickets/{ticket_id}"
     return web.json_response({"ticket": ticket_id, "room": ticket.room_key, "url": location}, status=201,
@@ -145,27 +141,7 @@ def _limit(query: MultiMapping[str]) -> int:
     return number
 
 
-def encode_cursor(created_at: datetime, ticket_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), ticket_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
-    if text is None:
-        return None
-    try:
-        created_at, ticket_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        moment = datetime.fromisoformat(created_at)
-        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or not 0 < ticket_id <= _MAX_TICKET_NUMBER:
-            raise ValueError
-        if moment.tzinfo is None or not in_range(moment):
-            raise ValueError
-        return moment, ticket_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("cursor", "not a cursor this API gave out (use next_cursor of the previous page)") from None
-
-
-def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQuery, int, tuple[datetime, int] | None]:
+def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQuery, int, str | None]:
     check_query(query, LIST_PARAMETERS)
     since, until = _time(query, "since"), _time(query, "until")
     if since and until and since >= until:
@@ -181,21 +157,21 @@ def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQue
         until=until,
         words=tuple(text.split()[:10]),
     )
-    return filters, _limit(query), decode_cursor(_single(query, "cursor"))
+    return filters, _limit(query), _single(query, "cursor")
 
 
 async def list_tickets(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
     authenticate(request, intake.api_callers)
     try:
-        filters, limit, after = parse_listing(request.query, [room.key for room in intake.tickets.rooms])
+        filters, limit, cursor = parse_listing(request.query, [room.key for room in intake.domain.rules.rooms])
+        async with intake.pool.acquire() as conn:
+            page = await read_models.search(conn, filters, limit=limit, cursor=cursor)
     except InvalidInput as error:
         return error.response()
-    async with intake.pool.acquire() as conn:
-        found = await tickets.search(conn, filters, limit=limit + 1, after=after)
-    page = found[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(found) > limit else None
-    return web.json_response({"tickets": [ticket.as_json() for ticket in page], "next_cursor": next_cursor})
+    except read_models.BadCursor as error:
+        return InvalidInput("cursor", str(error)).response()
+    return web.json_response({"tickets": [ticket.as_json() for ticket in page.tickets], "next_cursor": page.next_cursor})
 
 
 async def add_comment(request: web.Request) -> web.Response:
@@ -212,8 +188,9 @@ async def add_comment(request: web.Request) -> web.Response:
     assert text is not None
     async with intake.pool.acquire() as conn, conn.transaction():
         # the caller is who is known; the author it names is a label, never taken for a person
-        outcome = await intake.tickets.comment(
-            conn, ticket_id, f"api:{caller}", text, datetime.now(timezone.utc), via=f"api:{caller}", author=author
+        actor = system_actor(f"api:{caller}", "api")
+        outcome = await intake.actions.comment(
+            conn, actor, ticket_id, text, datetime.now(timezone.utc), via=f"api:{caller}", author=author
         )
     if not outcome.ok:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")
@@ -228,25 +205,13 @@ async def get_ticket(request: web.Request) -> web.Response:
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn:
-        ticket = await tickets.get(conn, ticket_id)
-        if ticket is None:
-            return json_error(404, f"no ticket #{ticket_id}", field="ticket")
-        events = await tickets.events(conn, ticket_id)
-        active = await deadlines.active(conn, ticket_id)
-        used = await knowledge_store.articles_of_ticket(conn, ticket_id)
-    body = ticket.as_json()
-    body["events"] = [event.as_json() for event in events]
+        detail = await read_models.ticket_detail(conn, ticket_id)
+        used = await read_models.articles_of_ticket(conn, ticket_id) if detail is not None else []
+    if detail is None:
+        return json_error(404, f"no ticket #{ticket_id}", field="ticket")
+    body = detail.as_json()
     body["articles"] = [  # the knowledge base's articles used on it
         {"id": article.id, "slug": article.slug, "title": article.title, "linked_by": who, "linked_at": at.isoformat()}
         for article, who, at in used
-    ]
-    body["deadlines"] = [
-        {
-            "kind": d.kind,
-            "state": d.state,
-            "due_at": d.due_at.isoformat() if d.due_at else None,
-            "remaining_seconds": d.remaining.total_seconds() if d.remaining else None,
-        }
-        for d in active
     ]
     return web.json_response(body)

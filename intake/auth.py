@@ -23,7 +23,7 @@ from aiohttp import web
 from intake.validation import read_body
 
 if TYPE_CHECKING:
-    from opsroom.config import SourceConfig
+    from catalog.sources import SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import asyncpg
 
 from storage.pool import is_unavailable
-from tickets.lifecycle import AlarmOutcome, TicketService
+from tickets.alarms import AlarmIntake, AlarmOutcome
 from tickets.model import AlarmInput
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,10 @@ class Overloaded(Exception):
 
 class AlarmBatcher:
     def __init__(
-        self, pool: asyncpg.Pool, tickets: TicketService, *, max_batch: int = 500, workers: int = 1, max_queued: int = 20000
+        self, pool: asyncpg.Pool, alarms: AlarmIntake, *, max_batch: int = 500, workers: int = 1, max_queued: int = 20000
     ) -> None:
         self._pool = pool
-        self._tickets = tickets
+        self._alarms = alarms
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[AlarmInput, asyncio.Future[AlarmOutcome]]] = asyncio.Queue(max_queued)
         self._worker_count = workers
@@ -95,7 +95,7 @@ class AlarmBatcher:
         """Store a batch, or fail its alarms; False when the connection may be unusable."""
         try:
             async with conn.transaction():
-                outcomes = await self._tickets.receive_alarms(conn, [alarm for alarm, _ in batch], datetime.now(timezone.utc))
+                outcomes = await self._alarms.receive_alarms(conn, [alarm for alarm, _ in batch], datetime.now(timezone.utc))
         except asyncio.CancelledError:
             raise
         except Exception as error:

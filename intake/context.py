@@ -1,4 +1,4 @@
-"""What the intake handlers share: the pool, the ticket service, the credentials, the limits."""
+"""What the intake handlers share: the pool, the domain services, the credentials, the limits."""
 
 from __future__ import annotations
 
@@ -10,19 +10,21 @@ from aiohttp import web
 
 from intake.auth import SourceBook, TokenBook
 from intake.settings import ReportFormConfig
-from tickets.lifecycle import TicketService
+from application.domain import Domain
+from application.tickets import TicketActions
 
 if TYPE_CHECKING:
     from knowledge.service import KnowledgeBase
     from intake.batching import AlarmBatcher
-    from intake.checks.runner import MonitorService
+    from monitors.runner import MonitorService
     from reports.service import ReportService
 
 
 @dataclass
 class IntakeContext:
     pool: asyncpg.Pool
-    tickets: TicketService
+    domain: Domain
+    actions: TicketActions  # ticket steps people take (REST API), under the policy
     sources: SourceBook
     api_callers: TokenBook
     max_body_bytes: int

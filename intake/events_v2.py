@@ -141,7 +141,7 @@ async def post_event(request: web.Request) -> web.Response:
         return invalid_event(400, error.message, error.field)
     if action == "acknowledge":
         async with intake.pool.acquire() as conn, conn.transaction():
-            outcome = await intake.tickets.source_acknowledged(conn, alarm, datetime.now(timezone.utc))
+            outcome = await intake.domain.alarms.source_acknowledged(conn, alarm, datetime.now(timezone.utc))
     else:
         stored = await store_alarm(intake, alarm)
         if stored is None:

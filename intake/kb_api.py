@@ -274,7 +274,7 @@ async def add_attachments(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
     caller = authenticate(request, intake.api_callers)
     reference = _reference(request)
-    limit = intake.tickets.attachment_max_bytes
+    limit = intake.domain.rules.attachment_max_bytes
     files: list[tuple[str, str, bytes]] = []
     author: str | None = None
     try:

@@ -19,6 +19,7 @@ from knowledge import store
 from knowledge.markdown import to_html
 from knowledge.service import Viewer
 from knowledge.text import LANGUAGES
+from texts.pages import page_environment
 
 STYLE_SHEET = Path(__file__).with_name("static") / "kb_board.css"
 PAGE_SIZE = 50
@@ -31,21 +32,8 @@ HEADERS = {
 }
 
 
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("intake", "templates"),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    return environment
-
-
 def setup(app: web.Application) -> None:
-    app[BOARD_TEMPLATES] = _environment()
+    app[BOARD_TEMPLATES] = page_environment("en")  # the board's texts go through the shared catalogues
     app.router.add_get("/kb", index)
     app.router.add_get("/kb/board.css", style_sheet)
     app.router.add_get("/kb/{slug}", article_page)

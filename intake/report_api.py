@@ -114,7 +114,7 @@ async def get_report(request: web.Request) -> web.StreamResponse:
         return json_error(404, f"no report {kind!r} (known: {', '.join(KINDS)})", field="kind")
     if intake.reports is None:
         return json_error(503, "reports are not available")
-    rooms = {room.key: (room.language, room.timezone) for room in intake.tickets.rooms}
+    rooms = {room.key: (room.language, room.timezone) for room in intake.domain.rules.rooms}
     try:
         kind, period, scope, fmt, language = parse_request(kind, request.query, rooms, datetime.now(timezone.utc))
     except InvalidInput as error:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from intake import alarms, alertmanager, api, events_v2, grafana, openapi, web_form
-from intake import heartbeats, kb_api, kb_board, report_api
-from intake.checks import api as checks_api
+from intake import checks_api, heartbeats, kb_api, kb_board, report_api
 from intake.context import INTAKE, IntakeContext
 
 

@@ -1,7 +1,7 @@
 """Configuration of the intake face's public parts (the ``report_form:`` section).
 
 Declared here, next to the code it configures; :mod:`opsroom.config` composes it into
-``Config`` and :mod:`opsroom.schema` checks it.
+``Config`` and :mod:`common.schema` checks it.
 """
 
 from __future__ import annotations

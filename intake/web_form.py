@@ -2,7 +2,7 @@
 
 ``GET /report`` shows the form (``?device=INV-00412`` fills in the device, so a QR label on
 a device opens the form bound to it), ``POST /report`` creates the ticket through
-``TicketService.open_report`` and answers with a confirmation page carrying the ticket
+``ByPeople.open_report`` and answers with a confirmation page carrying the ticket
 number, ``GET /report/label`` is that QR label as SVG. The page works without JavaScript,
 can be shown in an intranet page's iframe (``frame-ancestors``) and reads on a phone.
 
@@ -33,6 +33,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, read_body, string
+from texts.pages import page_environment
 from tickets.model import Attachment, ReportInput
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class ReportForm:
 
     @property
     def attachment_max_bytes(self) -> int:
-        return self.context.tickets.attachment_max_bytes
+        return self.context.domain.rules.attachment_max_bytes
 
     @property
     def body_max_bytes(self) -> int:
@@ -75,26 +76,13 @@ class ReportForm:
 REPORT_FORM = web.AppKey("report_form", ReportForm)
 
 
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("intake", "templates"),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    return environment
-
-
 def setup(app: web.Application, context: IntakeContext) -> None:
     settings = context.report_form
     app[REPORT_FORM] = ReportForm(
         context=context,
         limiter=RateLimiter(settings.rate_limit.requests, settings.rate_limit.per.total_seconds()),
         trusted_proxies=parse_networks(settings.trusted_proxies),
-        templates=_environment(),
+        templates=page_environment(LANGUAGE),
     )
     app.router.add_get("/report", show_form)
     app.router.add_post("/report", submit_form)
@@ -212,7 +200,7 @@ async def submit_form(request: web.Request) -> web.Response:
     )
     intake = form.context
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.tickets.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
     log.info("report form: ticket #%d from %s", ticket_id, address)
     return _page(form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])

@@ -8,7 +8,8 @@ share of groups it has, each counted by the best field it appears in. That share
 
 A search first asks for documents with every word (AND); when those are fewer than wanted it
 adds documents with any of the selective words (OR), ranked after them. Only a bounded number
-of matching documents is ranked, so a query of common words stays fast on a million documents.
+of matching documents is ranked (the first the table yields), so a query of common words stays
+fast on a million documents; a query with a rarer word is ranked over all its matches.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from knowledge.text import MAX_POSITION
 TITLE, SUMMARY, BODY, THREAD = "A", "B", "C", "D"
 MAX_POSITIONS_PER_TERM = 64
 MAX_GROUPS = 12  # words of a query that count
-CANDIDATES = 20_000  # matching documents ranked at most, per query
+CANDIDATES = 2_000  # matching documents ranked at most per query
 # OR queries leave out words found in more than this share of documents (they still score)
 COMMON_SHARE = 0.05
 
@@ -112,9 +113,9 @@ def plan(groups: Sequence[Group], frequencies: dict[str, int], total: int, *, ev
     if not known:
         return Plan("", ())
     scored = tuple((weight, tuple(quote(term) for term in sorted(g.terms) if frequencies.get(term))) for weight, g, _ in known)
-    if every_word:
+    selective = [g for _, g, documents in known if documents <= max(1000, COMMON_SHARE * total)]
+    if every_word or not selective:
         match = " & ".join(_any_of(g.terms) for _, g, _ in known)
     else:
-        selective = [g for _, g, documents in known if documents <= max(1000, COMMON_SHARE * total)]
-        match = " | ".join(_any_of(g.terms) for g in selective) if selective else " & ".join(_any_of(g.terms) for _, g, _ in known)
+        match = " | ".join(_any_of(group.terms) for group in selective)
     return Plan(match, scored)

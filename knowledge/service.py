@@ -12,7 +12,7 @@ import asyncio
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import asyncpg
 
@@ -37,11 +37,12 @@ from knowledge.model import (
 )
 from knowledge.search import BODY, CANDIDATES, SUMMARY, THREAD, TITLE, Group, merge_groups, plan, tsvector_literal
 from knowledge.settings import KnowledgeConfig
-from knowledge.text import Snippet, detect_language, document_terms, query_groups, snippet
+from knowledge.text import Snippet, detect_language, document_terms, query_groups, ready, snippet
 from rooms.model import TopicRoom
 from tickets import store as tickets_store
 from tickets.model import Ticket
 
+T = TypeVar("T")
 KINDS = ("article", "ticket")
 SNIPPET_SOURCE_CHARS = 20_000
 OFF_LOOP_CHARS = 20_000  # longer texts are normalised in a worker thread, not on the event loop
@@ -109,6 +110,18 @@ class KnowledgeBase:
         self.public_url = public_url.rstrip("/") if public_url else None
         self._languages = {room.key: room.language for room in rooms}
         self.room_keys = [room.key for room in rooms]
+        # the team's languages: query words are read in each of them (English always)
+        self.languages_in_use: tuple[str, ...] = tuple(dict.fromkeys(["en", *self._languages.values()]))
+
+    def query_languages(self, *first: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*first, *self.languages_in_use]))
+
+    async def _cpu(self, languages: Sequence[str], work: Callable[[], T]) -> T:
+        """Run normalisation inline when its dictionaries are loaded, else in a worker thread
+        (loading one takes seconds; the event loop must not wait for it)."""
+        if ready(languages):
+            return work()
+        return await asyncio.to_thread(work)
 
     def room_language(self, room_key: str) -> str:
         return self._languages.get(room_key, "en")
@@ -273,8 +286,13 @@ class KnowledgeBase:
         room_key: str | None = None,
     ) -> list[Hit]:
         """Articles and resolved tickets for the words, best first (every word first, then any)."""
-        language = detect_language(text, (viewer.language, "en"))
-        groups = merge_groups((1.0, query_groups(text, (language, viewer.language, "en"))))
+        languages = self.query_languages(viewer.language)
+
+        def read() -> tuple[str, list[Group]]:
+            language = detect_language(text, (viewer.language, "en"))
+            return language, merge_groups((1.0, query_groups(text, self.query_languages(language, viewer.language))))
+
+        language, groups = await self._cpu(languages, read)
         if not groups:
             return []
         wanted = tuple(kind for kind in (kinds or KINDS) if kind in viewer.kinds)
@@ -339,15 +357,21 @@ class KnowledgeBase:
                 hits.append(await self._article_hit(conn, article, relevance, terms))
             else:
                 ticket = tickets[row["ref_id"]]
-                hits.append(self._ticket_hit(ticket, threads.get(ticket["id"], []), relevance, terms, ticket["id"] in same_fingerprint))
+                thread = threads.get(ticket["id"], [])
+                hits.append(await self._cpu(
+                    (self.room_language(ticket["room_key"]), "en"),
+                    lambda ticket=ticket, thread=thread, relevance=relevance: self._ticket_hit(
+                        ticket, thread, relevance, terms, ticket["id"] in same_fingerprint),
+                ))
         return hits
 
     async def _article_hit(self, conn: asyncpg.Connection, article: Article, relevance: float, terms: set[str]) -> Hit:
         languages = (article.language, "en")
-        found = snippet(to_plain(article.body)[:SNIPPET_SOURCE_CHARS], languages, terms)
+        body = to_plain(article.body)[:SNIPPET_SOURCE_CHARS]
+        found = await self._cpu(languages, lambda: snippet(body, languages, terms))
         if not found.highlights:
             attached = "\n".join(await store.attachment_texts(conn, article.id))[:SNIPPET_SOURCE_CHARS]
-            from_files = snippet(attached, languages, terms) if attached else found
+            from_files = await self._cpu(languages, lambda: snippet(attached, languages, terms)) if attached else found
             found = from_files if from_files.highlights else found
         return Hit("article", article.id, relevance, article.title, found, slug=article.slug, visibility=article.visibility,
                    language=article.language)
@@ -375,9 +399,14 @@ class KnowledgeBase:
             earlier = await self._hits(conn, rows, [], len(rows), applies_to={}, boost=0.0, same_fingerprint=frozenset(ids))  # type: ignore[arg-type]
         if not settings.max_items:
             return earlier, []
-        language = detect_language(f"{ticket.title}\n{ticket.description or ''}", (viewer.language, "en"))
-        languages = (language, viewer.language, "en")
-        groups = merge_groups((2.0, query_groups(ticket.title, languages)), (1.0, query_groups(ticket.description or "", languages)))
+
+        def read() -> tuple[str, list[Group]]:
+            language = detect_language(f"{ticket.title}\n{ticket.description or ''}", (viewer.language, "en"))
+            languages = self.query_languages(language, viewer.language)
+            return language, merge_groups((2.0, query_groups(ticket.title, languages)),
+                                          (1.0, query_groups(ticket.description or "", languages)))
+
+        language, groups = await self._cpu(self.query_languages(viewer.language), read)
         rows = await self._ranked(
             conn, groups, viewer, viewer.kinds, 2 * settings.max_items + len(earlier), exclude_ticket=ticket.id, every_word_first=False
         )
@@ -403,7 +432,7 @@ async def _terms(languages: tuple[str, ...], fields: list[tuple[str, str]]) -> t
     def build() -> tuple[str, frozenset[str]]:
         return tsvector_literal([(weight, document_terms(text, languages)) for weight, text in fields])
 
-    if sum(len(text) for _weight, text in fields) > OFF_LOOP_CHARS:
+    if sum(len(text) for _weight, text in fields) > OFF_LOOP_CHARS or not ready(languages):
         return await asyncio.to_thread(build)
     return build()
 

@@ -1,5 +1,5 @@
 """Configuration of the knowledge base (the ``knowledge:`` section), next to the code it
-configures; :mod:`opsroom.config` composes it and :mod:`opsroom.schema` checks it."""
+configures; :mod:`opsroom.config` composes it and :mod:`common.schema` checks it."""
 
 from __future__ import annotations
 

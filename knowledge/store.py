@@ -299,8 +299,9 @@ async def ranked(
     limit: int,
     candidates: int,
 ) -> list[asyncpg.Record]:
-    """Documents matching the tsquery ``match`` (at most ``candidates`` of them are ranked),
-    best first, with a relevance in 0..1: the weighted share of the query's groups each
+    """Documents matching the tsquery ``match`` (at most ``candidates`` of them, as the table
+    yields them, are ranked: a query of common words stays fast), best first, with a relevance
+    in 0..1: the weighted share of the query's groups each
     document has, a group counting by the best field it appears in (title 1, summary 0.6, body
     0.35, thread 0.2). ``scored`` is each group's weight and the tsqueries of its terms.
     Tickets only of ``ticket_rooms`` (None: of every room)."""
@@ -317,8 +318,7 @@ async def ranked(
             best = ranks[0] if len(ranks) == 1 else f"greatest({', '.join(ranks)})"
             parts.append(f"{weight / total:.6f} * least(1.0, 1.6449 * {best})")
     score = " + ".join(parts) or "0"
-    return await conn.fetch(
-        f"""
+    sql = f"""
         WITH c AS MATERIALIZED (
             SELECT kind, ref_id, terms, fingerprint FROM kb_documents
             WHERE terms @@ $1::tsquery AND kind = ANY($2::text[]) AND visibility = ANY($3::text[])
@@ -328,9 +328,8 @@ async def ranked(
         )
         SELECT kind, ref_id, fingerprint, ({score})::float8 AS relevance FROM c
         ORDER BY relevance DESC, ref_id DESC LIMIT $7
-        """,
-        *args,
-    )
+        """
+    return await conn.fetch(sql, *args)
 
 
 async def same_fingerprint(conn: asyncpg.Connection, fingerprint: str, exclude_ticket: int, limit: int) -> list[int]:

@@ -67,7 +67,7 @@ STOP_WORDS = frozenset(
     aby ale ani bo by byc byl byla bylo co czy dla do gdy go i ich ja jak jako jednak jest jego jej juz ku lub
     ma mi na nad nie niz o od po pod przez przy sa sie ta tak takze tam te ten to tu w we z za ze zas
     a ali da do i ih ili iz je jer kad kako koji koja koje li na nad ne nego niti o od po pod pri sa se su
-    ta te to u uz za zbog bio bila bilo biti sam smo ste
+    ta te to u uz za zbog bio bila bilo biti sam smo ste nije nisu
     а без бы был была были было в во вот все да для до его ее если есть же за и из или им их к как ко когда
     ли мы на над не нет но о об от по под при с со так также то у уже чем что это эта этот я
     的 了 是 在 和 有 我 也 就 都 而 及 与 或 着 把 被 让 给 从 向 对 吗 呢 吧 啊 个 这 那 之
@@ -115,6 +115,7 @@ class _Lemmatiser:
         self._lock = threading.Lock()
         self._lemmatizer = None
         self._strategy = None
+        self.loaded: set[str] = set()  # languages whose dictionary is in memory
 
     def _load(self) -> None:
         from simplemma import Lemmatizer
@@ -124,12 +125,20 @@ class _Lemmatiser:
         self._strategy = DefaultStrategy(dictionary_factory=StreamDictionaryFactory())
         self._lemmatizer = Lemmatizer(lemmatization_strategy=self._strategy, cache_max_size=0)
 
+    def load(self, languages: Sequence[str]) -> None:
+        """Read the dictionaries of these languages now (seconds each; call it off the event loop)."""
+        for language in languages:
+            if language in _SIMPLEMMA_CODES and language not in self.loaded:
+                self.knows("opsroom", language)
+
     def knows(self, word: str, language: str) -> bool:
         with self._lock:
             if self._lemmatizer is None:
                 self._load()
             assert self._strategy is not None
-            return bool(self._strategy.is_dictionary_member(word, _SIMPLEMMA_CODES[language]))
+            known = bool(self._strategy.is_dictionary_member(word, _SIMPLEMMA_CODES[language]))
+            self.loaded.add(language)
+            return known
 
     def lemma(self, word: str, languages: tuple[str, ...]) -> str:
         """The lemma in the first language whose dictionary knows the word; else the word."""
@@ -140,7 +149,8 @@ class _Lemmatiser:
             if self._lemmatizer is None:
                 self._load()
             assert self._strategy is not None and self._lemmatizer is not None
-            for code in codes:
+            for language, code in zip([lang for lang in languages if lang in _SIMPLEMMA_CODES], codes):
+                self.loaded.add(language)
                 if self._strategy.is_dictionary_member(word, code):
                     return self._lemmatizer.lemmatize(word, code)
             # no dictionary knows it: the first language's rules may still (e.g. a Czech verb form)
@@ -177,20 +187,35 @@ class _Segmenter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ready = False
+        self.ready = False
 
     def tokenize(self, text: str, *, search: bool) -> list[tuple[str, int, int]]:
         import jieba
 
         with self._lock:
-            if not self._ready:
+            if not self.ready:
                 jieba.setLogLevel(logging.WARNING)
                 jieba.initialize()
-                self._ready = True
+                self.ready = True
         return list(jieba.tokenize(text, mode="search" if search else "default"))
 
 
 _SEGMENTER = _Segmenter()
+
+
+def preload(languages: Sequence[str]) -> None:
+    """Load what normalising these languages needs (dictionaries, the Chinese segmenter), so
+    that no search waits for it; blocking: run it in a worker thread."""
+    _LEMMATISER.load(languages)
+    if "zh" in languages:
+        _SEGMENTER.tokenize("预加载", search=False)
+
+
+def ready(languages: Sequence[str]) -> bool:
+    """Whether normalising these languages can start at once (nothing left to load)."""
+    return all(language in _LEMMATISER.loaded for language in languages if language in _SIMPLEMMA_CODES) and (
+        "zh" not in languages or _SEGMENTER.ready
+    )
 
 
 def _usable(term: str) -> bool:
@@ -214,6 +239,9 @@ def _word_terms(word: str, languages: tuple[str, ...]) -> tuple[str, ...]:
         return (term,) if _usable(term) else ()
     whole = fold(lowered)
     terms: list[str] = [whole] if _usable(whole) else []
+    parts = _PART_SPLIT.split(whole)
+    if all(part.isalpha() for part in parts):
+        terms.append("".join(parts))  # wi-fi is also wifi, e-mail email
     if "." in whole:
         pieces = whole.split(".")
         terms += [".".join(pieces[:n]) for n in range(1, min(len(pieces), 4))]
@@ -254,10 +282,9 @@ def document_terms(text: str, languages: Sequence[str]) -> list[tuple[str, ...]]
 
 
 def query_groups(text: str, languages: Sequence[str]) -> list[frozenset[str]]:
-    """One group per query word: its terms under each candidate language and as typed.
-
-    A document matches a group when it has any of its terms; duplicates are merged."""
-    candidates = tuple(dict.fromkeys([*languages, *LANGUAGES]))
+    """One group per query word: its terms under each of the candidate languages (those the
+    team uses) and as typed. A document matches a group when it has any of its terms."""
+    candidates = tuple(dict.fromkeys(languages))
     groups: list[frozenset[str]] = []
     for match in _TOKEN.finditer(text):
         if match.group("han"):
@@ -269,8 +296,10 @@ def query_groups(text: str, languages: Sequence[str]) -> list[frozenset[str]]:
         if _PART_SPLIT.search(lowered):
             # an identifier (db-01, mail.example.org): the whole must match, and each of its words
             whole = fold(lowered)
+            pieces = _PART_SPLIT.split(whole)
+            joined = {"".join(pieces)} if all(piece.isalpha() for piece in pieces) else set()
             if _usable(whole):
-                groups.append(frozenset({whole}))
+                groups.append(frozenset({whole} | joined))
             words = [part for part in _PART_SPLIT.split(lowered) if len(part) >= 3 and part.isalpha()]
         else:
             words = [lowered]

@@ -26,6 +26,7 @@ import asyncpg
 from knowledge import store
 from knowledge.service import KnowledgeBase, summary_of
 from knowledge.model import Hit
+from knowledge.text import preload
 from storage import outbox
 from tickets import notices
 from tickets import store as tickets_store
@@ -81,16 +82,20 @@ class KnowledgeWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._preload: asyncio.Task[None] | None = None
         self.handled = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="knowledge-worker")
+        # the team's dictionaries, loaded now in a thread rather than by the first search
+        self._preload = asyncio.create_task(asyncio.to_thread(preload, self.kb.languages_in_use), name="knowledge-preload")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        self._preload = None  # a thread cannot be cancelled; it ends by itself
         if self._listener is not None:
             await self._listener.close()
             self._listener = None

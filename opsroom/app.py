@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,32 +17,36 @@ from admin_portal import routes as portal_routes
 from admin_portal.access import roles_from_configuration
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
-from bot.i18n import translations
+from application.tickets import TicketActions
+from bot.crypto.service import EncryptionSettings
 from bot.matrix import MatrixSettings
-from bot.mail_render import MailComposer
 from bot.service import Bot
-from escalation.mail import MailDeliverer, SmtpSender, SmtpSettings
 from intake import routes as intake_routes
-from intake.mail.imap import MailIntake
-from intake.mail.ingest import MailIngest
 from intake.auth import SourceBook, TokenBook
-from intake.checks.runner import MonitorService
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
+from intake.mail.imap import MailIntake
+from intake.mail.ingest import MailIngest
 from intake.snmp.receiver import TrapReceiver, build_receiver
 from knowledge.service import KnowledgeBase
 from knowledge.worker import KnowledgeWorker
+from mailout.smtp import SmtpSender, SmtpSettings
+from mailout.ticket_mail import TicketMailDeliverer
+from monitors.runner import MonitorService
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
-from opsroom.workers import WorkerPool, relay_socket_path, ticket_service
+from opsroom.workers import WorkerPool, build_domain, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
 from reports.mail import ReportMailer
 from reports.schedule import ScheduledReports
 from reports.service import ReportService
 from storage import outbox
+from storage import outbox_kinds as kinds
 from storage.migrate import migrate
 from storage.pool import connect, create_pool
+from texts.i18n import translations
+from texts.mail import MailComposer
 from tickets import notices
 from tickets.silencing import SilenceExpiry
 
@@ -56,8 +61,34 @@ async def apply_migrations(dsn: str) -> list[int]:
         await conn.close()
 
 
+def encryption_settings(config: Config) -> EncryptionSettings:
+    encryption = config.bot.encryption
+    settings = EncryptionSettings(enabled=encryption.enabled)
+    if encryption.pickle_key:
+        settings = replace(settings, pickle_key=encryption.pickle_key.reveal())
+    elif encryption.enabled:
+        log.warning("bot.encryption.pickle_key is not set: the bot's encryption keys are kept in PostgreSQL "
+                    "under a well-known key, protected only by the database's access control")
+    if encryption.recovery_key:
+        settings = replace(settings, recovery_key=encryption.recovery_key.reveal())
+    return settings
+
+
+def print_recovery_key(recovery_key: str) -> None:
+    """The recovery key is shown once, to the person at the terminal (never logged)."""
+    print(
+        "\nThe bot's cross-signing keys were created; its recovery key is shown only now:\n\n"
+        f"    {recovery_key}\n\n"
+        "Keep it in a password manager. It verifies the bot's devices (configure it as\n"
+        "bot.encryption.recovery_key when the bot gets a new device, e.g. a new database).\n",
+        flush=True,
+    )
+
+
 class Opsroom:
     """One opsroom process: database pool, bot, outbox dispatcher, HTTP server."""
+
+    on_recovery_key = staticmethod(print_recovery_key)  # replaceable (tests keep it)
 
     def __init__(
         self,
@@ -86,8 +117,7 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
-        self.tickets = ticket_service(config)
-        self.people = self.tickets.people
+        self.domain = build_domain(config)
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
         self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
@@ -108,7 +138,7 @@ class Opsroom:
         )
         assert config.homeserver is not None and config.bot.user_id is not None
         self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
-        report_access = ReportAccess(config.rooms, self.people, config.bot.admins)
+        report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -128,27 +158,33 @@ class Opsroom:
             direct_messages=config.bot.direct_messages,
             sync_timeout_ms=self._sync_timeout_ms,
             sync_timeline_limit=self._sync_timeline_limit,
-            tickets=self.tickets,
+            domain=self.domain,
             knowledge=self.knowledge,
             reports=self.reports,
             report_access=report_access,
+            encryption=encryption_settings(config),
         )
+        self.bot.encryption.recovery_key_listener = self.on_recovery_key
+        handlers = outbox.Handlers()
+        self.bot.register_handlers(handlers)
+        self._register_mail(handlers)
         self.dispatcher = outbox.OutboxDispatcher(
             self.pool,
             self.dsn,
-            {"matrix": self.bot.deliverer, **self._mail_deliverers()},
+            handlers,
             max_workers=max(1, config.database.max_connections // 2),
             poll_interval=self._outbox_poll_interval,
             on_dead=notices.undeliverable,
         )
-        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.tickets.deadline_passed)
-        self.silences = SilenceExpiry(self.pool, self.tickets, self.deadlines.scheduler)
+        self.deadlines = DeadlineEngine(self.pool, self.dsn, self.domain.escalation.deadline_passed)
+        self.silences = SilenceExpiry(self.pool, self.domain.silences, self.deadlines.scheduler)
         self.scheduled_reports = ScheduledReports(self.pool, self.reports, config.reports, self.deadlines.scheduler)
         self._probe = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         app = build_app(self.health, max_body_bytes=config.http.max_body_bytes)
         self.intake = IntakeContext(
             pool=self.pool,
-            tickets=self.tickets,
+            domain=self.domain,
+            actions=TicketActions(self.domain),
             sources=SourceBook.from_config(config.sources),
             api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
             max_body_bytes=config.http.max_body_bytes,
@@ -157,9 +193,9 @@ class Opsroom:
             knowledge=self.knowledge,
             reports=self.reports,
         )
-        self.monitors = MonitorService(self.pool, self.tickets, config.checks, config.heartbeats)
+        self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
-        self.intake.alarms = AlarmBatcher(self.pool, self.tickets)
+        self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         if config.portal.enabled:
@@ -178,14 +214,14 @@ class Opsroom:
         await self.deadlines.start()
         await self.monitors.start()
         if config.snmp.enabled:
-            self.traps = await build_receiver(config.snmp, self.pool, self.tickets)
+            self.traps = await build_receiver(config.snmp, self.pool, self.domain.alarms)
             await self.traps.start()
         self.silences.start()
         self.knowledge_worker = KnowledgeWorker(self.pool, self.dsn, self.knowledge)
         self.knowledge_worker.start()
         await self.scheduled_reports.start()
         if config.mail.imap:
-            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.tickets, self.tickets.people))
+            self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
             await self.mail_intake.start()
 
     def _portal_context(self) -> PortalContext:
@@ -195,16 +231,16 @@ class Opsroom:
             pool=self.pool,
             settings=config.portal,
             login=HomeserverLogin(config.homeserver.url, self._probe),
-            roles_of=roles_from_configuration(config.bot.admins, self.tickets.people, config.rooms),
+            roles_of=roles_from_configuration(config.bot.admins, self.domain.rules.people, config.rooms),
             server_name=config.server_name,
             public_url=config.http.public_url,
         )
 
-    def _mail_deliverers(self) -> dict[str, Any]:
-        """The outbox channel ``mail`` when an SMTP server is configured (its rows wait otherwise)."""
+    def _register_mail(self, handlers: outbox.Handlers) -> None:
+        """The outbox's mail kinds when an SMTP server is configured (their rows wait otherwise)."""
         smtp = self.config.mail.smtp
         if smtp is None or self.bot is None:
-            return {}
+            return
         settings = SmtpSettings(
             host=smtp.host,
             port=smtp.port,
@@ -215,13 +251,17 @@ class Opsroom:
             from_name=smtp.from_name,
             timeout_seconds=smtp.timeout.total_seconds(),
         )
-        languages = {room.key: room.language for room in self.config.rooms}
         composer = MailComposer(self.bot.renderer, self.bot.directory, self.config.bot.command_prefix)
+        directory = self.bot.directory
+
+        def language_of(room_key: str) -> str:
+            room = directory.by_key(room_key)
+            return room.language if room else "en"
+
         sender = SmtpSender(settings)
-        deliverer = MailDeliverer(sender, composer.compose, languages)
+        TicketMailDeliverer(sender, composer.compose, language_of).register_handlers(handlers)
         if self.reports is not None:
-            deliverer.register("report.mail", ReportMailer(self.reports, sender).deliver)
-        return {"mail": deliverer}
+            handlers.register(kinds.REPORT_MAIL, ReportMailer(self.reports, sender).deliver)
 
     async def stop(self) -> None:
         """Stop every part; a second call does nothing."""
@@ -256,8 +296,8 @@ class Opsroom:
             await self.bot.stop()
         if self._probe is not None:
             await self._probe.close()
-        if self.tickets.announcements is not None:
-            await self.tickets.announcements.close()
+        if self.domain.alarms.announcements is not None:
+            await self.domain.alarms.announcements.close()
         if self.pool is not None:
             await self.pool.close()
 

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 from opsroom.config import Config, ConfigError, check_production, read_config, under
 from opsroom.logs import setup_logging
-from opsroom.schema import Problem
+from common.schema import Problem
 
 log = logging.getLogger("opsroom")
 
@@ -25,7 +25,8 @@ def config_secrets(config: Config) -> Iterable[str]:
         yield url
         if "@" in url and ":" in url.split("@", 1)[0].split("//", 1)[-1]:
             yield url.split("@", 1)[0].split("//", 1)[-1].split(":", 1)[1]
-    for secret in (config.bot.password, config.bot.access_token):
+    for secret in (config.bot.password, config.bot.access_token, config.bot.encryption.pickle_key,
+                   config.bot.encryption.recovery_key):
         if secret:
             yield secret.reveal()
     for source in config.sources:

@@ -44,9 +44,10 @@ from intake.auth import SourceBook, TokenBook
 from intake.validation import json_error, retry_later
 from opsroom.config import Config
 from opsroom.http import RELAYED_PEER
+from application.domain import Domain
 from rooms.people import PeopleDirectory
 from rooms.store import AnnouncementCounter
-from tickets.lifecycle import TicketService
+from tickets.rules import StaticRules
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,19 @@ def default_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def ticket_service(config: Config) -> TicketService:
-    """The ticket service of a configuration (the primary's and every worker's are alike): storm
-    windows are counted on a connection of its own (rooms.store.AnnouncementCounter)."""
-    service = TicketService(
+def build_domain(config: Config) -> Domain:
+    """The domain services of a configuration (the primary's and every worker's are alike):
+    alarm intake counts storm windows on a connection of its own (rooms.store.AnnouncementCounter)."""
+    rules = StaticRules(
         config.rooms,
         config.regulations,
-        attachment_max_bytes=config.attachments.max_bytes,
         maintenance=config.maintenance,
-        people=PeopleDirectory(config.people, config.rooms),
+        people=PeopleDirectory(config.people, config.rooms, config.bot.admins),
+        attachment_max_bytes=config.attachments.max_bytes,
         mail_out=config.mail.smtp is not None,
     )
-    if config.database.url is not None:
-        service.announcements = AnnouncementCounter(config.database.url.reveal())
-    return service
+    counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
+    return Domain.build(rules, announcements=counter)
 
 
 # ---- the primary's side -------------------------------------------------------------------
@@ -290,6 +290,7 @@ class _Stats:
 
 async def serve(orders: WorkerOrders) -> int:
     """One worker: the alarm gateways and the relay on the shared port, until SIGTERM."""
+    from application.tickets import TicketActions
     from intake import routes as intake_routes
     from intake.batching import AlarmBatcher
     from intake.context import IntakeContext
@@ -303,17 +304,18 @@ async def serve(orders: WorkerOrders) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     pool = await create_pool(config.database.url.reveal(), min_size=1, max_size=max(2, min(8, config.database.max_connections)))
-    tickets = ticket_service(config)
+    domain = build_domain(config)
     intake = IntakeContext(
         pool=pool,
-        tickets=tickets,
+        domain=domain,
+        actions=TicketActions(domain),
         sources=SourceBook.from_config(config.sources),
         api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
         max_body_bytes=config.http.max_body_bytes,
         public_url=config.http.public_url,
         report_form=config.report_form,
     )
-    intake.alarms = AlarmBatcher(pool, tickets)
+    intake.alarms = AlarmBatcher(pool, domain.alarms)
     intake.alarms.start()
     app = build_app(None, max_body_bytes=config.http.max_body_bytes)
     intake_routes.setup_gateways(app, intake)
@@ -345,8 +347,8 @@ async def serve(orders: WorkerOrders) -> int:
     await intake.alarms.stop()
     report()
     await relay.close()
-    if tickets.announcements is not None:
-        await tickets.announcements.close()
+    if domain.alarms.announcements is not None:
+        await domain.alarms.announcements.close()
     await pool.close()
     return 0
 

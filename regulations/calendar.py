@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Collection, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from rooms.model import check_timezone
+from common.values import check_timezone
 
 UTC = timezone.utc
 ZERO = timedelta(0)

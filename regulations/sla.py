@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from regulations.calendar import ALWAYS_OPEN, Calendar
-from regulations.durations import BySeverity, Duration
+from common.durations import BySeverity, Duration
 
 FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
 TARGETS = (FIRST_RESPONSE, RESOLUTION)

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import datetime, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from html import escape
 from typing import Any
 
 import asyncpg
 
-from escalation.mail import SmtpSender
+from mailout.smtp import SmtpSender
 from reports import requests
 from reports.service import ReportFailed, ReportService
 from reports.texts import N_
 from storage import outbox
+from storage import outbox_kinds as kinds
 from storage.outbox import OutboxMessage, PermanentDeliveryError
 
 log = logging.getLogger(__name__)
@@ -32,26 +30,22 @@ class ReportMailer:
     def __init__(self, service: ReportService, sender: SmtpSender) -> None:
         self.service = service
         self.sender = sender
-        self.domain = sender.config.from_address.rsplit("@", 1)[1]
 
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any]:
-        stored = await requests.get(conn, message.payload["request_id"])
+    async def deliver(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.ReportRequestRef, txn_id: str
+    ) -> dict[str, Any]:
+        stored = await requests.get(conn, payload.request_id)
         if stored is None:
-            raise PermanentDeliveryError(f"report request {message.payload['request_id']} does not exist")
+            raise PermanentDeliveryError(f"report request {payload.request_id} does not exist")
         if stored.finished_at is not None:
             return {"already": True}
         base = stored.request
         request = self.service.request(base.kind, base.period, base.scope, base.format, base.language)
         texts = self.service.texts(request)
         instance = (await outbox.instance_id(conn))[:12]
-        mail = EmailMessage()
-        config = self.sender.config
-        mail["From"] = formataddr((config.from_name, config.from_address))
-        mail["To"] = stored.deliver["mail"]
-        mail["Date"] = format_datetime(datetime.now(timezone.utc))
-        mail["Message-ID"] = f"<opsroom.report.{instance}.{message.id}@{self.domain}>"
-        mail["Auto-Submitted"] = "auto-generated"
         subject = f"{texts.kind(request.kind)}: {self.service.subtitle(request, texts)}"
+        message_id = f"opsroom.report.{instance}.{message.id}@{self.sender.domain}"
+        mail = self.sender.new_message(stored.deliver["mail"], subject, message_id)
         failure = None
         try:
             with tempfile.TemporaryFile() as spool:
@@ -68,13 +62,11 @@ class ReportMailer:
         if failure is not None:
             text = texts._(N_("The %(kind)s report could not be made: %(reason)s."), kind=texts.kind(request.kind).lower(),
                            reason=failure)
-            mail["Subject"] = subject
             mail.set_content(text + "\n")
             await self.sender.send(mail)
             await requests.finish(conn, stored.id, failure)
             return {"to": stored.deliver["mail"], "failed": failure}
         plain, html = self.service.summary(request, built.document)
-        mail["Subject"] = subject
         mail.set_content(plain + "\n")
         mail.add_alternative(f"<html><body>{html}</body></html>", subtype="html")
         maintype, subtype = request.mimetype.split(";")[0].split("/", 1)

@@ -12,6 +12,7 @@ import asyncpg
 from reports.model import ReportRequest, Scope
 from reports.periods import Period
 from storage import outbox
+from storage import outbox_kinds as kinds
 
 QUEUE_PREFIX = "report:"
 
@@ -43,8 +44,8 @@ async def add(conn: asyncpg.Connection, request: ReportRequest, requested_by: st
         request.period.timezone, request.language, list(request.scope.rooms) if request.scope.rooms is not None else None,
         label[0] if label else None, label[1] if label else None, requested_by, deliver,
     )
-    kind = "report.file" if channel == "matrix" else "report.mail"
-    await outbox.enqueue(conn, queue=f"{QUEUE_PREFIX}{request_id}", kind=kind, channel=channel, payload={"request_id": request_id})
+    kind = kinds.REPORT_FILE if channel == "matrix" else kinds.REPORT_MAIL
+    await outbox.enqueue(conn, kind.row(f"{QUEUE_PREFIX}{request_id}", kinds.ReportRequestRef(request_id)))
     return request_id
 
 

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from common.values import check_timezone
 
 USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 ROOM_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
@@ -22,14 +23,6 @@ def check_room_key(value: str) -> str | None:
     if ROOM_KEY.match(value):
         return None
     return "use lowercase letters, digits, '-' and '_' (it becomes the room alias #opsroom-<key>)"
-
-
-def check_timezone(value: str) -> str | None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {value!r} (use a name such as Europe/Prague or UTC)"
-    return None
 
 
 def check_level(value: int) -> str | None:
@@ -64,7 +57,8 @@ class StaffMember:
 
 @dataclass(frozen=True)
 class Person:
-    """Someone known by Matrix ID and e-mail: mail from them is theirs, mail to them reaches them."""
+    """Someone known by Matrix ID (and e-mail): mail from them is theirs, mail to them reaches
+    them; their roles (admin, manager) say what they may do beyond the staff of rooms."""
 
     user: str = field(metadata={"check": check_user_id})
     email: str | None = field(default=None, metadata={"check": check_email})

@@ -140,6 +140,9 @@ async def count_announcements(
     return {row["room_key"]: StormState(row["announced_before"], row["digest_id"]) for row in rows}
 
 
+LOCK_TIMEOUT_MS = 5000
+
+
 class AnnouncementCounter:
     """Counts announcements in statements of their own, on a connection of its own.
 
@@ -162,7 +165,9 @@ class AnnouncementCounter:
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await connect(self._dsn)
-                await self._conn.execute("SET synchronous_commit TO off")
+                # a count never waits long: a caller holding rows another counter's transaction
+                # wants would otherwise wait on it unseen by PostgreSQL's deadlock detection
+                await self._conn.execute(f"SET synchronous_commit TO off; SET lock_timeout TO '{LOCK_TIMEOUT_MS}ms'")
             try:
                 return await count_announcements(self._conn, counts, windows, limits, now)
             except BaseException:
@@ -226,6 +231,11 @@ async def active_silences_of(conn: asyncpg.Connection, room_keys: list[str], now
 
 async def digest(conn: asyncpg.Connection, digest_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT id, room_key, started_at, event_id, room_id FROM storm_digests WHERE id = $1", digest_id)
+
+
+async def digest_by_event(conn: asyncpg.Connection, event_id: str) -> asyncpg.Record | None:
+    """The storm digest posted as this Matrix event."""
+    return await conn.fetchrow("SELECT id, room_key, started_at, event_id, room_id FROM storm_digests WHERE event_id = $1", event_id)
 
 
 async def set_digest_event(conn: asyncpg.Connection, digest_id: int, event_id: str, room_id: str) -> None:

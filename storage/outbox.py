@@ -19,7 +19,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Literal, Protocol
+from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
 
@@ -33,6 +33,7 @@ QUEUE_LOCK_NAMESPACE = 0x6F62  # "ob"
 PERMANENT_ATTEMPTS = 5  # a refusal by the receiver, repeated this often, kills the row
 FAILED_ATTEMPTS = 3  # a render or programming error, repeated this often, kills the row
 WORKER_REST_SECONDS = 5.0
+ELSEWHERE_REST_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,57 +60,80 @@ class PermanentDeliveryError(Exception):
     """The receiver refused the message; retrying as-is will not help."""
 
 
+class ElsewhereDeliveryError(Exception):
+    """Another process must deliver this row (e.g. only the Matrix sync holder may send into an
+    end-to-end encrypted room). The row is left as it is: no attempt is counted, this process
+    leaves the queue alone for a while and the others are notified to take it."""
+
+
 DeadReason = Literal["failed", "refused"]  # failed: render/programming error; refused: by the receiver
 # called in the transaction that marks a row dead; may queue a notice about it
 DeadHook = Callable[[asyncpg.Connection, "OutboxMessage", DeadReason], Awaitable[None]]
 
 
-class Deliverer(Protocol):
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
-        """Perform the effect. ``conn`` is inside the transaction that marks the row delivered,
-        so bookkeeping written through it (an event ID) commits with the delivery."""
-
-
-# ---- store ------------------------------------------------------------------------------
-
-
-async def enqueue(
-    conn: asyncpg.Connection,
-    *,
-    queue: str,
-    kind: str,
-    payload: dict[str, Any],
-    channel: str = "matrix",
-    coalesce_key: str | None = None,
-) -> int:
-    """Add a row; call inside the transaction of the change that causes it.
-
-    The notification rides in the same statement: one round trip."""
-    return await conn.fetchval(
-        """
-        WITH row AS (
-            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key)
-            VALUES ($1, $2, $3, $4, $5) RETURNING id
-        )
-        SELECT id FROM row, pg_notify($6, $1)
-        """,
-        queue,
-        channel,
-        kind,
-        payload,
-        coalesce_key,
-        NOTIFY_CHANNEL,
-    )
-
-
 @dataclass(frozen=True)
 class NewRow:
+    """A row to queue; made by ``Kind.row`` (:mod:`storage.outbox_kinds`), which types the payload."""
+
     queue: str
     kind: str
     payload: dict[str, Any]
     channel: str = "matrix"
     coalesce_key: str | None = None
     delay_seconds: float = 0.0  # not delivered before this; lets a burst of edits collapse into one
+
+
+# (the transaction marking the row delivered, the row, its payload as the kind's type, the
+# idempotency key of the effect) -> what to record as the row's result
+Handler = Callable[[asyncpg.Connection, OutboxMessage, Any, str], Awaitable[dict[str, Any] | None]]
+
+
+class DuplicateHandler(ValueError):
+    """A kind got a second handler: two parts would deliver the same rows."""
+
+
+class Handlers:
+    """One handler per outbox kind, registered at start."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, tuple[Any, Handler]] = {}
+
+    def register(self, kind: Any, handler: Handler) -> None:
+        """``kind``: a :class:`storage.outbox_kinds.Kind`; its rows are read as its payload type."""
+        if kind.name in self._by_kind:
+            raise DuplicateHandler(f"outbox kind {kind.name!r} has a handler already")
+        self._by_kind[kind.name] = (kind, handler)
+
+    def find(self, kind_name: str) -> tuple[Any, Handler] | None:
+        return self._by_kind.get(kind_name)
+
+    def __contains__(self, kind_name: object) -> bool:
+        return kind_name in self._by_kind
+
+
+# ---- store ------------------------------------------------------------------------------
+
+
+async def enqueue(conn: asyncpg.Connection, row: NewRow) -> int:
+    """Add a row; call inside the transaction of the change that causes it.
+
+    The notification rides in the same statement: one round trip."""
+    return await conn.fetchval(
+        """
+        WITH row AS (
+            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
+            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $7)) RETURNING id
+        )
+        SELECT id FROM row, pg_notify($6, $1)
+        """,
+        row.queue,
+        row.channel,
+        row.kind,
+        row.payload,
+        row.coalesce_key,
+        NOTIFY_CHANNEL,
+        row.delay_seconds,
+    )
 
 
 async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
@@ -287,7 +311,7 @@ class OutboxDispatcher:
         self,
         pool: asyncpg.Pool,
         dsn: str,
-        deliverers: dict[str, Deliverer],
+        handlers: Handlers,
         *,
         max_workers: int = 4,
         poll_interval: float = 2.0,
@@ -297,7 +321,7 @@ class OutboxDispatcher:
         self._pool = pool
         self._on_dead = on_dead
         self._dsn = dsn
-        self._deliverers = deliverers
+        self._handlers = handlers
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
@@ -395,30 +419,39 @@ class OutboxDispatcher:
             )
             if not locked:
                 return  # another process is draining this queue
+            elsewhere = False
             try:
-                while True:
+                while not elsewhere:
                     row = await _head_of_queue(conn, queue)
                     if row is None or not row["due"]:
                         return
-                    await self._deliver_one(conn, _message(row))
+                    elsewhere = not await self._deliver_one(conn, _message(row))
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", QUEUE_LOCK_NAMESPACE, queue)
+            # after the unlock, so that the process that can deliver it finds the queue free
+            self._resting[queue] = time.monotonic() + ELSEWHERE_REST_SECONDS
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, queue)
 
-    async def _deliver_one(self, conn: asyncpg.Connection, message: OutboxMessage) -> None:
+    async def _deliver_one(self, conn: asyncpg.Connection, message: OutboxMessage) -> bool:
+        """Deliver (or record the failure of) one row; False when another process must deliver it."""
         # Rows with a coalesce key (announcement edits, digests) are rendered from the current
         # state at delivery: one delivery shows every change queued before it rendered.
         newest = await _newest_with_key(conn, message)
-        deliverer = self._deliverers.get(message.channel)
-        if deliverer is None:
-            await _mark_failed(conn, message.id, f"no deliverer for channel {message.channel!r}", 60.0, None)
-            log.error("outbox: no deliverer for channel %r (row %d)", message.channel, message.id)
-            return
+        found = self._handlers.find(message.kind)
+        if found is None:  # e.g. mail with no SMTP server configured: the rows wait, nothing is lost
+            await _mark_failed(conn, message.id, f"no handler for kind {message.kind!r}", 60.0, None)
+            log.error("outbox: no handler for kind %r (row %d)", message.kind, message.id)
+            return True
+        kind, handler = found
         try:
             async with conn.transaction():
-                result = await deliverer.deliver(conn, message, self.transaction_id(message.id))
+                result = await handler(conn, message, kind.read(message), self.transaction_id(message.id))
                 await _mark_delivered(conn, message.id, result)
                 if newest is not None and newest > message.id:
                     await _mark_superseded(conn, message, newest)
+        except ElsewhereDeliveryError as error:
+            log.debug("outbox: row %d to %s is left to another process: %s", message.id, message.queue, error)
+            return False
         except TransientDeliveryError as error:
             delay = error.retry_after if error.retry_after is not None else backoff_seconds(message.attempts, cap=self._max_backoff)
             log.warning("outbox: row %d to %s will be retried in %.1fs: %s", message.id, message.queue, delay, error)
@@ -441,6 +474,7 @@ class OutboxDispatcher:
                 " again; giving up on it, the queue goes on" if dead else "",
             )
             await self._failed(conn, message, f"{type(error).__name__}: {error}", "failed" if dead else None)
+        return True
 
     async def _failed(self, conn: asyncpg.Connection, message: OutboxMessage, error: str, dead: DeadReason | None) -> None:
         """Count a failed attempt; a row given up gets its notice (if any) in the same transaction."""

@@ -17,6 +17,7 @@ from typing import Sequence
 import asyncpg
 
 from rooms.model import RequiredField, TopicRoom
+from storage import outbox_kinds as kinds
 from tickets import mail, notices, store
 from tickets.model import Ticket
 
@@ -67,7 +68,7 @@ async def check_report(
     await notices.note(conn, ticket, "incomplete", {"missing": labels, "asked": asked, "to": ticket.reporter_email})
     if asked:
         assert ticket.reporter_email is not None
-        await mail.queue(conn, ticket, "missing_fields", ticket.reporter_email, {"missing": labels})
+        await mail.queue(conn, ticket, kinds.MAIL_MISSING_FIELDS, ticket.reporter_email, {"missing": labels})
     await notices.refresh(conn, ticket.id, ticket.room_key)
     return missing
 

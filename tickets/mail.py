@@ -14,11 +14,10 @@ from typing import Any, Sequence
 import asyncpg
 
 from storage import outbox
+from storage import outbox_kinds as kinds
 from tickets import mail_store, notices, store
 from tickets.model import Ticket
-from tickets.notices import _json_safe
 
-MAIL_CHANNEL = "mail"
 
 
 def ticket_queue(ticket_id: int) -> str:
@@ -26,16 +25,11 @@ def ticket_queue(ticket_id: int) -> str:
     return f"mail:ticket:{ticket_id}"
 
 
-async def queue(conn: asyncpg.Connection, ticket: Ticket, kind: str, to: str, params: dict[str, Any]) -> int:
-    """``kind``: reply (a person's answer to the reporter), missing_fields (ask the reporter for
-    what the report lacks), page (escalation calls a person)."""
-    return await outbox.enqueue(
-        conn,
-        queue=ticket_queue(ticket.id),
-        channel=MAIL_CHANNEL,
-        kind=f"mail.{kind}",
-        payload={"ticket_id": ticket.id, "to": to, "params": _json_safe(params)},
-    )
+async def queue(
+    conn: asyncpg.Connection, ticket: Ticket, kind: kinds.Kind[kinds.TicketMail], to: str, params: dict[str, Any]
+) -> int:
+    """``kind``: one of the mail kinds of :mod:`storage.outbox_kinds`."""
+    return await outbox.enqueue(conn, kind.row(ticket_queue(ticket.id), kinds.TicketMail(ticket.id, to, params)))
 
 
 async def record_received(

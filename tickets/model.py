@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Severity = Literal["critical", "major", "minor", "warning", "info"]
-SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "warning", "info")
+from common.values import SEVERITIES, Severity  # noqa: F401 (the ticket's severities, named here too)
+
 AlarmStatus = Literal["firing", "resolved"]
 TicketState = Literal["open", "claimed", "resolved"]
 

@@ -8,12 +8,12 @@ thread); edits of the announcement coalesce, so a burst of changes costs one edi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 import asyncpg
 
 from storage import outbox
+from storage import outbox_kinds as kinds
 from tickets import store as tickets_store
 from tickets.model import Ticket
 
@@ -26,25 +26,13 @@ def direct_queue(user_id: str) -> str:
     return f"dm:{user_id}"
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def announce_row(ticket_id: int, room_key: str) -> outbox.NewRow:
-    return outbox.NewRow(room_queue(room_key), "ticket.announce", {"ticket_id": ticket_id})
+    return kinds.TICKET_ANNOUNCE.row(room_queue(room_key), kinds.TicketRef(ticket_id))
 
 
 def refresh_row(ticket_id: int, room_key: str) -> outbox.NewRow:
     """Edit the announcement to show the ticket's current state (edits of one ticket coalesce)."""
-    return outbox.NewRow(room_queue(room_key), "ticket.refresh", {"ticket_id": ticket_id}, coalesce_key=f"refresh:{ticket_id}")
+    return kinds.TICKET_REFRESH.row(room_queue(room_key), kinds.TicketRef(ticket_id), coalesce_key=f"refresh:{ticket_id}")
 
 
 DIGEST_EDIT_DELAY = 1.0  # seconds: a storm edits its digest about once a second, not once per alarm
@@ -52,43 +40,31 @@ DIGEST_EDIT_DELAY = 1.0  # seconds: a storm edits its digest about once a second
 
 def storm_digest_row(room_key: str, digest_id: int) -> outbox.NewRow:
     """Post or edit the storm digest of a room's window (edits coalesce)."""
-    return outbox.NewRow(
-        room_queue(room_key), "storm.digest", {"digest_id": digest_id},
-        coalesce_key=f"digest:{digest_id}", delay_seconds=DIGEST_EDIT_DELAY,
+    return kinds.STORM_DIGEST.row(
+        room_queue(room_key), kinds.StormDigest(digest_id), coalesce_key=f"digest:{digest_id}", delay_seconds=DIGEST_EDIT_DELAY
     )
 
 
-async def _enqueue(conn: asyncpg.Connection, row: outbox.NewRow) -> None:
-    await outbox.enqueue_many(conn, [row])
-
-
 async def refresh(conn: asyncpg.Connection, ticket_id: int, room_key: str) -> None:
-    await _enqueue(conn, refresh_row(ticket_id, room_key))
+    await outbox.enqueue_many(conn, [refresh_row(ticket_id, room_key)])
 
 
 def note_row(
     ticket: Ticket, note: str, params: dict[str, Any] | None = None, *, mentions: Iterable[str] = (), notify: bool = False
 ) -> outbox.NewRow:
     """A step of the ticket's log, in its thread."""
-    payload = {
-        "ticket_id": ticket.id,
-        "note": note,
-        "params": _json_safe(params or {}),
-        "mentions": sorted(set(mentions)),
-        "notify": notify,
-    }
-    return outbox.NewRow(room_queue(ticket.room_key), "ticket.note", payload)
+    payload = kinds.TicketNote(ticket.id, note, params or {}, sorted(set(mentions)), notify)
+    return kinds.TICKET_NOTE.row(room_queue(ticket.room_key), payload)
 
 
 def page_row(ticket: Ticket, user_id: str, params: dict[str, Any]) -> outbox.NewRow:
     """A direct message asking one person to act on a ticket."""
-    payload = {"ticket_id": ticket.id, "user_id": user_id, "params": _json_safe(params)}
-    return outbox.NewRow(direct_queue(user_id), "ticket.page", payload)
+    return kinds.TICKET_PAGE.row(direct_queue(user_id), kinds.TicketPage(ticket.id, user_id, params))
 
 
 def invite_row(room_key: str, user_id: str) -> outbox.NewRow:
-    """Into the room, unless they are in it (the deliverer checks)."""
-    return outbox.NewRow(room_queue(room_key), "invite", {"room_key": room_key, "user_id": user_id})
+    """Into the room, unless they are in it (the handler checks)."""
+    return kinds.INVITE.row(room_queue(room_key), kinds.Invite(room_key, user_id))
 
 
 async def note(
@@ -100,28 +76,16 @@ async def note(
     mentions: Iterable[str] = (),
     notify: bool = False,
 ) -> None:
-    await _enqueue(conn, note_row(ticket, note, params, mentions=mentions, notify=notify))
-
-
-async def page(conn: asyncpg.Connection, ticket: Ticket, user_id: str, params: dict[str, Any]) -> None:
-    await _enqueue(conn, page_row(ticket, user_id, params))
-
-
-async def invite(conn: asyncpg.Connection, room_key: str, user_id: str) -> None:
-    await _enqueue(conn, invite_row(room_key, user_id))
+    await outbox.enqueue_many(conn, [note_row(ticket, note, params, mentions=mentions, notify=notify)])
 
 
 async def attachment(conn: asyncpg.Connection, ticket: Ticket, attachment_id: int) -> None:
     """Post a stored attachment as a file in the ticket's thread."""
-    await outbox.enqueue(
-        conn,
-        queue=room_queue(ticket.room_key),
-        kind="ticket.attachment",
-        payload={"ticket_id": ticket.id, "attachment_id": attachment_id},
-    )
+    row = kinds.TICKET_ATTACHMENT.row(room_queue(ticket.room_key), kinds.TicketAttachment(ticket.id, attachment_id))
+    await outbox.enqueue_many(conn, [row])
 
 
-UNDELIVERABLE = "outbox.undeliverable"
+UNDELIVERABLE = kinds.OUTBOX_UNDELIVERABLE.name
 UNDELIVERABLE_REPEAT_SECONDS = 3600.0  # one notice per ticket (or room) and reason within this
 
 
@@ -146,4 +110,5 @@ async def undeliverable(conn: asyncpg.Connection, message: outbox.OutboxMessage,
     about = {"ticket_id": ticket_id, "room_key": room_key, "reason": reason}
     if await outbox.queued_since(conn, queue, UNDELIVERABLE, about, UNDELIVERABLE_REPEAT_SECONDS):
         return  # every edit of a ticket failing the same way is told once
-    await _enqueue(conn, outbox.NewRow(queue, UNDELIVERABLE, {**about, "channel": message.channel, "dead_row": message.id}))
+    row = kinds.OUTBOX_UNDELIVERABLE.row(queue, kinds.Undeliverable(ticket_id, room_key, reason, message.channel, message.id))
+    await outbox.enqueue_many(conn, [row])

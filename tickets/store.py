@@ -10,13 +10,14 @@ import asyncpg
 
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent, TicketQuery
 
-_COLUMNS = (
+COLUMNS = (
     "id, room_key, fingerprint, source, title, severity, service, host, description, url, labels, details, state, "
     "paused_at, pause_reason, responsible, responsible_level, chain, escalation_level, top_repeats, "
     "escalation_exhausted, wanted_at, occurrences, first_seen_at, last_seen_at, source_recovered_at, created_at, "
     "claimed_at, resolved_at, resolved_by, resolution, announcement_event_id, room_id, "
     "reporter_name, reporter_email, reporter_user_id, device, silence_id, digest_id, missing_fields"
 )
+TICKET_FIELDS = tuple(name.strip() for name in COLUMNS.split(","))
 # columns a lifecycle step may change
 _UPDATABLE = frozenset(
     {
@@ -29,6 +30,11 @@ _UPDATABLE = frozenset(
 
 def _ticket(row: asyncpg.Record | None) -> Ticket | None:
     return Ticket(**dict(row)) if row is not None else None
+
+
+def ticket_from(row: asyncpg.Record) -> Ticket:
+    """A ticket from a row that has ``COLUMNS`` (and maybe more, which are left out)."""
+    return Ticket(**{name: row[name] for name in TICKET_FIELDS})
 
 
 async def insert_or_touch(
@@ -142,7 +148,7 @@ async def open_fingerprints(conn: asyncpg.Connection, fingerprints: list[str], r
 
 
 async def get_many(conn: asyncpg.Connection, ticket_ids: list[int]) -> dict[int, Ticket]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM tickets WHERE id = ANY($1::bigint[])", ticket_ids)
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM tickets WHERE id = ANY($1::bigint[])", ticket_ids)
     return {row["id"]: Ticket(**dict(row)) for row in rows}
 
 
@@ -252,14 +258,14 @@ async def attachments_of(conn: asyncpg.Connection, ticket_id: int) -> list[async
 
 async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False) -> Ticket | None:
     suffix = " FOR UPDATE" if lock else ""
-    return _ticket(await conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE id = $1{suffix}", ticket_id))
+    return _ticket(await conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE id = $1{suffix}", ticket_id))
 
 
 async def open_by_fingerprint(conn: asyncpg.Connection, fingerprint: str, *, lock: bool = False) -> Ticket | None:
     suffix = " FOR UPDATE" if lock else ""
     return _ticket(
         await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM tickets WHERE fingerprint = $1 AND state <> 'resolved'{suffix}", fingerprint
+            f"SELECT {COLUMNS} FROM tickets WHERE fingerprint = $1 AND state <> 'resolved'{suffix}", fingerprint
         )
     )
 
@@ -318,7 +324,7 @@ async def count_events(conn: asyncpg.Connection, ticket_id: int) -> int:
 
 async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int = 50) -> list[Ticket]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM tickets WHERE room_key = $1 AND state <> 'resolved' ORDER BY id LIMIT $2",
+        f"SELECT {COLUMNS} FROM tickets WHERE room_key = $1 AND state <> 'resolved' ORDER BY id LIMIT $2",
         room_key,
         limit,
     )
@@ -327,6 +333,23 @@ async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int = 
 
 async def count_open_in_room(conn: asyncpg.Connection, room_key: str) -> int:
     return await conn.fetchval("SELECT count(*) FROM tickets WHERE room_key = $1 AND state <> 'resolved'", room_key)
+
+
+async def waiting_for_claim(conn: asyncpg.Connection, room_key: str, *, limit: int = 2, digest_id: int | None = None) -> list[int]:
+    """Tickets of a room (or of one storm digest) that nobody has claimed, oldest first; a silenced
+    ticket that was never shown does not count (nobody in the room knows of it)."""
+    rows = await conn.fetch(
+        """
+        SELECT id FROM tickets
+        WHERE room_key = $1 AND state = 'open' AND ($3::bigint IS NULL OR digest_id = $3)
+          AND (silence_id IS NULL OR announcement_event_id IS NOT NULL OR digest_id IS NOT NULL)
+        ORDER BY id LIMIT $2
+        """,
+        room_key,
+        limit,
+        digest_id,
+    )
+    return [row["id"] for row in rows]
 
 
 async def open_silenced_by(conn: asyncpg.Connection, silence_id: int) -> list[int]:
@@ -339,7 +362,7 @@ async def open_silenced_by(conn: asyncpg.Connection, silence_id: int) -> list[in
 async def in_digest(conn: asyncpg.Connection, digest_id: int, *, limit: int) -> tuple[list[Ticket], int]:
     """The tickets folded into a storm digest (the first ``limit``) and how many there are."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM tickets WHERE digest_id = $1 ORDER BY id LIMIT $2", digest_id, limit
+        f"SELECT {COLUMNS} FROM tickets WHERE digest_id = $1 ORDER BY id LIMIT $2", digest_id, limit
     )
     total = await conn.fetchval("SELECT count(*) FROM tickets WHERE digest_id = $1", digest_id)
     return [Ticket(**dict(row)) for row in rows], total
@@ -379,6 +402,6 @@ async def search(
         conditions.append(f"(created_at, id) < ({param(after[0])}, {param(after[1])})")
     where = " AND ".join(conditions) or "true"
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {param(limit)}", *params
+        f"SELECT {COLUMNS} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {param(limit)}", *params
     )
     return [Ticket(**dict(row)) for row in rows]

@@ -17,11 +17,11 @@ import asyncpg
 from intake.mail import store
 from intake.mail.parse import ParsedMail, parse_mail, strip_quoted
 from intake.mail.settings import ImapMailboxConfig
-from rooms.people import PeopleDirectory
 from tickets import mail as ticket_mail
 from tickets import mail_store
 from tickets import store as tickets_store
-from tickets.lifecycle import Status, TicketService
+from tickets.by_people import ByPeople
+from tickets.rules import Status
 from tickets.model import ReportInput
 
 
@@ -32,9 +32,8 @@ class Ingested:
 
 
 class MailIngest:
-    def __init__(self, tickets: TicketService, people: PeopleDirectory) -> None:
-        self.tickets = tickets
-        self.people = people
+    def __init__(self, by_people: ByPeople) -> None:
+        self.by_people = by_people
 
     async def ingest(
         self, conn: asyncpg.Connection, mailbox: ImapMailboxConfig, uidvalidity: int, uid: int, raw: bytes, now: datetime
@@ -48,13 +47,13 @@ class MailIngest:
         if known is not None:
             await store.record(conn, mailbox.name, uidvalidity, uid, mail.message_id, known, "duplicate")
             return Ingested("duplicate", known)
-        person = self.people.by_email(mail.sender_email)
+        person = self.by_people.rules.people.by_email(mail.sender_email)
         actor = person.user if person else (mail.sender_email or mail.sender_name or f"mailbox:{mailbox.name}")
         ticket_id = await self._answered_ticket(conn, mail)
         outcome = "replied"
         if ticket_id is not None:
             text = strip_quoted(mail.text) or "-"
-            result = await self.tickets.comment(conn, ticket_id, actor, text, now, via="mail", attachments=mail.attachments)
+            result = await self.by_people.comment(conn, ticket_id, actor, text, now, via="mail", attachments=mail.attachments)
             if result.status is not Status.DONE:
                 ticket_id = None
         if ticket_id is None:
@@ -71,7 +70,7 @@ class MailIngest:
                 attachments=mail.attachments,
                 details={"mailbox": mailbox.name, "message_id": mail.message_id},
             )
-            ticket_id = await self.tickets.open_report(conn, report, now)
+            ticket_id = await self.by_people.open_report(conn, report, now)
         await ticket_mail.record_received(conn, ticket_id, mail.message_id, mail.sender_email, mail.subject)
         await ticket_mail.record_problems(conn, ticket_id, actor, mail.problems, now)
         await store.record(conn, mailbox.name, uidvalidity, uid, mail.message_id, ticket_id, outcome)

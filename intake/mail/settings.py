@@ -1,7 +1,7 @@
 """Configuration of mail in and out (the ``mail:`` section): IMAP mailboxes and the SMTP server.
 
 Declared here, next to the code it configures; :mod:`opsroom.config` composes it into
-``Config`` and :mod:`opsroom.schema` checks it. Passwords are ``Secret`` values.
+``Config`` and :mod:`common.schema` checks it. Passwords are ``Secret`` values.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from opsroom.schema import Secret
+from common.schema import Secret
 from rooms.model import check_email
 
 _FLAG = re.compile(r"^(\\(Seen|Flagged|Answered|Deleted|Draft)|\$?[A-Za-z0-9_.\-]{1,64})$")

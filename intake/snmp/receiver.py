@@ -8,7 +8,7 @@ than the senders for long), new traps are dropped and counted, and a warning say
 a trap already queued is kept until it is stored, retrying while the database is away.
 
 Stored traps are turned into alarms by the processor (one process at a time, in the order
-received) through ``TicketService.receive_alarm``: routing, dedup by fingerprint, the
+received) through ``AlarmIntake.receive_alarms``: routing, dedup by fingerprint, the
 announcement and the regulation apply as for any alarm. A trap that fails there is marked
 failed with the reason and stays stored.
 
@@ -38,7 +38,7 @@ from intake.snmp import store
 from intake.snmp.ber import SNMP_TRAP_ADDRESS, SNMP_TRAP_OID, BerError, decode_trap, peek_version, printable
 from intake.snmp.rules import TrapRules
 from intake.snmp.settings import SnmpConfig, V3User
-from tickets.lifecycle import TicketService
+from tickets.alarms import AlarmIntake
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,10 @@ class _TrapTransport(udp.UdpAsyncioTransport):
 
 
 class TrapReceiver:
-    def __init__(self, settings: SnmpConfig, pool: asyncpg.Pool, tickets: TicketService, rules: TrapRules) -> None:
+    def __init__(self, settings: SnmpConfig, pool: asyncpg.Pool, alarms: AlarmIntake, rules: TrapRules) -> None:
         self.settings = settings
         self.pool = pool
-        self.tickets = tickets
+        self.alarms = alarms
         self.rules = rules
         self.stats: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()  # by reason
@@ -320,7 +320,7 @@ class TrapReceiver:
             now = utcnow()
             try:
                 async with conn.transaction():  # the whole batch set-based, in arrival order
-                    outcomes = await self.tickets.receive_alarms(conn, [self.rules.alarm(trap) for trap in traps], now)
+                    outcomes = await self.alarms.receive_alarms(conn, [self.rules.alarm(trap) for trap in traps], now)
                     await store.mark_processed_many(
                         conn, [(trap.id, outcome.result, outcome.ticket_id) for trap, outcome in zip(traps, outcomes)], now
                     )
@@ -336,7 +336,7 @@ class TrapReceiver:
         now = utcnow()
         try:
             async with conn.transaction():  # a savepoint: one bad trap does not undo the others
-                outcome = await self.tickets.receive_alarm(conn, self.rules.alarm(trap), now)
+                outcome = await self.alarms.receive_alarm(conn, self.rules.alarm(trap), now)
                 await store.mark_processed(conn, trap.id, outcome.result, outcome.ticket_id, now)
             self.stats[f"alarms_{outcome.result}"] += 1
         except Exception as error:
@@ -375,7 +375,7 @@ def show_value(value: Any) -> str:
     return value.prettyPrint()
 
 
-async def build_receiver(settings: SnmpConfig, pool: asyncpg.Pool, tickets: TicketService) -> TrapReceiver:
+async def build_receiver(settings: SnmpConfig, pool: asyncpg.Pool, alarms: AlarmIntake) -> TrapReceiver:
     """Compile the configured MIB files (in a worker thread: pysmi is slow) and build the rules;
     a MIB that does not compile or a rule naming an unknown trap stops the start with its name."""
     from pathlib import Path
@@ -383,4 +383,4 @@ async def build_receiver(settings: SnmpConfig, pool: asyncpg.Pool, tickets: Tick
     from intake.snmp.mibs import MibTranslator
 
     translator = await asyncio.to_thread(MibTranslator.build, [Path(d) for d in settings.mib_dirs], settings.mappings)
-    return TrapReceiver(settings, pool, tickets, TrapRules(translator, settings.rules))
+    return TrapReceiver(settings, pool, alarms, TrapRules(translator, settings.rules))

@@ -26,7 +26,7 @@ import yaml
 from opsroom.config import EXAMPLE_CONFIG, Config, ConfigError, check_production, read_config, with_runtime
 from opsroom.embedded.accounts import AccountPlan, plan_accounts, provision
 from opsroom.embedded.datadir import DataDirError, Layout, lock_data_dir, read_json, write_private_json
-from opsroom.schema import Problem
+from common.schema import Problem
 
 if TYPE_CHECKING:
     from opsroom.app import Opsroom

@@ -58,3 +58,33 @@ async def test_plain_chat_is_not_answered(make_config, run_opsroom, specialists)
     await alice.wait_for(replying_to(marker), what="the answer to !help")
     bot_messages = alice.messages(room_id, sender=app.config.bot.user_id)
     assert len(bot_messages) == 1  # only the !help answer
+
+
+async def test_help_and_usage_say_what_the_command_needs_in_the_room_language(make_config, run_opsroom, specialists):
+    """`!help resolve` shows the summary as required, as `!resolve` without one behaves; in a Czech
+    room the usage line is Czech, its argument names included."""
+    alice = await specialists("alice")
+    english, czech = new_localpart("en"), new_localpart("cs")
+    staff = [{"user": alice.user_id, "level": 1}]
+    config = make_config(rooms=[{"key": english, "name": "Ops", "default": True, "staff": staff},
+                                {"key": czech, "name": "Provoz", "language": "cs", "staff": staff}])
+    app = await run_opsroom(config)
+    await app.bot.rooms_ready.wait()
+    rooms = [app.bot.directory.room_id(key) for key in (english, czech)]
+    for room_id in rooms:
+        await alice.wait_for_invite(room_id)
+        await alice.join(room_id)
+
+    asked = await alice.send(rooms[0], "!help resolve")
+    answer = await alice.wait_for(replying_to(asked), what="the answer to !help resolve")
+    assert "Usage: !resolve [#N] <summary>" in body(answer)
+    asked = await alice.send(rooms[0], "!resolve #1")
+    answer = await alice.wait_for(replying_to(asked), what="the answer to !resolve without a summary")
+    assert body(answer).startswith("Missing <summary>. Usage: !resolve [#N] <summary>")
+
+    asked = await alice.send(rooms[1], "!help resolve")
+    answer = await alice.wait_for(replying_to(asked), what="the Czech answer to !help resolve")
+    assert "Použití: !resolve [#N] <shrnutí>" in body(answer) and "summary" not in body(answer)
+    asked = await alice.send(rooms[1], "!silence")
+    answer = await alice.wait_for(replying_to(asked), what="the Czech usage of !silence")
+    assert "<podmínky> <doba> <důvod>" in body(answer) and "matchers" not in body(answer)

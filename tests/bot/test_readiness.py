@@ -31,7 +31,8 @@ async def test_healthz_is_ok_only_when_the_rooms_exist_and_the_bot_has_synced(ma
         await asyncio.sleep(0.02)
     assert seen_not_ready  # the first answers came before the bot was ready
     assert report["ready"] is True
-    assert report["homeserver"]["bot"] == {"logged_in": True, "rooms_ready": True, "synced": True, "sync_leader": True}
+    assert report["homeserver"]["bot"] == {"logged_in": True, "rooms_ready": True, "synced": True, "sync_leader": True,
+                                           "encryption": {"enabled": True, "ready": True}}
     assert all(app.bot.directory.room_id(key) for key in keys)
 
 

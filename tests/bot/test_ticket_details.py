@@ -9,9 +9,9 @@ from typing import Any
 
 from markupsafe import Markup
 
-from bot.render import Renderer
+from texts.render import Renderer
 from bot.ticket_details import MAX_LISTED_ALERTS, details_values
-from bot.ticket_view import TicketView, ticket_values
+from texts.ticket_view import TicketView, ticket_values
 from intake.alert_payloads import parse_group
 from intake.alertmanager import ALERTMANAGER
 from intake.events_v2 import parse_event

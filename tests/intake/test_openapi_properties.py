@@ -34,7 +34,7 @@ from tests.support.samples import sample
 
 pytestmark = pytest.mark.integration
 
-CASES_PER_OPERATION = 20  # per generation mode: about 450 requests in all
+CASES_PER_OPERATION = 15  # per generation mode: about 30 per operation, 700-800 requests in all
 ROUTING_KEY = sample("pagerduty-events-v2-trigger")["routing_key"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
@@ -98,6 +98,7 @@ def run_properties(base_url: str) -> dict[str, Any]:
 async def test_every_operation_answers_as_documented_for_generated_requests(regulated):
     room = await regulated(sections=sections)
     ran = await asyncio.to_thread(run_properties, room.base_url)
-    assert ran["operations"] == len([m for item in document()["paths"].values() for m in item if m in ("get", "post")])
+    methods = {"get", "put", "post", "delete", "patch"}
+    assert ran["operations"] == len([m for item in document()["paths"].values() for m in item if m in methods])
     assert ran["cases"] > ran["operations"] * 2
     print(f"schemathesis: {ran['operations']} operations, {ran['cases']} cases, 0 failures")

@@ -8,7 +8,7 @@ import pytest
 from pyasn1.codec.ber import encoder
 from pysnmp.proto import api
 
-from intake.checks.probes import failing
+from monitors.probes import failing
 from intake.snmp.ber import BerError, decode_trap
 from intake.snmp.mibs import MibError, MibTranslator
 from intake.snmp.rules import StoredTrap, TrapRules

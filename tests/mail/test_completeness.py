@@ -73,7 +73,7 @@ async def test_web_form_reports_are_checked_too_but_nobody_is_mailed(mail_room):
     report = ReportInput(title="Report fails", source="web", description="Version: 6.1\nSteps to reproduce: open it",
                          reporter_email="form@example.org")
     async with app.pool.acquire() as conn, conn.transaction():
-        number = await app.tickets.open_report(conn, report, datetime.now(timezone.utc))
+        number = await app.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
     root = (await mail.room.announcement(alice, number))["event_id"]
     note = await mail.room.thread_note(alice, root, "The report is incomplete")
     assert "Missing: Error frequency, Log file attached." in body(note) and "Please get it from the reporter." in body(note)
@@ -81,7 +81,7 @@ async def test_web_form_reports_are_checked_too_but_nobody_is_mailed(mail_room):
     assert ticket["missing_fields"] == ["frequency", "log"]
     # a chat or API report is not a form: not checked
     async with app.pool.acquire() as conn, conn.transaction():
-        other = await app.tickets.open_report(conn, ReportInput(title="x", source="api"), datetime.now(timezone.utc))
+        other = await app.domain.by_people.open_report(conn, ReportInput(title="x", source="api"), datetime.now(timezone.utc))
     _, ticket = await mail.room.get_ticket(other)
     assert ticket["missing_fields"] == []
     assert not mail.smtp.received

@@ -127,7 +127,7 @@ async def test_a_crash_between_storing_and_flagging_only_flags_and_a_mail_seen_t
     from datetime import datetime, timezone
 
     async with app.pool.acquire() as conn, conn.transaction():
-        stored = await MailIngest(app.tickets, app.tickets.people).ingest(
+        stored = await MailIngest(app.domain.by_people).ingest(
             conn, watcher.config, uidvalidity, uid, sample("ru-vpn-down.eml"), datetime.now(timezone.utc)
         )
     assert stored.outcome == "created"

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from opsroom.config import EXAMPLE_CONFIG, ConfigError, check_production, parse_config, read_config
-from opsroom.schema import Secret
+from common.schema import Secret
 
-EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456"}
+EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456",
+               "OPSROOM_BOT_PICKLE_KEY": "pickle-key-789"}
 
 
 def problems_of(data, environ=None) -> list[str]:

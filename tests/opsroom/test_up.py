@@ -115,7 +115,7 @@ class Stack:
         """`opsroom up` as a user runs it; returns once /healthz says ok and the banner is out."""
         index = len(self.runs)
         environment = {key: value for key, value in os.environ.items()
-                       if key not in ENVIRONMENT_OVERRIDES and key not in ("OPSROOM_PROMETHEUS_TOKEN", "OPSROOM_API_TOKEN")}
+                       if key not in ENVIRONMENT_OVERRIDES and key not in ("OPSROOM_PROMETHEUS_TOKEN", "OPSROOM_API_TOKEN", "OPSROOM_BOT_PICKLE_KEY")}
         # the editable install maps only the packages that existed when it was made
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
         stdout, stderr = self.root / f"up{index}.out", self.root / f"up{index}.err"
@@ -234,7 +234,7 @@ def test_first_start_is_healthy_and_writes_demo_accounts(stack: Stack) -> None:
     assert "demo-accounts.json" in out and "#opsroom-databases:localhost" in out
     assert "OPSROOM_PROMETHEUS_TOKEN" in out and "config-secrets.json" in out  # what was generated, and where
     generated = json.loads((stack.data_dir / "config-secrets.json").read_text())
-    assert set(generated) == {"OPSROOM_PROMETHEUS_TOKEN", "OPSROOM_API_TOKEN"}
+    assert set(generated) == {"OPSROOM_PROMETHEUS_TOKEN", "OPSROOM_API_TOKEN", "OPSROOM_BOT_PICKLE_KEY"}
     bot_password = json.loads((stack.data_dir / "bot.json").read_text())["password"]
     for secret in [*generated.values(), bot_password]:
         assert secret not in out and secret not in err
@@ -267,6 +267,11 @@ async def test_sigterm_stops_everything_and_a_second_start_reuses_it(stack: Stac
     children = descendants(first.process.pid)
     postgres_pid, synapse_pid = first.child("postgres"), first.child("synapse")
 
+    # the bot's cross-signing was set up on the first start: its recovery key shown once, never logged
+    assert first.out.count("its recovery key is shown only now") == 1
+    recovery_key = first.out.split("its recovery key is shown only now:", 1)[1].split()[0:12]
+    assert len(recovery_key) == 12 and " ".join(recovery_key) not in first.err
+
     assert stack.stop(first) == 0
     assert "stopping" in first.out
     assert wait_gone(children | {postgres_pid, synapse_pid}, timeout=5) == set()
@@ -285,6 +290,7 @@ async def test_sigterm_stops_everything_and_a_second_start_reuses_it(stack: Stac
     assert await user_count(stack) == users_before
     assert "registered @" not in second.err and ": created !" not in second.err
     assert "Generated values" not in second.out and "created now" not in second.out
+    assert "recovery key" not in second.out
 
 
 @pytest.mark.parametrize("dies, named, log", [("synapse", "Synapse", "homeserver.log"), ("postgres", "PostgreSQL", "postgres.log")])

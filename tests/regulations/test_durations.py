@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from opsroom.schema import load
-from regulations.durations import BySeverity, Duration, parse_duration, parse_span
+from common.schema import load
+from common.durations import BySeverity, Duration, parse_duration, parse_span
 
 
 def test_wall_and_business_durations() -> None:

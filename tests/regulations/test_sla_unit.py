@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from regulations.calendar import ALWAYS_OPEN, CalendarConfig, build_calendar
-from regulations.durations import BySeverity, parse_span
+from common.durations import BySeverity, parse_span
 from regulations.sla import (
     Clock, CustomerConfig, PolicyMatch, SlaPolicy, identify_customer, match_policy, target_span, used_fraction,
 )

@@ -32,7 +32,8 @@ import asyncpg
 from regulations import store as deadlines
 from regulations.model import EscalationPolicy, Regulation, UnclaimedStep, UnresolvedStep
 from rooms.model import StaffMember, TopicRoom
-from tickets.lifecycle import TicketService
+from application.domain import Domain
+from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 
 ALICE, BOB, LEAD, CAROL = "@alice:example.org", "@bob:example.org", "@lead:example.org", "@carol:example.org"
@@ -74,17 +75,18 @@ class History:
 class Writer:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
-        self.service = TicketService(ROOMS, REGULATIONS)
+        self.domain = Domain.build(StaticRules(ROOMS, REGULATIONS))
 
     async def alarm(self, when: str, **fields: Any) -> int:
         async with self.conn.transaction():
-            outcome = await self.service.receive_alarm(self.conn, AlarmInput(**fields), at(when))
+            outcome = await self.domain.alarms.receive_alarm(self.conn, AlarmInput(**fields), at(when))
         assert outcome.ticket_id is not None
         return outcome.ticket_id
 
     async def step(self, name: str, ticket: int, when: str, *args: Any, **options: Any) -> None:
         async with self.conn.transaction():
-            outcome = await getattr(self.service, name)(self.conn, ticket, *args, at(when), **options)
+            owner = self.domain.escalation if name == "escalate" else self.domain.steps
+            outcome = await getattr(owner, name)(self.conn, ticket, *args, at(when), **options)
         assert outcome.ok, (name, ticket, outcome.status)
 
     async def fire(self, when: str, expected: int) -> None:
@@ -95,7 +97,7 @@ class Writer:
             assert len(due) == expected and all(d.due_at == now for d in due), due
             for deadline in due:
                 assert await deadlines.mark_fired(self.conn, deadline.id, now)
-                await self.service.deadline_passed(self.conn, deadline, now)
+                await self.domain.escalation.deadline_passed(self.conn, deadline, now)
 
 
 async def write_history(conn: asyncpg.Connection) -> History:
@@ -106,18 +108,18 @@ async def write_history(conn: asyncpg.Connection) -> History:
     await w.step("claim", t4, "2026-09-30 20:05", ALICE, 1)
     await w.step("pause", t4, "2026-09-30 21:00", ALICE, "waiting for the vendor")
     await w.step("resume", t4, "2026-10-01 01:00", ALICE)
-    await w.step("resolve", t4, "2026-10-01 03:00", ALICE, 1, "replica rebuilt")
+    await w.step("resolve", t4, "2026-10-01 03:00", ALICE, "replica rebuilt")
 
     t1 = await w.alarm("2026-10-05 08:00", title="Disk full on db-01", source="prometheus", severity="critical",
                        fingerprint="disk-db01", labels=acme)
     await w.step("claim", t1, "2026-10-05 08:10", ALICE, 1)
     await w.step("take_over", t1, "2026-10-05 09:00", BOB, 1)
-    await w.step("resolve", t1, "2026-10-05 10:00", BOB, 1, "old WAL removed")
+    await w.step("resolve", t1, "2026-10-05 10:00", BOB, "old WAL removed")
 
     t7 = await w.alarm("2026-10-10 12:00", title="Uplink down", source="prometheus", severity="critical",
                        service="network", fingerprint="fp-t7")
     await w.step("claim", t7, "2026-10-10 12:05", CAROL, 1)
-    await w.step("resolve", t7, "2026-10-10 12:35", CAROL, 1, "cable replaced")
+    await w.step("resolve", t7, "2026-10-10 12:35", CAROL, "cable replaced")
 
     for minute in ("00", "01", "02"):
         t2 = await w.alarm(f"2026-10-12 08:{minute}", title="Disk full on db-01", source="prometheus", severity="major",
@@ -126,7 +128,7 @@ async def write_history(conn: asyncpg.Connection) -> History:
     await w.step("claim", t2, "2026-10-12 08:45", LEAD, 2)
     await w.step("pause", t2, "2026-10-12 09:00", LEAD, "disk ordered")
     await w.step("resume", t2, "2026-10-12 10:00", LEAD)
-    await w.step("resolve", t2, "2026-10-12 11:00", LEAD, 2, "disk extended")
+    await w.step("resolve", t2, "2026-10-12 11:00", LEAD, "disk extended")
 
     web = dict(title="Check acme-web is failing", source="checks", severity="major", service="web",
                fingerprint="check:acme-web", labels=acme)
@@ -139,7 +141,7 @@ async def write_history(conn: asyncpg.Connection) -> History:
     await w.step("claim", t3, "2026-10-20 10:20", ALICE, 1)
     await w.fire("2026-10-20 14:20", 1)
     await w.fire("2026-10-20 16:20", 1)
-    await w.step("resolve", t3, "2026-10-20 17:00", ALICE, 1, "index added")
+    await w.step("resolve", t3, "2026-10-20 17:00", ALICE, "index added")
 
     t6 = await w.alarm("2026-10-30 09:00", title="Backup missing", source="grafana", severity="minor", fingerprint="fp-t6")
     await w.fire("2026-10-30 09:30", 1)
@@ -149,5 +151,5 @@ async def write_history(conn: asyncpg.Connection) -> History:
     await w.step("claim", t5, "2026-10-31 20:20", BOB, 1)
     await w.step("pause", t5, "2026-10-31 22:00", BOB, "maintenance window")
     await w.step("resume", t5, "2026-11-01 02:00", BOB)
-    await w.step("resolve", t5, "2026-11-01 03:00", BOB, 1, "vacuum restarted")
+    await w.step("resolve", t5, "2026-11-01 03:00", BOB, "vacuum restarted")
     return History({"T1": t1, "T2": t2, "T3": t3, "T4": t4, "T5": t5, "T6": t6, "T7": t7, "T8": t8})

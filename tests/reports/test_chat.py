@@ -11,6 +11,7 @@ from nio import DownloadError
 
 from tests.bot.test_report_command import invitation_outcome, open_direct_chat
 from tests.support.matrix import body, replying_to
+from tests.support.snmp import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +41,16 @@ async def test_a_lead_gets_the_file_and_it_comes_back_byte_identical(regulated):
     response = await lead.client.download(mxc=content["url"])
     assert not isinstance(response, DownloadError), response
     data = response.body
-    async with room.app.pool.acquire() as conn:
-        stored = await conn.fetchrow("SELECT sha256, size_bytes, content_uri, finished_at, failure FROM report_requests")
+
+    async def finished():
+        # the delivery commits a moment after the homeserver has the event
+        async with room.app.pool.acquire() as conn:
+            return await conn.fetchrow(
+                "SELECT sha256, size_bytes, content_uri, finished_at, failure FROM report_requests"
+                " WHERE finished_at IS NOT NULL"
+            )
+
+    stored = await eventually(finished, what="the request recorded as finished")
     assert stored["content_uri"] == content["url"] and stored["finished_at"] is not None and stored["failure"] is None
     assert hashlib.sha256(data).hexdigest() == stored["sha256"] and len(data) == stored["size_bytes"] == content["info"]["size"]
     workbook = openpyxl.load_workbook(io.BytesIO(data))

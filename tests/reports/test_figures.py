@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 from pptx import Presentation
 
-from bot.i18n import translations
+from texts.i18n import translations
 from reports.model import Scope
 from reports.periods import parse_period
 from reports.service import ReportService

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -11,11 +12,36 @@ import pytest
 from bot.delivery import MatrixDeliverer
 from bot.matrix import MatrixSession, MatrixSettings
 from storage import outbox
-from storage.outbox import OutboxDispatcher, OutboxMessage, TransientDeliveryError
+from storage import outbox_kinds as kinds
+from storage.outbox import Handlers, OutboxDispatcher, OutboxMessage, TransientDeliveryError
+from storage.outbox_kinds import Kind
 from storage.pool import create_pool
 from tests.support.matrix import body
 
 pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Numbered:
+    n: int
+
+
+# kinds of this test only: a channel no real handler serves
+NUMBERED = Kind("test.numbered", "test", Numbered)
+EDIT = Kind("test.edit", "test", Numbered)
+
+
+def handlers_of(deliverer: Any, *test_kinds: Kind[Any]) -> Handlers:
+    handlers = Handlers()
+    for kind in test_kinds or (NUMBERED,):
+        handlers.register(kind, deliverer.deliver)
+    return handlers
+
+
+def matrix_handlers(deliverer: MatrixDeliverer) -> Handlers:
+    handlers = Handlers()
+    deliverer.register_handlers(handlers)
+    return handlers
 
 
 class ProcessKilled(BaseException):
@@ -26,11 +52,13 @@ class DiesAfterSend:
     """Sends for real, then 'dies' before the delivery is committed."""
 
     def __init__(self, real: MatrixDeliverer) -> None:
-        self.real = real
+        found = matrix_handlers(real).find(kinds.MESSAGE.name)
+        assert found is not None
+        self.real = found[1]
         self.event_ids: list[str] = []
 
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
-        result = await self.real.deliver(conn, message, txn_id)
+    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, payload: Any, txn_id: str) -> dict[str, Any] | None:
+        result = await self.real(conn, message, payload, txn_id)
         assert result is not None
         self.event_ids.append(result["event_id"])
         raise ProcessKilled()
@@ -41,11 +69,11 @@ class FailsFirst:
         self.failures = failures
         self.delivered: list[int] = []
 
-    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, txn_id: str) -> dict[str, Any] | None:
+    async def deliver(self, conn: asyncpg.Connection, message: OutboxMessage, payload: Numbered, txn_id: str) -> dict[str, Any] | None:
         if self.failures > 0:
             self.failures -= 1
             raise TransientDeliveryError("homeserver unreachable (simulated)", retry_after=0.05)
-        self.delivered.append(message.payload["n"])
+        self.delivered.append(payload.n)
         return {"ok": True}
 
 
@@ -96,7 +124,7 @@ async def room_with_observer(bot_session, specialists):
 async def queue_text(pool: asyncpg.Pool, room_id: str, text: str) -> int:
     async with pool.acquire() as conn:
         return await outbox.enqueue(
-            conn, queue=room_id, kind="message", payload={"room_id": room_id, "content": {"msgtype": "m.text", "body": text}}
+            conn, kinds.MESSAGE.row(room_id, kinds.RoomMessage(room_id, {"msgtype": "m.text", "body": text}))
         )
 
 
@@ -106,14 +134,14 @@ async def test_killed_between_send_and_commit_posts_exactly_once(database, pool,
     outbox_id = await queue_text(pool, room_id, "exactly once")
     real = MatrixDeliverer(bot_session, pool)
     dying = DiesAfterSend(real)
-    first = OutboxDispatcher(pool, database, {"matrix": dying}, poll_interval=0.1)
+    first = OutboxDispatcher(pool, database, handlers_of(dying, kinds.MESSAGE), poll_interval=0.1)
     await first.start()
     await asyncio.wait_for(_until(lambda: bool(dying.event_ids)), 15)
     await first.stop()
     row = await pool.fetchrow("SELECT delivered_at FROM outbox WHERE id = $1", outbox_id)
     assert row["delivered_at"] is None, "the delivery must not have been committed"
 
-    second = OutboxDispatcher(pool, database, {"matrix": real}, poll_interval=0.1)
+    second = OutboxDispatcher(pool, database, matrix_handlers(real), poll_interval=0.1)
     await second.start()
     try:
         row = await wait_delivered(pool, outbox_id)
@@ -136,7 +164,9 @@ async def test_unreachable_homeserver_is_retried_until_it_answers(database, pool
     from yarl import URL
 
     bot_session.api.api.base_url = URL("http://127.0.0.1:9")  # nothing listens there: connection refused
-    dispatcher = OutboxDispatcher(pool, database, {"matrix": MatrixDeliverer(bot_session, pool)}, poll_interval=0.1, max_backoff=0.3)
+    dispatcher = OutboxDispatcher(
+        pool, database, matrix_handlers(MatrixDeliverer(bot_session, pool)), poll_interval=0.1, max_backoff=0.3
+    )
     await dispatcher.start()
     try:
         await asyncio.wait_for(_until_async(lambda: _attempts(pool, outbox_id), minimum=2), 15)
@@ -155,10 +185,10 @@ async def test_order_per_queue_is_kept_across_retries(database, pool):
     flaky = FailsFirst(failures=3)
     async with pool.acquire() as conn:
         ids = [
-            await outbox.enqueue(conn, queue="!room:test", kind="message", payload={"n": n}, channel="test")
+            await outbox.enqueue(conn, NUMBERED.row("!room:test", Numbered(n)))
             for n in range(5)
         ]
-    dispatcher = OutboxDispatcher(pool, database, {"test": flaky}, poll_interval=0.05)
+    dispatcher = OutboxDispatcher(pool, database, handlers_of(flaky), poll_interval=0.05)
     await dispatcher.start()
     try:
         await wait_delivered(pool, ids[-1])
@@ -175,11 +205,11 @@ async def test_rows_with_the_same_key_queued_before_a_delivery_are_covered_by_it
     recorder = FailsFirst(failures=0)
     async with pool.acquire() as conn:
         ids = [
-            await outbox.enqueue(conn, queue="!room:test", kind="edit", payload={"n": n}, channel="test", coalesce_key="edit:1")
+            await outbox.enqueue(conn, EDIT.row("!room:test", Numbered(n), coalesce_key="edit:1"))
             for n in range(3)
         ]
-        last = await outbox.enqueue(conn, queue="!room:test", kind="message", payload={"n": 99}, channel="test")
-    dispatcher = OutboxDispatcher(pool, database, {"test": recorder}, poll_interval=0.05)
+        last = await outbox.enqueue(conn, NUMBERED.row("!room:test", Numbered(99)))
+    dispatcher = OutboxDispatcher(pool, database, handlers_of(recorder, NUMBERED, EDIT), poll_interval=0.05)
     await dispatcher.start()
     try:
         await wait_delivered(pool, last)
@@ -195,17 +225,17 @@ async def test_permanent_refusal_gives_up_and_the_queue_moves_on(database, pool)
         def __init__(self) -> None:
             self.delivered: list[int] = []
 
-        async def deliver(self, conn, message, txn_id):
-            if message.payload["n"] == 0:
+        async def deliver(self, conn, message, payload, txn_id):
+            if payload.n == 0:
                 raise outbox.PermanentDeliveryError("M_FORBIDDEN: not in room")
-            self.delivered.append(message.payload["n"])
+            self.delivered.append(payload.n)
             return None
 
     refuses = Refuses()
     async with pool.acquire() as conn:
-        bad = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 0}, channel="test")
-        good = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
-    dispatcher = OutboxDispatcher(pool, database, {"test": refuses}, poll_interval=0.05, max_backoff=0.05)
+        bad = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(0)))
+        good = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(1)))
+    dispatcher = OutboxDispatcher(pool, database, handlers_of(refuses), poll_interval=0.05, max_backoff=0.05)
     await dispatcher.start()
     try:
         await wait_delivered(pool, good, timeout=20)
@@ -231,27 +261,27 @@ async def test_a_render_error_gives_up_after_a_few_tries_and_the_queue_moves_on(
             self.delivered: list[int] = []
             self.database_away = 1
 
-        async def deliver(self, conn, message, txn_id):
-            if message.payload["n"] == 0:
+        async def deliver(self, conn, message, payload, txn_id):
+            if payload.n == 0:
                 raise OverflowError("date value out of range")
-            if message.payload["n"] == 1 and self.database_away:
+            if payload.n == 1 and self.database_away:
                 self.database_away -= 1
                 raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
-            self.delivered.append(message.payload["n"])
+            self.delivered.append(payload.n)
             return None
 
     told: list[tuple[int, str]] = []
 
     async def on_dead(conn, message, reason):
         told.append((message.id, reason))
-        await outbox.enqueue(conn, queue=message.queue, kind="message", payload={"n": 99}, channel="test")
+        await outbox.enqueue(conn, NUMBERED.row(message.queue, Numbered(99)))
 
     renders = RendersBadly()
     async with pool.acquire() as conn:
-        bad = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 0}, channel="test")
-        waits = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
-        good = await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 2}, channel="test")
-    dispatcher = OutboxDispatcher(pool, database, {"test": renders}, poll_interval=0.05, max_backoff=0.05, on_dead=on_dead)
+        bad = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(0)))
+        waits = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(1)))
+        good = await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(2)))
+    dispatcher = OutboxDispatcher(pool, database, handlers_of(renders), poll_interval=0.05, max_backoff=0.05, on_dead=on_dead)
     await dispatcher.start()
     try:
         await wait_delivered(pool, good, timeout=30)
@@ -292,16 +322,52 @@ async def test_a_worker_that_keeps_dying_rests_and_stop_still_returns(database, 
     class AlwaysDies:
         attempts = 0
 
-        async def deliver(self, conn, message, txn_id):
+        async def deliver(self, conn, message, payload, txn_id):
             AlwaysDies.attempts += 1
             raise ProcessKilled()
 
     async with pool.acquire() as conn:
-        await outbox.enqueue(conn, queue="!q:test", kind="message", payload={"n": 1}, channel="test")
-    dispatcher = OutboxDispatcher(pool, database, {"test": AlwaysDies()}, poll_interval=0.01)
+        await outbox.enqueue(conn, NUMBERED.row("!q:test", Numbered(1)))
+    dispatcher = OutboxDispatcher(pool, database, handlers_of(AlwaysDies()), poll_interval=0.01)
     await dispatcher.start()
     await asyncio.wait_for(_until(lambda: AlwaysDies.attempts >= 1), 10)
     await asyncio.sleep(1.0)
     assert AlwaysDies.attempts <= 2  # the queue rests after a failure instead of retrying at once
     await asyncio.wait_for(dispatcher.stop(), 5)
     assert await pool.fetchval("SELECT delivered_at FROM outbox") is None  # nothing was lost either
+
+
+async def test_a_row_left_to_another_process_is_delivered_there_without_a_counted_attempt(database, pool):
+    """Two processes: one cannot deliver the queue (it is not the Matrix sync holder of an
+    encrypted room) and leaves it; the other, notified, delivers every row in order."""
+
+    class NotHere:
+        def __init__(self) -> None:
+            self.asked = 0
+
+        async def deliver(self, conn, message, payload, txn_id):
+            self.asked += 1
+            raise outbox.ElsewhereDeliveryError("encrypted room: the sync holder sends it")
+
+    not_here, holder = NotHere(), FailsFirst(failures=0)
+    async with pool.acquire() as conn:
+        ids = [await outbox.enqueue(conn, NUMBERED.row("!secret:test", Numbered(n))) for n in range(3)]
+    elsewhere = OutboxDispatcher(pool, database, handlers_of(not_here), poll_interval=0.05)
+    await elsewhere.start()
+    try:
+        await _until(lambda: not_here.asked >= 1)
+        await asyncio.sleep(0.3)
+        # it took the queue once, left it, and rests from it: no attempt, no error, no busy loop
+        assert not_here.asked == 1
+        rows = await pool.fetch("SELECT attempts, last_error, delivered_at FROM outbox ORDER BY id")
+        assert [tuple(row) for row in rows] == [(0, None, None)] * 3
+        able = OutboxDispatcher(pool, database, handlers_of(holder), poll_interval=0.05)
+        await able.start()
+        try:
+            await asyncio.wait_for(_until(lambda: holder.delivered == [0, 1, 2]), 15)
+        finally:
+            await able.stop()
+    finally:
+        await elsewhere.stop()
+    assert [await _attempts(pool, outbox_id) for outbox_id in ids] == [1, 1, 1]
+

@@ -1,14 +1,20 @@
-"""Specialists as real Matrix clients (matrix-nio), independent of the bot's mautrix."""
+"""Specialists as real Matrix clients (matrix-nio), independent of the bot's mautrix.
+
+Each client is end-to-end encryption capable (nio on vodozemac), as people's clients are: it
+publishes device keys, encrypts in encrypted rooms and records what it decrypted as plaintext.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nio import AsyncClient, JoinError, RoomSendError, SyncError
+from nio import AsyncClient, AsyncClientConfig, JoinError, MegolmEvent, RoomSendError, SyncError
 
 from opsroom.embedded.synapse import register_user
 
@@ -42,6 +48,9 @@ class Specialist:
     client: AsyncClient
     timeline: list[tuple[str, Event]] = field(default_factory=list)
     invites: set[str] = field(default_factory=set)
+    decrypted: set[str] = field(default_factory=set)  # IDs of events that arrived encrypted and were decrypted
+    undecrypted: list[tuple[str, Event]] = field(default_factory=list)  # encrypted events it could not read
+    store_dir: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -54,8 +63,14 @@ class Specialist:
             raise RuntimeError(f"sync failed: {response.message}")
         for room_id, room in response.rooms.join.items():
             for event in room.timeline.events:
+                if isinstance(event, MegolmEvent):
+                    self.undecrypted.append((room_id, event.source))
+                    continue
+                if getattr(event, "decrypted", False):
+                    self.decrypted.add(event.event_id)
                 self.timeline.append((room_id, event.source))
         self.invites.update(response.rooms.invite.keys())
+        await keep_keys(self.client)
 
     async def wait_for(self, predicate: Predicate, timeout: float = 20.0, *, what: str = "an event") -> Event:
         """The first event (seen so far or arriving) that matches."""
@@ -108,6 +123,8 @@ class Specialist:
         return await self.send_content(room_id, "m.reaction", content)
 
     async def send_content(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        if room_id not in self.client.rooms:  # an encrypting client must know the room (is it encrypted?)
+            await self.sync_once(timeout_ms=0)
         response = await self.client.room_send(room_id, event_type, content, ignore_unverified_devices=True)
         if isinstance(response, RoomSendError):
             raise RuntimeError(f"send failed: {response.message}")
@@ -120,16 +137,39 @@ class Specialist:
             if rid == room_id and event.get("type") == "m.room.message" and (sender is None or event.get("sender") == sender)
         ]
 
+    def was_encrypted(self, event: Event) -> bool:
+        return event.get("event_id") in self.decrypted
+
     async def close(self) -> None:
         await self.client.close()
+        if self.store_dir:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+
+
+async def encrypting_client(base_url: str, account: Account) -> tuple[AsyncClient, str]:
+    """An nio client with end-to-end encryption on, and the folder of its key store (remove it after)."""
+    store_dir = tempfile.mkdtemp(prefix="nio-store-")
+    client = AsyncClient(
+        base_url, account.user_id, store_path=store_dir,
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+    )
+    client.access_token = account.access_token
+    whoami = await client.whoami()  # the device the access token belongs to: its keys are published
+    client.restore_login(account.user_id, whoami.device_id, account.access_token)
+    return client, store_dir
+
+
+async def keep_keys(client: AsyncClient) -> None:
+    """What an encrypting client does after each sync: publish its keys, learn others' devices."""
+    if client.should_upload_keys:
+        await client.keys_upload()
+    if client.should_query_keys:
+        await client.keys_query()
 
 
 async def login(base_url: str, account: Account) -> Specialist:
-    client = AsyncClient(base_url, account.user_id)
-    client.access_token = account.access_token
-    client.user_id = account.user_id
-    client.device_id = "TESTDEVICE"
-    specialist = Specialist(client)
+    client, store_dir = await encrypting_client(base_url, account)
+    specialist = Specialist(client, store_dir=store_dir)
     await specialist.sync_once(timeout_ms=0)
     return specialist
 

@@ -10,7 +10,8 @@ import pytest
 from regulations.model import Regulation
 from rooms.model import TopicRoom
 from storage.pool import create_pool
-from tickets.lifecycle import TicketService
+from tickets.alarms import AlarmIntake
+from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 
 pytestmark = pytest.mark.integration
@@ -19,10 +20,10 @@ pytestmark = pytest.mark.integration
 async def test_ticket_events_cannot_be_changed_or_deleted(database):
     from datetime import timedelta
 
-    service = TicketService(
+    service = AlarmIntake(StaticRules(
         [TopicRoom(key="r", name="R", default=True)],
         {"standard": Regulation(claim_within=timedelta(minutes=5), resolve_within=timedelta(hours=1))},
-    )
+    ))
     pool = await create_pool(database, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn, conn.transaction():

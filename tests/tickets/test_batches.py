@@ -11,7 +11,8 @@ from rooms.model import StormControl, TopicRoom
 from rooms.store import AnnouncementCounter
 from storage.pool import create_pool
 from tickets import store
-from tickets.lifecycle import TicketService
+from tickets.alarms import AlarmIntake
+from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 
 pytestmark = pytest.mark.integration
@@ -32,12 +33,10 @@ async def service_and_pool(database, request):
     """Storm windows counted in the batch's transaction (after the insert), or on a connection
     of their own before the insert (as the running service does): the outcomes are the same."""
     pool = await create_pool(database, min_size=1, max_size=2)
-    service = TicketService(ROOMS, REGULATION)
-    if request.param == "before the insert":
-        service.announcements = AnnouncementCounter(database)
-    yield service, pool
-    if service.announcements is not None:
-        await service.announcements.close()
+    counter = AnnouncementCounter(database) if request.param == "before the insert" else None
+    yield AlarmIntake(StaticRules(ROOMS, REGULATION), counter), pool
+    if counter is not None:
+        await counter.close()
     await pool.close()
 
 

@@ -30,7 +30,7 @@ async def test_czech_room(regulated):
 
     asked = await alice.send(room.room_id, "!resolve", thread_root=root["event_id"])
     answer = await alice.wait_for(replying_to(asked), what="the Czech request for a summary")
-    assert "Doplňte prosím shrnutí" in body(answer)
+    assert body(answer).startswith("Chybí <shrnutí>. Použití: !resolve [#N] <shrnutí>")
 
     asked = await alice.send(room.room_id, "!nevim")
     answer = await alice.wait_for(replying_to(asked), what="the Czech unknown-command answer")

@@ -20,7 +20,7 @@ async def test_a_paused_ticket_can_be_claimed_escalated_and_resolved(database):
             await w.step("pause", ticket, "2026-10-01 08:10", ALICE, "parts ordered")
             await w.step("escalate", ticket, "2026-10-01 08:20", LEAD, "needs a decision")
             await w.step("claim", ticket, "2026-10-01 08:30", ALICE, 1)
-            await w.step("resolve", ticket, "2026-10-01 09:00", ALICE, 1, "fan replaced")
+            await w.step("resolve", ticket, "2026-10-01 09:00", ALICE, "fan replaced")
             rows = await conn.fetch("SELECT kind, state, due_at, remaining FROM deadlines WHERE ticket_id = $1 ORDER BY id", ticket)
     finally:
         await pool.close()

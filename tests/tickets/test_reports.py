@@ -16,8 +16,8 @@ pytestmark = pytest.mark.integration
 async def test_a_report_with_attachments_and_a_comment(regulated):
     room = await regulated()
     alice = room.staff["alice"]
-    service = room.app.tickets
-    service.attachment_max_bytes = 1000
+    service = room.app.domain.by_people
+    service.rules.attachment_max_bytes = 1000
     report = ReportInput(
         title="Printer on floor 2 jams", source="web", description="Every second page jams.",
         reporter_name="Jana Nováková", reporter_email="jana@example.org", device="INV-00412",

@@ -36,7 +36,12 @@ async def test_silence_command_keeps_matching_alarms_quiet_until_it_ends(regulat
     # the silence ends: the still-firing ticket is announced and its claim clock starts
     root = await room.announcement(alice, quiet["ticket"], timeout=15)
     assert "Disk errors" in body(root)
-    _, ticket = await room.get_ticket(quiet["ticket"])
+    # the announcement is recorded when its delivery commits, a moment after the room shows it
+    for _ in range(50):
+        _, ticket = await room.get_ticket(quiet["ticket"])
+        if "announced" in kinds(ticket["events"]):
+            break
+        await asyncio.sleep(0.1)
     assert ticket["silence_id"] is None and ticket["deadlines"][0]["kind"] == "claim"
     assert kinds(ticket["events"])[:4] == ["created", "silenced", "unsilenced", "announced"]
     # the one that recovered meanwhile is resolved quietly

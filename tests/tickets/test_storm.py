@@ -22,9 +22,8 @@ async def test_a_storm_is_folded_into_a_digest_and_every_alarm_is_a_ticket(regul
 
     from rooms.model import StormControl
 
-    service = room.app.tickets
-    service.rooms[0] = replace(service.rooms[0], storm=StormControl(max_announcements=ANNOUNCED))
-    service._rooms_by_key[service.rooms[0].key] = service.rooms[0]
+    rules = room.app.domain.rules
+    rules.room_list[0] = replace(rules.room_list[0], storm=StormControl(max_announcements=ANNOUNCED))
     alice = room.staff["alice"]
 
     url = room.base_url + "/api/v1/alarms"

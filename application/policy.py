@@ -1,0 +1,155 @@
+"""Who may do what: one answer for every face (chat, REST API, portal), with one refusal text.
+
+Pure decisions from an :class:`~application.actor.Actor`, the room and the ticket (or catalog
+entry) concerned; no I/O. A refusal is a gettext message id with its values, so each face
+shows it in its user's language: the bot in the room's, the API in English, the portal in
+the person's.
+
+The rules:
+
+- anyone may read tickets, list a room's tickets, silences and checks, and raise a ticket;
+- the staff of a room (any level) may claim, take over, escalate, call for a solver, put on
+  hold and resume its tickets, silence its alarms and answer reporters by mail;
+- resolving needs the responsible person, staff of level 2 or higher, or an administrator
+  who is staff of the room;
+- assigning a ticket to someone needs staff of level 2 or higher (or an administrator or
+  manager), and the assignee must be staff of the ticket's room;
+- specialists see the tickets of their rooms; managers and administrators see every room;
+- the catalog is read by managers and administrators and changed by administrators only;
+  entries provisioned from the file refuse every change made elsewhere and name the file.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from application.actor import Actor
+from texts.i18n import N_
+from tickets.model import Ticket
+
+
+class Permission(enum.Enum):
+    """Who may use a command or action, as the help shows it."""
+
+    ANYONE = "anyone"
+    STAFF = "staff"  # listed in the room's staff
+    LEAD = "lead"  # staff of level 2 or higher
+    ADMIN = "admin"  # an administrator (bot.admins or people[].roles)
+
+
+WHO_MAY = {
+    Permission.ANYONE: N_("anyone"),
+    Permission.STAFF: N_("the staff of this room"),
+    Permission.LEAD: N_("staff of level 2 or higher"),
+    Permission.ADMIN: N_("bot administrators"),
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an actor may not do something: a message id with ``%(name)s`` values."""
+
+    message: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, gettext: Callable[[str], str] = lambda message: message) -> str:
+        translated = gettext(self.message)
+        return translated % self.values if self.values else translated
+
+
+NOT_STAFF = Refusal(N_("only the staff of this room may do this"))
+NOT_LEAD = Refusal(N_("only staff of level 2 or higher may do this"))
+NOT_ADMIN = Refusal(N_("only bot administrators may do this"))
+
+
+def refusal(actor: Actor, permission: Permission, room_key: str | None) -> Refusal | None:
+    """May ``actor`` do what needs ``permission`` in the room ``room_key`` (None: outside rooms)?"""
+    if permission is Permission.ANYONE:
+        return None
+    if permission is Permission.ADMIN:
+        return None if actor.is_admin else NOT_ADMIN
+    level = actor.level_in(room_key) if room_key is not None else None
+    if level is None:
+        return NOT_STAFF
+    if permission is Permission.LEAD and level < 2:
+        return NOT_LEAD
+    return None
+
+
+class TicketAction(enum.Enum):
+    """What people do to tickets through any face, and who may in principle."""
+
+    VIEW = ("view", Permission.ANYONE)
+    COMMENT = ("comment", Permission.ANYONE)
+    CLAIM = ("claim", Permission.STAFF)
+    TAKE_OVER = ("take", Permission.STAFF)
+    RESOLVE = ("resolve", Permission.STAFF)
+    ESCALATE = ("escalate", Permission.STAFF)
+    WANTED = ("wanted", Permission.STAFF)
+    PAUSE = ("pause", Permission.STAFF)
+    RESUME = ("resume", Permission.STAFF)
+    REPLY_BY_MAIL = ("reply", Permission.STAFF)
+    ASSIGN = ("assign", Permission.STAFF)  # plus the rule in ticket_refusal
+
+    def __init__(self, word: str, permission: Permission) -> None:
+        self.word = word
+        self.permission = permission
+
+
+def ticket_refusal(
+    actor: Actor, action: TicketAction, ticket: Ticket, *, assignee: str | None = None, assignee_level: int | None = None
+) -> Refusal | None:
+    """May ``actor`` do ``action`` to ``ticket``? For ASSIGN: ``assignee`` and their level in
+    the ticket's room (None: not its staff)."""
+    general = refusal(actor, action.permission, ticket.room_key)
+    if general is not None:
+        return general
+    level = actor.level_in(ticket.room_key) or 0
+    if action is TicketAction.RESOLVE and not (actor.user_id == ticket.responsible or level >= 2 or actor.is_admin):
+        return Refusal(
+            N_("Only the responsible person (%(holder)s) or staff of level 2 or higher may resolve #%(id)s."),
+            {"holder": ticket.responsible or "-", "id": ticket.id},
+        )
+    if action is TicketAction.ASSIGN:
+        if not (level >= 2 or actor.is_admin or actor.is_manager):
+            return NOT_LEAD
+        if assignee_level is None:
+            return Refusal(N_("%(person)s is not on the staff of this room."), {"person": assignee or "-"})
+    return None
+
+
+class CatalogAction(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    RETIRE = "retire"
+    RESTORE = "restore"
+
+
+def visible_rooms(actor: Actor) -> frozenset[str] | None:
+    """The rooms whose tickets ``actor`` may see: None for every room (managers, administrators),
+    else the rooms they are staff of."""
+    if actor.is_admin or actor.is_manager:
+        return None
+    return frozenset(actor.levels)
+
+
+def catalog_read_refusal(actor: Actor) -> Refusal | None:
+    """May ``actor`` read the catalog (rooms, people, sources... without their secrets)?"""
+    if actor.is_admin or actor.is_manager:
+        return None
+    return Refusal(N_("only administrators and managers may see the catalog"))
+
+
+def catalog_refusal(actor: Actor, action: CatalogAction, kind: str, *, provisioned_from: str | None = None) -> Refusal | None:
+    """May ``actor`` change a catalog entry of ``kind``? ``provisioned_from``: the file that
+    declares the entry, if it does (such entries are changed in that file only)."""
+    if not actor.is_admin:
+        return Refusal(N_("only administrators may change the catalog"))
+    if provisioned_from is not None and actor.face != "file":
+        return Refusal(
+            N_("this entry is provisioned from %(file)s; change it there (or remove it from the file to manage it here)"),
+            {"file": provisioned_from},
+        )
+    return None

@@ -1,0 +1,1 @@
+"""The catalog: what opsroom knows about rooms, people, regulations, sources and monitors."""

@@ -1,0 +1,62 @@
+"""Sources (monitoring systems that send alarms) and API callers: who may call opsroom's HTTP
+interface, and with which credentials."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from common.schema import Secret
+
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_signature_header(value: str) -> str | None:
+    if not HTTP_TOKEN.match(value):
+        return f"not an HTTP header name: {value!r}"
+    if value.lower() in ("authorization", "content-type", "content-length", "host"):
+        return f"{value} is a standard header; choose another, e.g. X-Opsroom-Signature"
+    return None
+
+
+@dataclass(frozen=True)
+class BasicAuthConfig:
+    """HTTP basic credentials (Alertmanager's ``http_config.basic_auth``)."""
+
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True)
+class HmacConfig:
+    """An HMAC-SHA256 signature of the raw body in a header, written ``sha256=<hex>``."""
+
+    secret: Secret
+    header: str = field(default="X-Opsroom-Signature", metadata={"check": _check_signature_header})
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A monitoring system allowed to send alarms; any one of its credentials identifies it."""
+
+    name: str
+    token: Secret | None = None  # Authorization: Bearer <token>
+    basic: BasicAuthConfig | None = None
+    hmac: HmacConfig | None = None
+    # Events API v2 (PagerDuty-compatible): the routing_key of the events identifies the source
+    routing_key: Secret | None = None
+
+    def secrets(self) -> list[tuple[str, Secret]]:
+        """(key, secret) of every credential configured, for checks and log redaction."""
+        found = [("token", self.token), ("routing_key", self.routing_key)]
+        if self.basic:
+            found.append(("basic.password", self.basic.password))
+        if self.hmac:
+            found.append(("hmac.secret", self.hmac.secret))
+        return [(key, secret) for key, secret in found if secret is not None]
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    name: str
+    token: Secret

@@ -1,0 +1,90 @@
+"""Escalation steps: a passed deadline (or a person's ``!escalate``) calls the next level of the
+ticket's chain, or records that the chain is exhausted.
+
+Called by the deadline engine in the transaction that marks the deadline fired, so a step
+happens once even with several opsroom processes. Escalation builds on tickets (it reads and
+changes them); tickets never import escalation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from escalation.chain import Chain, Decision, next_step
+from escalation.notify import call_level
+from regulations import store as deadlines
+from rooms.model import TopicRoom
+from tickets import notices, store
+from tickets.model import Ticket
+from tickets.rules import BOT_ACTOR, Outcome, Status, TicketRules, load_open, regulation_of, room_of
+
+
+class Escalation:
+    def __init__(self, rules: TicketRules) -> None:
+        self.rules = rules
+
+    async def escalate(self, conn: asyncpg.Connection, ticket_id: int, actor: str, reason: str, now: datetime) -> Outcome:
+        """Escalation by hand: the next step of the ticket's current chain."""
+        ticket = await load_open(conn, ticket_id)
+        if isinstance(ticket, Outcome):
+            return ticket
+        decision = next_step(regulation_of(self.rules, ticket), ticket.chain, ticket.escalation_level, ticket.top_repeats)  # type: ignore[arg-type]
+        await self._apply(conn, ticket, decision, actor, reason, now, manual=True)
+        return Outcome(Status.EXHAUSTED if decision.exhausted else Status.DONE, ticket, {"level": decision.level})
+
+    async def deadline_passed(self, conn: asyncpg.Connection, deadline: deadlines.Deadline, now: datetime) -> None:
+        """Called by the deadline engine, in the transaction that marks the deadline fired."""
+        ticket = await store.get(conn, deadline.ticket_id, lock=True)
+        if ticket is None or not ticket.is_open:
+            return
+        chain: Chain = "unclaimed" if deadline.kind == "claim" else "unresolved"
+        if chain != ticket.chain:
+            return  # a stale deadline of a chain the ticket has left
+        decision = next_step(regulation_of(self.rules, ticket), chain, ticket.escalation_level, ticket.top_repeats)
+        await self._apply(conn, ticket, decision, BOT_ACTOR, f"{deadline.kind} deadline passed", now, manual=False)
+
+    def _email_pages(self, ticket: Ticket, room: TopicRoom, level: int) -> dict[str, str]:
+        """user -> address of the people also paged by mail at this level (the regulation says which levels)."""
+        if not self.rules.mail_out or level not in regulation_of(self.rules, ticket).escalation.email_levels:
+            return {}
+        addresses = {user: self.rules.people.email_of(user) for user in room.staff_at(level)}
+        return {user: address for user, address in addresses.items() if address}
+
+    async def _apply(
+        self, conn: asyncpg.Connection, ticket: Ticket, decision: Decision, actor: str, reason: str, now: datetime, *, manual: bool
+    ) -> None:
+        kind = "claim" if ticket.chain == "unclaimed" else "resolve"
+        if decision.exhausted:
+            await store.update(conn, ticket.id, escalation_exhausted=True)
+            await store.add_event(
+                conn, ticket.id, "escalation_exhausted", actor, {"level": decision.level, "reason": reason}, at=now
+            )
+            await notices.note(conn, ticket, "escalation_exhausted", {"level": decision.level, "reason": reason, "actor": actor})
+            await notices.refresh(conn, ticket.id, ticket.room_key)
+            return
+        assert decision.within is not None
+        await store.update(conn, ticket.id, escalation_level=decision.level, top_repeats=decision.repeat)
+        await deadlines.start(conn, ticket.id, kind, decision.within, now, paused=ticket.is_paused)
+        due_at = None if ticket.is_paused else now + decision.within
+        await store.add_event(
+            conn,
+            ticket.id,
+            "escalated",
+            actor,
+            {"level": decision.level, "reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "manual": manual},
+            at=now,
+        )
+        room = room_of(self.rules, ticket.room_key)
+        await call_level(
+            conn,
+            ticket,
+            room,
+            decision.level,
+            note="escalated",
+            params={"reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "actor": actor, "manual": manual},
+            due_at=due_at,
+            emails=self._email_pages(ticket, room, decision.level),
+        )
+        await notices.refresh(conn, ticket.id, ticket.room_key)

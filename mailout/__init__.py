@@ -1,0 +1,1 @@
+"""Mail out: the SMTP sender and the outbox handlers that send mail."""
