@@ -29,6 +29,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,28 +111,28 @@ AM_ALERT = (
 AM_WRAP = '"[" .. table.concat(alerts, ",") .. "]"'
 
 # exactly STORM_ALARMS new alarms; what wrk sends past them is a GET every process answers
-# itself (405, nothing stored), until the last alarm's answer stops the run
+# itself (405, nothing stored) until the benchmark, seeing every alarm stored, stops wrk
 STORM_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
-local sent, answered, accepted, refused = 0, 0, 0, 0
+sent, accepted, refused = 0, 0, 0
 math.randomseed(os.time() + os.clock() * 1000000)
 local prefix = tostring(math.random(1, 1000000000))
+-- wrk asks for one request before the run and never sends it: alarm n is call n + 1
 request = function()
   sent = sent + 1
-  if sent > %(alarms)d then
+  local n = sent - 1
+  if n < 1 or n > %(alarms)d then
     return wrk.format("GET", "/api/v1/alarms", nil, nil)
   end
   local body = string.format('{"title":"storm %%s-%%d","host":"node-%%s-%%d","service":"r%%02d","severity":"major"}',
-                             prefix, sent, prefix, sent, sent %% %(rooms)d)
+                             prefix, n, prefix, n, n %% %(rooms)d)
   return wrk.format(nil, "/api/v1/alarms", nil, body)
 end
 response = function(status, headers, body)
   if status == 405 then return end
-  answered = answered + 1
   if status == 202 then accepted = accepted + 1 else refused = refused + 1 end
-  if answered >= %(alarms)d then wrk.thread:stop() end
 end
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
@@ -175,17 +176,32 @@ def wrk_command(connections: int, duration: int, script: str, url: str) -> list[
 
 
 def run_wrk(url: str, script: str, *, connections: int = CONNECTIONS, duration: int = DURATION) -> WrkResult:
+    return parse_wrk(*finish_wrk(start_wrk(url, script, connections=connections, duration=duration)))
+
+
+def start_wrk(url: str, script: str, *, connections: int, duration: int) -> tuple[subprocess.Popen[bytes], Any, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen(wrk_command(connections, duration, handle.name, url), stdout=out, stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        output = out.read()
-    Path(handle.name).unlink()
+    out = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(wrk_command(connections, duration, handle.name, url), stdout=out, stderr=subprocess.STDOUT)
+    return process, out, handle.name
+
+
+def finish_wrk(started: tuple[subprocess.Popen[bytes], Any, str]) -> tuple[str, float]:
+    """wrk's output and the CPU seconds it used, once it has exited."""
+    process, out, script = started
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    output = out.read()
+    out.close()
+    Path(script).unlink()
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed: {output}")
+    return output, usage.ru_utime + usage.ru_stime
+
+
+def parse_wrk(output: str, cpu: float) -> WrkResult:
     found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
     assert found is not None, output
     requests, seconds, unit = found.groups()
@@ -204,7 +220,7 @@ def run_wrk(url: str, script: str, *, connections: int = CONNECTIONS, duration: 
         p50_ms=_milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
         p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
         errors=errors,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        cpu_seconds=cpu,
         output=output,
     )
 
@@ -421,10 +437,11 @@ class RoomCount:
     last_ms: int = 0  # origin_server_ts of the bot's last message or edit
 
 
-def count_room(events: list[dict[str, Any]], bot: str) -> RoomCount:
+def count_room(events: list[dict[str, Any]], bot: str, since_ms: int) -> RoomCount:
+    """What the bot said in a room from ``since_ms`` on (the rooms outlive a run's database)."""
     counted = RoomCount()
     for event in events:
-        if event.get("type") != "m.room.message" or event.get("sender") != bot:
+        if event.get("type") != "m.room.message" or event.get("sender") != bot or event.get("origin_server_ts", 0) < since_ms:
             continue
         counted.messages += 1
         counted.last_ms = max(counted.last_ms, event.get("origin_server_ts", 0))
@@ -503,8 +520,18 @@ async def storm(admin: str, synapse: Any, bot: Account, staff: Account, work: Pa
             script = STORM_LUA % dict(token=TOKEN, alarms=STORM_ALARMS, rooms=ROOMS)
             watch.begin()
             started = time.time()
-            result = await asyncio.to_thread(run_wrk, opsroom.base + "/api/v1/alarms", script, connections=CONNECTIONS, duration=120)
-            accepted_in = time.time() - started
+            wrk = start_wrk(opsroom.base + "/api/v1/alarms", script, connections=CONNECTIONS, duration=300)
+            stored, last_change, accepted_in = 0, time.time(), 0.0
+            while wrk[0].poll() is None:  # until every alarm is stored, or nothing more is for 10 s
+                now_stored = await count(dsn, "SELECT count(*) FROM tickets")
+                if now_stored != stored:
+                    stored, last_change, accepted_in = now_stored, time.time(), time.time() - started
+                if stored >= STORM_ALARMS or time.time() - last_change > 10:
+                    await asyncio.sleep(0.2)  # the last answers are on their way
+                    wrk[0].send_signal(signal.SIGINT)
+                    break
+                await asyncio.sleep(0.05)
+            result = parse_wrk(*await asyncio.to_thread(finish_wrk, wrk))
             found = re.search(r"storm accepted (\d+) refused (\d+)", result.output)
             accepted, refused = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
             # quiet: nothing left to deliver (a digest edit waits a second to gather more)
@@ -521,7 +548,7 @@ async def storm(admin: str, synapse: Any, bot: Account, staff: Account, work: Pa
         finally:
             await reader.close()
             opsroom.stop()
-    counts = [count_room(events, bot.user_id) for events in rooms]
+    counts = [count_room(events, bot.user_id, int(started * 1000)) for events in rooms]
     announced = [number for room in counts for number in room.announced]
     folded = sum(total for room in counts for total in room.digests.values())
     last_ms = max((room.last_ms for room in counts), default=0)
