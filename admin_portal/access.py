@@ -9,10 +9,10 @@ role has no business in the portal and is refused at login.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Mapping
 
-from rooms.model import TopicRoom
-from rooms.people import PeopleDirectory
+from application.actor import Actor, actor_for
+from tickets.rules import TicketRules
 
 ADMIN = "admin"
 MANAGER = "manager"
@@ -25,6 +25,11 @@ class Visitor:
     roles: frozenset[str] = frozenset()
     # room key -> staff level, for specialists
     rooms: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> Actor:
+        """The person as the application layer's policy knows them, acting through the portal."""
+        return Actor(self.user_id, "portal", self.roles - {SPECIALIST}, self.rooms)
 
     @property
     def is_admin(self) -> bool:
@@ -54,18 +59,13 @@ class Visitor:
 RoleResolver = Callable[[str], Awaitable[Visitor]]
 
 
-def roles_from_configuration(admins: Sequence[str], people: PeopleDirectory, rooms: Sequence[TopicRoom]) -> RoleResolver:
-    """Roles as the configuration gives them: ``bot.admins`` and ``people[].roles``, and staff of
-    rooms as specialists (until the catalog's application layer answers this)."""
-    admin_set = set(admins)
+def roles_from_catalog(rules: TicketRules) -> RoleResolver:
+    """Roles as the catalog gives them now (``people[].roles``, ``bot.admins``; staff of a room
+    is a specialist), read at every request so that a change is in force at once."""
 
     async def resolve(user_id: str) -> Visitor:
-        roles = set(people.roles_of(user_id))
-        if user_id in admin_set:
-            roles.add(ADMIN)
-        levels = {room.key: level for room in rooms if (level := room.staff_level(user_id)) is not None}
-        if levels:
-            roles.add(SPECIALIST)
-        return Visitor(user_id, frozenset(roles), levels)
+        actor = actor_for(user_id, "portal", rules)
+        roles = set(actor.roles) | ({SPECIALIST} if actor.levels else set())
+        return Visitor(user_id, frozenset(roles), dict(actor.levels))
 
     return resolve

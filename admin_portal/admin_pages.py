@@ -11,6 +11,7 @@ from admin_portal import store
 from admin_portal.auth_pages import require
 from admin_portal.context import client_address, gettext, portal, redirect, render
 from admin_portal.middleware import error_page
+from texts.i18n import N_
 
 AUDIT_PAGE = 50
 
@@ -20,8 +21,8 @@ async def show_security(request: web.Request) -> web.StreamResponse:
     context = portal(request)
     rows = await store.recent_failures(context.pool, timedelta(days=1))
     now = datetime.now(timezone.utc)
-    notices = {"unlocked": gettext(request, "The lock is lifted.")}
-    return render(request, "security.html", title=gettext(request, "Failed logins"), rows=rows, now=now,
+    notices = {"unlocked": gettext(request, N_("The lock is lifted."))}
+    return render(request, "security.html", title=gettext(request, N_("Failed logins")), rows=rows, now=now,
                   settings=context.settings.login_throttle, notice=notices.get(request.query.get("notice", "")))
 
 
@@ -31,7 +32,7 @@ async def unlock(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     kind, key = str(form.get("kind", "")), str(form.get("key", ""))
     if kind not in ("account", "address") or not key:
-        return error_page(request, 400, gettext(request, "Nothing to unlock."))
+        return error_page(request, 400, gettext(request, N_("Nothing to unlock.")))
     await store.clear_failures(context.pool, kind, key)
     await store.audit(context.pool, "unlocked", actor=visitor.user_id, address=client_address(request),
                       detail={"kind": kind, "key": key})
@@ -48,5 +49,5 @@ async def show_audit(request: web.Request) -> web.StreamResponse:
     rows = await store.audit_page(context.pool, before=before, limit=AUDIT_PAGE + 1, actor=actor, action=action)
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
-    return render(request, "audit.html", title=gettext(request, "Audit log"), rows=rows,
+    return render(request, "audit.html", title=gettext(request, N_("Audit log")), rows=rows,
                   next_before=rows[-1].id if more and rows else None, actor=actor or "", action=action or "")

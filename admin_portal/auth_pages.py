@@ -24,6 +24,7 @@ from admin_portal.context import (
     render, same_token, session_of, visitor_of,
 )
 from admin_portal.middleware import error_page
+from texts.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,11 @@ def require(request: web.Request, *, admin: bool = False, catalog: bool = False)
     if session.stage == "enrol":
         raise redirect("/account/two-factor")
     if not visitor.may_enter:
-        raise web.HTTPForbidden(reason=gettext(request, "Your account no longer has a role in opsroom."))
+        raise web.HTTPForbidden(reason=gettext(request, N_("Your account no longer has a role in opsroom.")))
     if admin and not visitor.is_admin:
-        raise web.HTTPForbidden(reason=gettext(request, "Only administrators may use this page."))
+        raise web.HTTPForbidden(reason=gettext(request, N_("Only administrators may use this page.")))
     if catalog and not visitor.sees_catalog:
-        raise web.HTTPForbidden(reason=gettext(request, "Only administrators and managers may see the catalog."))
+        raise web.HTTPForbidden(reason=gettext(request, N_("Only administrators and managers may see the catalog.")))
     return visitor
 
 
@@ -125,8 +126,8 @@ def _refusal_text(request: web.Request, refusal: throttle.Refusal) -> str:
     seconds = max(1, int(refusal.retry_after.total_seconds() + 0.999))
     when = f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} min"
     if refusal.locked:
-        return gettext(request, "Too many failed logins: locked for {time}. An administrator can lift the lock.").format(time=when)
-    return gettext(request, "Too many failed logins: wait {time} before the next attempt.").format(time=when)
+        return gettext(request, N_("Too many failed logins: locked for %(time)s. An administrator can lift the lock."), time=when)
+    return gettext(request, N_("Too many failed logins: wait %(time)s before the next attempt."), time=when)
 
 
 # ---- login ------------------------------------------------------------------------------
@@ -142,12 +143,12 @@ async def _login_page(request: web.Request, *, status: int = 200, problem: str |
     context = portal(request)
     flows = await context.login.flows()
     notices = {
-        "logged_out": gettext(request, "You have logged out."),
-        "expired": gettext(request, "Your session has ended; please log in again."),
-        "everywhere": gettext(request, "You have logged out everywhere."),
+        "logged_out": gettext(request, N_("You have logged out.")),
+        "expired": gettext(request, N_("Your session has ended; please log in again.")),
+        "everywhere": gettext(request, N_("You have logged out everywhere.")),
     }
     return render(
-        request, "login.html", status=status, title=gettext(request, "Log in"),
+        request, "login.html", status=status, title=gettext(request, N_("Log in")),
         problem=problem, user=user, next=safe_next(request.query.get("next")),
         sso="m.login.sso" in flows, notice=notices.get(request.query.get("notice", "")),
     )
@@ -161,7 +162,7 @@ async def submit_login(request: web.Request) -> web.StreamResponse:
     next_page = safe_next(form.get("next"))
     if not user_id or not password:
         return await _login_page(request, status=400, user=user_id,
-                                 problem=gettext(request, "Enter your Matrix user ID and password."))
+                                 problem=gettext(request, N_("Enter your Matrix user ID and password.")))
     refusal = await _refusal(request, user_id)
     if refusal is not None:
         await store.audit(context.pool, "login_throttled", actor=user_id, address=client_address(request),
@@ -170,11 +171,11 @@ async def submit_login(request: web.Request) -> web.StreamResponse:
     result = await context.login.password(user_id, password)
     if result.unavailable:
         return await _login_page(request, status=503, user=user_id, problem=gettext(
-            request, "The homeserver cannot check your password right now. Please try again in a minute."))
+            request, N_("The homeserver cannot check your password right now. Please try again in a minute.")))
     if result.user_id is None:
         lock = await _record_failure(request, user_id, "login_failed")
         return await _login_page(request, status=401, user=user_id,
-                                 problem=_failed_text(request, gettext(request, "Wrong user ID or password."), lock))
+                                 problem=_failed_text(request, gettext(request, N_("Wrong user ID or password.")), lock))
     return await _logged_in(request, result.user_id, next_page, method="password")
 
 
@@ -186,7 +187,7 @@ async def _logged_in(request: web.Request, user_id: str, next_page: str, *, meth
     if not visitor.may_enter:
         await store.audit(context.pool, "login_refused", actor=user_id, address=address, detail={"reason": "no role"})
         return await _login_page(request, status=403, user=user_id, problem=gettext(
-            request, "Your account has no role in opsroom (administrator, manager or staff of a room)."))
+            request, N_("Your account has no role in opsroom (administrator, manager or staff of a room).")))
     await store.clear_failures(context.pool, "account", user_id)
     account = await store.account(context.pool, user_id)
     if account is not None and account.totp_confirmed:
@@ -210,7 +211,7 @@ async def _logged_in(request: web.Request, user_id: str, next_page: str, *, meth
 async def start_sso(request: web.Request) -> web.StreamResponse:
     context = portal(request)
     if "m.login.sso" not in await context.login.flows():
-        return error_page(request, 404, gettext(request, "The homeserver does not offer single sign-on."))
+        return error_page(request, 404, gettext(request, N_("The homeserver does not offer single sign-on.")))
     state = new_token()
     query = urlencode({"state": state, "next": safe_next(request.query.get("next"))})
     callback = f"{_public_base(request)}{PREFIX}/login/sso/callback?{query}"
@@ -238,18 +239,18 @@ async def sso_callback(request: web.Request) -> web.StreamResponse:
         await store.audit(context.pool, "sso_refused", actor=None, address=client_address(request),
                           detail={"reason": "state"})
         return await _login_page(request, status=400, problem=gettext(
-            request, "The single sign-on answer did not belong to this browser; please start again."))
+            request, N_("The single sign-on answer did not belong to this browser; please start again.")))
     refusal = await _refusal(request, None)
     if refusal is not None:
         return await _login_page(request, status=429, problem=_refusal_text(request, refusal))
     result = await context.login.login_token(token)
     if result.unavailable:
         return await _login_page(request, status=503, problem=gettext(
-            request, "The homeserver cannot check your password right now. Please try again in a minute."))
+            request, N_("The homeserver cannot check your password right now. Please try again in a minute.")))
     if result.user_id is None:
         lock = await _record_failure(request, None, "sso_failed")
         return await _login_page(request, status=401, problem=_failed_text(request, gettext(
-            request, "Single sign-on did not succeed; please try again."), lock))
+            request, N_("Single sign-on did not succeed; please try again.")), lock))
     response = await _logged_in(request, result.user_id, safe_next(request.query.get("next")), method="sso")
     response.del_cookie(SSO_STATE_COOKIE, path=f"{PREFIX}/login/sso/")
     return response
@@ -271,7 +272,7 @@ def _pending(request: web.Request, stage: str) -> Any:
 
 async def show_second_factor(request: web.Request) -> web.StreamResponse:
     _pending(request, "second_factor")
-    return render(request, "second_factor.html", title=gettext(request, "Second factor"),
+    return render(request, "second_factor.html", title=gettext(request, N_("Second factor")),
                   problem=None, next=safe_next(request.query.get("next")))
 
 
@@ -281,7 +282,7 @@ async def submit_second_factor(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     code = str(form.get("code", "")).strip()
     next_page = safe_next(form.get("next"))
-    title = gettext(request, "Second factor")
+    title = gettext(request, N_("Second factor"))
     refusal = await _refusal(request, session.user_id)
     if refusal is not None:
         return render(request, "second_factor.html", status=429, title=title, next=next_page,
@@ -298,7 +299,7 @@ async def submit_second_factor(request: web.Request) -> web.StreamResponse:
     if not accepted:
         lock = await _record_failure(request, session.user_id, "second_factor_failed")
         return render(request, "second_factor.html", status=401, title=title, next=next_page,
-                      problem=_failed_text(request, gettext(request, "That code is not right (or was used already)."), lock))
+                      problem=_failed_text(request, gettext(request, N_("That code is not right (or was used already).")), lock))
     await store.clear_failures(context.pool, "account", session.user_id)
     response = web.HTTPSeeOther(next_page)
     await open_session(request, response, session.user_id, "full", context.settings.session_lifetime)
@@ -324,7 +325,7 @@ async def show_two_factor(request: web.Request, *, problem: str | None = None, s
     session = _enrolling_or_full(request)
     context = portal(request)
     account = await store.account(context.pool, session.user_id)
-    title = gettext(request, "Two-factor authentication")
+    title = gettext(request, N_("Two-factor authentication"))
     if account is not None and account.totp_confirmed:
         return render(request, "two_factor.html", status=status, title=title, enrolled=True, problem=problem,
                       recovery_left=len(account.recovery_codes), must_keep=_must_keep(request))
@@ -353,9 +354,9 @@ async def confirm_two_factor(request: web.Request) -> web.StreamResponse:
     codes = two_factor.new_recovery_codes()
     if step is None or not await store.confirm_totp(context.pool, session.user_id, step, [store.code_hash(c) for c in codes]):
         return await show_two_factor(request, status=400, problem=gettext(
-            request, "That code is not right. Check the time on your phone and enter the code shown now."))
+            request, N_("That code is not right. Check the time on your phone and enter the code shown now.")))
     await store.audit(context.pool, "two_factor_enrolled", actor=session.user_id, address=client_address(request))
-    response = render(request, "recovery_codes.html", title=gettext(request, "Recovery codes"), codes=codes)
+    response = render(request, "recovery_codes.html", title=gettext(request, N_("Recovery codes")), codes=codes)
     if session.stage == "enrol":
         await open_session(request, response, session.user_id, "full", context.settings.session_lifetime)
         await store.record_login(context.pool, session.user_id)
@@ -373,7 +374,7 @@ async def new_recovery_codes(request: web.Request) -> web.StreamResponse:
     codes = two_factor.new_recovery_codes()
     await store.replace_recovery_codes(context.pool, visitor.user_id, [store.code_hash(c) for c in codes])
     await store.audit(context.pool, "recovery_codes_replaced", actor=visitor.user_id, address=client_address(request))
-    return render(request, "recovery_codes.html", title=gettext(request, "Recovery codes"), codes=codes)
+    return render(request, "recovery_codes.html", title=gettext(request, N_("Recovery codes")), codes=codes)
 
 
 async def remove_two_factor(request: web.Request) -> web.StreamResponse:
@@ -381,13 +382,13 @@ async def remove_two_factor(request: web.Request) -> web.StreamResponse:
     context = portal(request)
     if _must_keep(request):
         return await show_two_factor(request, status=403, problem=gettext(
-            request, "Administrators must keep a second factor."))
+            request, N_("Administrators must keep a second factor.")))
     form = await request.post()
     account = await store.account(context.pool, visitor.user_id)
     step = two_factor.matching_step(account.totp_secret, str(form.get("code", ""))) if account and account.totp_secret else None
     if step is None or not await store.use_totp_step(context.pool, visitor.user_id, step):
         return await show_two_factor(request, status=400, problem=gettext(
-            request, "Enter a current code from your authenticator to turn two-factor authentication off."))
+            request, N_("Enter a current code from your authenticator to turn two-factor authentication off.")))
     await store.remove_totp(context.pool, visitor.user_id)
     await store.audit(context.pool, "two_factor_removed", actor=visitor.user_id, address=client_address(request))
     raise redirect("/account?notice=two_factor_removed")
@@ -400,11 +401,11 @@ async def show_account(request: web.Request) -> web.StreamResponse:
     sessions = await store.sessions_of(context.pool, visitor.user_id)
     current = session_of(request)
     notices = {
-        "language": gettext(request, "Language saved."),
-        "two_factor_removed": gettext(request, "Two-factor authentication is off."),
+        "language": gettext(request, N_("Language saved.")),
+        "two_factor_removed": gettext(request, N_("Two-factor authentication is off.")),
     }
     return render(
-        request, "account.html", title=gettext(request, "Your account"),
+        request, "account.html", title=gettext(request, N_("Your account")),
         account=account, sessions=sessions, current=current.token_hash if current else None,
         chosen_language=account.language if account else None, notice=notices.get(request.query.get("notice", "")),
     )
@@ -416,7 +417,7 @@ async def save_language(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     language = str(form.get("language", ""))
     if language and language not in context.languages:
-        return error_page(request, 400, gettext(request, "Unknown language."))
+        return error_page(request, 400, gettext(request, N_("Unknown language.")))
     await store.set_language(context.pool, visitor.user_id, language or None)
     await store.audit(context.pool, "language_changed", actor=visitor.user_id, address=client_address(request),
                       detail={"language": language or "browser"})

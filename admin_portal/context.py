@@ -5,20 +5,29 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable
 
-import aiohttp
 import asyncpg
 import jinja2
+from markupsafe import Markup
 from aiohttp import web
 
-from admin_portal import i18n
+from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
+from application.domain import Domain
+from application.tickets import TicketActions
+from knowledge.service import KnowledgeBase
+from reports.access import ReportAccess
+from reports.service import ReportService
 from admin_portal.matrix_login import HomeserverLogin
 from admin_portal.settings import PortalConfig
 from admin_portal.store import SessionRow
+from application.dashboard import WARN_AT
+from texts.i18n import N_, translations
+from texts.pages import page_environment
 
 PREFIX = "/admin"
 SESSION_COOKIE = "opsroom_portal"
@@ -37,10 +46,33 @@ class PortalContext:
     server_name: str
     # http.public_url: when it is https, cookies are Secure even behind a TLS-terminating proxy
     public_url: str | None = None
-    languages: list[str] = field(default_factory=i18n.available_languages)
+    languages: list[str] = field(default_factory=language_choice.available_languages)
     environments: dict[str, jinja2.Environment] = field(default_factory=dict)
     trusted_proxies: list[Any] = field(default_factory=list)
-    http: aiohttp.ClientSession | None = None
+    # the application layer: the live catalog's rules, and the steps people take
+    domain: Domain | None = None
+    actions: TicketActions | None = None
+    # the knowledge base (articles, versions, attachments)
+    knowledge: KnowledgeBase | None = None
+    # reports: the service that builds them, and who may ask for which rooms
+    reports: ReportService | None = None
+    report_access: ReportAccess | None = None
+    # opsroom's /healthz report (database, homeserver, mailboxes, SNMP), for the dashboard
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    _health_cache: tuple[float, dict[str, Any]] | None = None
+
+    def room_zone(self, room_key: str) -> str:
+        room = self.domain.rules.find_room(room_key) if self.domain else None
+        return room.timezone if room else "UTC"
+
+    async def health_report(self, max_age: float = 10.0) -> dict[str, Any]:
+        """The health report, asked at most every ``max_age`` seconds (it probes the homeserver)."""
+        if self.health is None:
+            return {}
+        now = time.monotonic()
+        if self._health_cache is None or now - self._health_cache[0] > max_age:
+            self._health_cache = (now, await self.health())
+        return self._health_cache[1]
 
     def __post_init__(self) -> None:
         self.trusted_proxies = [ipaddress.ip_network(value, strict=False) for value in self.settings.trusted_proxies]
@@ -48,17 +80,11 @@ class PortalContext:
     def templates(self, language: str) -> jinja2.Environment:
         environment = self.environments.get(language)
         if environment is None:
-            environment = jinja2.Environment(
-                loader=jinja2.PackageLoader("admin_portal", "templates"),
-                autoescape=True,
-                extensions=["jinja2.ext.i18n"],
-                undefined=jinja2.StrictUndefined,
-                trim_blocks=True,
-                lstrip_blocks=True,
-            )
-            environment.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+            environment = page_environment(language, "portal")
             environment.filters["when"] = format_time
             environment.filters["browser"] = browser_name
+            environment.globals["span"] = span
+            environment.globals["deadline_left"] = lambda *args: deadline_left(translations(language).gettext, *args)
             self.environments[language] = environment
         return environment
 
@@ -86,6 +112,40 @@ def browser_name(user_agent: str | None) -> str:
         return user_agent[:40]
     version = user_agent.split(name[1], 1)[1].split(".", 1)[0].split(" ", 1)[0]
     return f"{name[0]} {version}" + (f" ({system})" if system else "")
+
+
+def span(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``12 min``, ``3 h 05 min``, ``4 h``, ``2 d 4 h`` (units read in every language)."""
+    seconds = abs(int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def deadline_left(gettext: Callable[[str], str], kind: str | None, due_at: datetime | None, started_at: datetime | None,
+                  now: datetime, remaining: timedelta | None = None) -> Markup:
+    """A running deadline as people read it, coloured: amber once 75 % of it is used, red past
+    it; a paused one with the time it has left. (Python, not a macro: the dashboard shows many.)"""
+    if due_at is None:
+        if remaining is None:
+            return Markup("")
+        return Markup('<span class="left paused">%s</span>') % (gettext(N_("%(time)s left, on hold")) % {"time": span(remaining.total_seconds())})
+    length = (due_at - started_at).total_seconds() if started_at else 0.0
+    used = (now - started_at).total_seconds() / length if started_at and length > 0 else 1.0
+    left = (due_at - now).total_seconds()
+    level = "late" if used >= 1 else "warn" if used >= WARN_AT else "ok"
+    if left >= 0:
+        text = gettext(N_("claim within %(time)s") if kind == "claim" else N_("resolve within %(time)s"))
+    else:
+        text = gettext(N_("claim %(time)s late") if kind == "claim" else N_("resolve %(time)s late"))
+    return Markup('<span class="left %s" title="%s">%s</span>') % (level, format_time(due_at), text % {"time": span(left)})
 
 
 def format_time(value: datetime | None) -> str:
@@ -150,11 +210,13 @@ def visitor_of(request: web.Request) -> Visitor | None:
 
 
 def language_of(request: web.Request) -> str:
-    return request.get(LANGUAGE) or i18n.SOURCE_LANGUAGE
+    return request.get(LANGUAGE) or language_choice.SOURCE_LANGUAGE
 
 
-def gettext(request: web.Request, message: str) -> str:
-    return i18n.translations(language_of(request)).gettext(message)
+def gettext(request: web.Request, message: str, **values: Any) -> str:
+    """``message`` (marked with ``N_``) in the visitor's language, with ``%(name)s`` values."""
+    text = translations(language_of(request)).gettext(message)
+    return text % values if values else text
 
 
 def csrf_token(request: web.Request) -> str:
@@ -174,7 +236,7 @@ def render(request: web.Request, template: str, *, status: int = 200, title: str
     language = language_of(request)
     html = context.templates(language).get_template(template).render(
         language=language,
-        languages=[(code, i18n.LANGUAGE_NAMES.get(code, code)) for code in context.languages],
+        languages=[(code, language_choice.LANGUAGE_NAMES.get(code, code)) for code in context.languages],
         visitor=visitor_of(request),
         session=session_of(request),
         csrf=csrf_token(request),
@@ -199,3 +261,15 @@ def remember_login_csrf(request: web.Request, response: web.StreamResponse) -> N
 
 def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location if location.startswith(PREFIX) else f"{PREFIX}{location}")
+
+
+def file_response(filename: str, content_type: str, data: bytes) -> web.Response:
+    """A stored file, downloaded: never rendered as a page of the portal's origin (an HTML or
+    SVG file is sent as bytes), sandboxed, with a name that cannot break the header."""
+    safe_name = "".join(ch if ch.isalnum() or ch in "._- " else "_" for ch in filename)[:150] or "attachment"
+    active = content_type.startswith(("text/html", "image/svg", "application/xhtml", "text/xml", "application/xml"))
+    return web.Response(body=data, headers={
+        "Content-Type": "application/octet-stream" if active else content_type,
+        "Content-Disposition": f'attachment; filename="{safe_name}"',
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    })

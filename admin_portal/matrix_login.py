@@ -18,6 +18,8 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 DEVICE_NAME = "opsroom admin portal (login check)"
+# a busy homeserver checks a password slowly (bcrypt); the shared client's short probe timeout is too short
+LOGIN_TIMEOUT = aiohttp.ClientTimeout(total=20)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class HomeserverLogin:
     async def _login(self, body: dict[str, Any]) -> LoginResult:
         body = {**body, "initial_device_display_name": DEVICE_NAME}
         try:
-            async with self.http.post(f"{self.base}/_matrix/client/v3/login", json=body) as response:
+            async with self.http.post(f"{self.base}/_matrix/client/v3/login", json=body, timeout=LOGIN_TIMEOUT) as response:
                 answer = await response.json(content_type=None)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
@@ -81,7 +83,8 @@ class HomeserverLogin:
     async def _logout(self, access_token: str) -> None:
         try:
             async with self.http.post(
-                f"{self.base}/_matrix/client/v3/logout", json={}, headers={"Authorization": f"Bearer {access_token}"}
+                f"{self.base}/_matrix/client/v3/logout", json={}, headers={"Authorization": f"Bearer {access_token}"},
+                timeout=LOGIN_TIMEOUT,
             ) as response:
                 if response.status != 200:
                     log.warning("portal login: logging the check's device out answered %d", response.status)

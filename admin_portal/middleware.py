@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from admin_portal import i18n, store
+from admin_portal import languages, store
 from admin_portal.context import (
     CSRF_FIELD, LANGUAGE, PREFIX, SESSION, SESSION_COOKIE, SESSION_TOKEN, VISITOR, client_address, csrf_token, gettext, portal, render, same_token,
     session_of,
 )
+from texts.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,13 @@ def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
     titles = {
-        400: gettext(request, "Bad request"),
-        403: gettext(request, "Not allowed"),
-        404: gettext(request, "Not found"),
-        405: gettext(request, "Not allowed"),
-        429: gettext(request, "Too many attempts"),
-        500: gettext(request, "Something went wrong"),
-        503: gettext(request, "Unavailable"),
+        400: gettext(request, N_("Bad request")),
+        403: gettext(request, N_("Not allowed")),
+        404: gettext(request, N_("Not found")),
+        405: gettext(request, N_("Not allowed")),
+        429: gettext(request, N_("Too many attempts")),
+        500: gettext(request, N_("Something went wrong")),
+        503: gettext(request, N_("Unavailable")),
     }
     title = titles.get(status, str(status))
     return render(request, "error.html", status=status, title=title, message=message)
@@ -74,13 +75,13 @@ async def headers_and_errors(request: web.Request, handler: Handler) -> web.Stre
             _secure_headers(request, error)
             raise
         messages = {
-            404: gettext(request, "There is no such page in the portal."),
-            405: gettext(request, "This page cannot be used that way."),
+            404: gettext(request, N_("There is no such page in the portal.")),
+            405: gettext(request, N_("This page cannot be used that way.")),
         }
         response = error_page(request, error.status, messages.get(error.status, error.reason))
     except Exception:
         log.exception("portal: unhandled error on %s %s", request.method, request.path)
-        response = error_page(request, 500, gettext(request, "The error has been logged. Please try again."))
+        response = error_page(request, 500, gettext(request, N_("The error has been logged. Please try again.")))
     _secure_headers(request, response)
     return response
 
@@ -101,7 +102,7 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         account = await store.account(context.pool, session.user_id)
         account_language = account.language if account else None
     language = account_language if account_language in context.languages else None
-    request[LANGUAGE] = language or i18n.negotiate(request.headers.get("Accept-Language"), context.languages)
+    request[LANGUAGE] = language or languages.negotiate(request.headers.get("Accept-Language"), context.languages)
     response = await handler(request)
     if token and session is None and not response.cookies.get(SESSION_COOKIE):
         response.del_cookie(SESSION_COOKIE, path=f"{PREFIX}/")
@@ -139,6 +140,6 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         await store.audit(portal(request).pool, "csrf_refused", actor=session.user_id if session else None,
                           address=client_address(request), detail={"path": request.path})
         return error_page(request, 403, gettext(
-            request, "This form has expired or did not come from this portal; nothing was changed. "
-                     "Reload the page and try again."))
+            request, N_("This form has expired or did not come from this portal; nothing was changed. "
+                     "Reload the page and try again.")))
     return await handler(request)

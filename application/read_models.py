@@ -145,6 +145,51 @@ async def ticket(conn: asyncpg.Connection, ticket_id: int) -> Ticket | None:
     return await tickets.get(conn, ticket_id)
 
 
+@dataclass(frozen=True)
+class TicketFile:
+    id: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    added_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketMail:
+    id: int
+    direction: str  # in | out
+    address: str | None
+    subject: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketFiles:
+    attachments: list[TicketFile]
+    mails: list[TicketMail]
+
+
+async def ticket_files(conn: asyncpg.Connection, ticket_id: int) -> TicketFiles:
+    """A ticket's attachments (names, sizes; not their bytes) and its mails: one statement."""
+    row = await store.ticket_files(conn, ticket_id)
+    return TicketFiles(
+        [TicketFile(**{**item, "created_at": datetime.fromisoformat(item["created_at"])}) for item in row["attachments"]],
+        [TicketMail(**{**item, "created_at": datetime.fromisoformat(item["created_at"])}) for item in row["mails"]],
+    )
+
+
+async def attachment(conn: asyncpg.Connection, ticket_id: int, attachment_id: int) -> tuple[str, str, bytes] | None:
+    """An attachment's name, type and bytes (to download)."""
+    row = await store.attachment(conn, ticket_id, attachment_id)
+    return (row["filename"], row["content_type"], bytes(row["data"])) if row else None
+
+
+async def silences_in_force(conn: asyncpg.Connection, room_keys: list[str], now: datetime) -> list[asyncpg.Record]:
+    """Silences in force now for any of these rooms (or for every room), maintenance windows' too."""
+    return await rooms_store.active_silences_of(conn, room_keys, now)
+
+
 async def articles_of_ticket(conn: asyncpg.Connection, ticket_id: int) -> list[tuple[Any, str, datetime]]:
     """The knowledge base's articles used on a ticket: (article, linked by, linked at)."""
     return await knowledge_store.articles_of_ticket(conn, ticket_id)

@@ -81,3 +81,88 @@ async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int) -
     if not rows:
         return [], 0
     return [(ticket_from(row), row["next_due"]) for row in rows], rows[0]["total"]
+
+
+# ---- the portal's dashboard and ticket page ------------------------------------------------
+
+_ROOM_LOAD = """
+WITH open AS (
+    SELECT t.id, t.room_key, t.title, t.severity, t.state, t.responsible, t.paused_at IS NOT NULL AS paused,
+           t.escalation_level, d.kind AS deadline, d.due_at, d.created_at AS started_at, d.remaining,
+           CASE WHEN d.due_at IS NULL THEN NULL
+                ELSE extract(epoch FROM $2::timestamptz - d.created_at)
+                     / greatest(extract(epoch FROM d.due_at - d.created_at), 0.001) END AS used
+      FROM tickets t
+      LEFT JOIN LATERAL (
+          SELECT kind, due_at, created_at, remaining FROM deadlines
+           WHERE ticket_id = t.id AND state IN ('pending', 'paused')
+           ORDER BY due_at NULLS LAST LIMIT 1) d ON true
+     WHERE t.state <> 'resolved' AND ($1::text[] IS NULL OR t.room_key = ANY($1))
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY room_key ORDER BY due_at NULLS LAST, id) AS rank FROM open
+)
+SELECT room_key,
+       count(*) AS open,
+       count(*) FILTER (WHERE state = 'open') AS unclaimed,
+       count(*) FILTER (WHERE paused) AS paused,
+       count(*) FILTER (WHERE used >= $4 AND used < 1) AS warn,
+       count(*) FILTER (WHERE used >= 1) AS late,
+       coalesce(json_agg(json_build_object(
+           'id', id, 'room_key', room_key, 'title', title, 'severity', severity, 'state', state,
+           'responsible', responsible, 'paused', paused, 'escalation_level', escalation_level,
+           'deadline', deadline, 'due_at', due_at, 'started_at', started_at,
+           'remaining', extract(epoch FROM remaining)) ORDER BY rank) FILTER (WHERE rank <= $3), '[]') AS urgent
+  FROM ranked GROUP BY room_key ORDER BY room_key
+"""
+
+
+async def room_load(
+    conn: asyncpg.Connection, rooms: list[str] | None, now: datetime, *, urgent: int, warn_at: float
+) -> list[asyncpg.Record]:
+    """Per room with open tickets: counts (open, unclaimed, paused, past ``warn_at`` of their
+    deadline, past it) and the ``urgent`` tickets whose deadline comes first."""
+    return await conn.fetch(_ROOM_LOAD, rooms, now, urgent, warn_at)
+
+
+async def escalations_since(conn: asyncpg.Connection, since: datetime, rooms: list[str] | None, *, limit: int) -> list[asyncpg.Record]:
+    """Escalation steps and exhausted chains since ``since``, newest first."""
+    return await conn.fetch(
+        """SELECT e.ticket_id, t.room_key, t.title, e.at, e.kind, (e.data->>'level')::int AS level, e.data->>'chain' AS chain
+             FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+            WHERE e.kind IN ('escalated', 'escalation_exhausted') AND e.at >= $1
+              AND ($2::text[] IS NULL OR t.room_key = ANY($2))
+            ORDER BY e.at DESC, e.id DESC LIMIT $3""",
+        since, rooms, limit,
+    )
+
+
+async def storm_windows(conn: asyncpg.Connection, since: datetime, rooms: list[str] | None) -> list[asyncpg.Record]:
+    """Rooms whose storm window (started after ``since``) folded tickets into a digest, with how many."""
+    return await conn.fetch(
+        """SELECT s.room_key, s.window_start, s.announced,
+                  (SELECT count(*) FROM tickets t WHERE t.digest_id = s.digest_id) AS folded
+             FROM room_storm_state s
+            WHERE s.digest_id IS NOT NULL AND s.window_start > $1 AND ($2::text[] IS NULL OR s.room_key = ANY($2))""",
+        since, rooms,
+    )
+
+
+async def ticket_files(conn: asyncpg.Connection, ticket_id: int) -> asyncpg.Record:
+    """A ticket's attachments (without their bytes) and mails, as JSON arrays: one statement."""
+    return await conn.fetchrow(
+        """SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'filename', filename, 'content_type', content_type,
+                                                              'size_bytes', size_bytes, 'added_by', added_by, 'created_at', created_at)
+                                            ORDER BY id), '[]')
+                     FROM ticket_attachments WHERE ticket_id = $1) AS attachments,
+                  (SELECT coalesce(json_agg(json_build_object('id', id, 'direction', direction, 'address', address,
+                                                              'subject', subject, 'created_at', created_at) ORDER BY id), '[]')
+                     FROM ticket_mails WHERE ticket_id = $1) AS mails""",
+        ticket_id,
+    )
+
+
+async def attachment(conn: asyncpg.Connection, ticket_id: int, attachment_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT filename, content_type, data FROM ticket_attachments WHERE ticket_id = $1 AND id = $2",
+        ticket_id, attachment_id,
+    )

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "business_time": "bench.business_time",
     "e2ee_memory": "bench.e2ee_memory",
     "reports": "bench.reports",
+    "portal": "bench.portal",
 }
 
 

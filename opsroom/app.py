@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 
 from admin_portal import routes as portal_routes
-from admin_portal.access import roles_from_configuration
+from admin_portal.access import roles_from_catalog
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
 from application.tickets import TicketActions
@@ -121,6 +121,7 @@ class Opsroom:
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
         self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
+        self.report_access: ReportAccess | None = None
         self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
@@ -138,7 +139,7 @@ class Opsroom:
         )
         assert config.homeserver is not None and config.bot.user_id is not None
         self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
-        report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
+        self.report_access = report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -231,9 +232,15 @@ class Opsroom:
             pool=self.pool,
             settings=config.portal,
             login=HomeserverLogin(config.homeserver.url, self._probe),
-            roles_of=roles_from_configuration(config.bot.admins, self.domain.rules.people, config.rooms),
+            roles_of=roles_from_catalog(self.domain.rules),
+            domain=self.domain,
+            actions=self.intake.actions if self.intake else TicketActions(self.domain),
             server_name=config.server_name,
             public_url=config.http.public_url,
+            health=self.health,
+            reports=self.reports,
+            report_access=self.report_access,
+            knowledge=self.knowledge,
         )
 
     def _register_mail(self, handlers: outbox.Handlers) -> None:

@@ -236,9 +236,11 @@ def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
     if config is not None:
         # what refers to a part set aside (a regulation of that name) is not a problem of its own
         names = {repr(_path_parts(path)[-1]) for path in set_aside if isinstance(_path_parts(path)[-1], str)}
+        holders = {_parent(path) for path in set_aside}  # an entry whose part was set aside is not missing it
         problems.extend(
             p for p in check_consistency(config)
-            if not under(p.path, set_aside) and not (set_aside and any(name in p.message for name in names))
+            if not under(p.path, set_aside) and p.path not in holders
+            and not (set_aside and any(name in p.message for name in names))
         )
     if problems:
         error = ConfigError(problems)

@@ -1,5 +1,6 @@
-"""HTML pages (the public web form, and next the portal) from ``templates/web/``, translated
-through the same gettext catalogues as the bot's messages and mails."""
+"""HTML pages (the public web form from ``templates/web/``, the admin portal from
+``templates/portal/``), translated through the same gettext catalogues as the bot's messages
+and mails."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from texts.i18n import translations
 
 
 @lru_cache(maxsize=None)
-def page_environment(language: str) -> jinja2.Environment:
-    """One environment per language; autoescaped, missing values are errors."""
+def page_environment(language: str, folder: str = "web") -> jinja2.Environment:
+    """One environment per language and folder of ``templates/`` (``web``: the public form,
+    ``portal``: the admin portal); autoescaped, missing values are errors."""
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("texts", "templates/web"),
+        loader=jinja2.PackageLoader("texts", f"templates/{folder}"),
         autoescape=True,
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,

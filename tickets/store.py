@@ -368,6 +368,19 @@ async def in_digest(conn: asyncpg.Connection, digest_id: int, *, limit: int) -> 
     return [Ticket(**dict(row)) for row in rows], total
 
 
+# replaced by spaces before words are indexed (migration 0015_ticket_search) and searched: the
+# same characters on both sides, and none of to_tsquery's operators is left in a search word
+SEARCH_PUNCTUATION = ".-_/:@,;!?()[]{}<>\"'=+*&|#%~^$`\\"
+_TO_SPACES = str.maketrans(SEARCH_PUNCTUATION, " " * len(SEARCH_PUNCTUATION))
+
+
+def _word_prefixes(words: tuple[str, ...]) -> str | None:
+    """A tsquery finding tickets whose indexed words begin with each part of each word
+    (``db-01`` -> ``db:* & 01:*``); None when the words have no such part."""
+    parts = [part for word in words for part in word.translate(_TO_SPACES).split()]  # to_tsquery lowercases as lower() does
+    return " & ".join(f"{part}:*" for part in parts) or None
+
+
 def _like_pattern(word: str) -> str:
     """``word`` anywhere, taken literally (``%``, ``_`` and ``\\`` lose their LIKE meaning)."""
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -395,6 +408,9 @@ async def search(
         conditions.append(f"created_at >= {param(query.since)}")
     if query.until is not None:
         conditions.append(f"created_at < {param(query.until)}")
+    prefixes = _word_prefixes(query.words)
+    if prefixes is not None:  # the index narrows it down; ILIKE below keeps each word's exact text
+        conditions.append(f"search_words @@ to_tsquery('simple', {param(prefixes)})")
     for word in query.words:
         pattern = param(_like_pattern(word))
         conditions.append(f"(title ILIKE {pattern} OR description ILIKE {pattern})")

@@ -81,3 +81,44 @@ async def browser(request: pytest.FixtureRequest) -> AsyncIterator[Callable[...,
     yield make
     for instance in opened:
         await asyncio.to_thread(instance.quit)
+
+
+@dataclass
+class PortalRoom:
+    """A staffed topic room with opsroom running (see tests.support.regulation.Room), plus the
+    passwords of its staff and a manager and an admin, for logging in to the portal."""
+
+    room: Any
+    accounts: dict[str, Account]  # alice, bob (level 1), lead (2), head (3), manager, admin
+
+    @property
+    def base_url(self) -> str:
+        return self.room.base_url
+
+
+@pytest.fixture
+async def portal_room(make_config, run_opsroom, specialists, new_account) -> AsyncIterator[Callable[..., Awaitable[PortalRoom]]]:
+    from tests.support.regulation import open_room
+
+    made: list[PortalRoom] = []
+
+    async def make(*, portal: dict[str, Any] | None = None, **options: Any) -> PortalRoom:
+        accounts = {name: new_account(name) for name in ("alice", "bob", "lead", "head", "manager", "admin")}
+
+        async def staff_with_passwords(prefix: str = "spec", account: Account | None = None) -> Any:
+            return await specialists(prefix, account or accounts.get(prefix))
+
+        def sections(_key: str, _staff: Any) -> dict[str, Any]:
+            return {
+                "bot": {"admins": [accounts["admin"].user_id]},
+                "people": [{"user": accounts["manager"].user_id, "roles": ["manager"]}],
+                "portal": {"require_2fa": False, **(portal or {})},
+            }
+
+        room = await open_room(make_config, run_opsroom, staff_with_passwords, sections=sections, **options)
+        made.append(PortalRoom(room, accounts))
+        return made[-1]
+
+    yield make
+    for entry in made:
+        await entry.room.http.close()

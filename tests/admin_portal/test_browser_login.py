@@ -82,11 +82,31 @@ async def test_a_form_replayed_without_its_csrf_token_is_refused(portal_stack, b
     await web.shoot("account-in-czech")
 
 
-async def test_a_specialist_is_refused_the_administrators_pages(portal_stack, browser):
+async def test_a_specialist_is_refused_the_catalog_and_the_administrators_pages(portal_stack, browser):
     stack = await portal_stack(portal={"require_2fa": False})
     web = await browser()
     await web.login(stack.base_url, stack.specialist.user_id, stack.specialist.password)
-    assert "Failed logins" not in await web.texts("nav a")
+    menu = await web.texts("nav a")
+    assert "Catalog" not in menu and "Failed logins" not in menu
+    await web.open(f"{stack.base_url}/admin/rooms")
+    await web.wait_text("only administrators and managers may see the catalog")
+    await web.shoot("specialist-refused-catalog")
     await web.open(f"{stack.base_url}/admin/security")
     await web.wait_text("Only administrators may use this page.")
-    await web.shoot("specialist-refused")
+
+
+async def test_a_manager_reads_the_catalog_and_asks_where_an_alarm_goes(portal_stack, browser):
+    stack = await portal_stack(portal={"require_2fa": False}, regulations={"standard": {
+        "claim_within": "5m", "resolve_within": "4h",
+        "escalation": {"unclaimed": [{"level": 2, "claim_within": "10m"}, {"level": 3}], "repeat_top": 1}}})
+    web = await browser()
+    await web.login(stack.base_url, stack.manager.user_id, stack.manager.password)
+    await web.click("nav a[href$='/rooms']")
+    await web.wait_text("Which room would this alarm go to?")
+    await web.fill({"alarm": '{"title": "Disk full", "service": "postgres"}'}, submit="#route")
+    await web.wait_text("It goes to General")
+    await web.shoot("rooms-route")
+    await web.open(f"{stack.base_url}/admin/regulations")
+    await web.wait_text("When nobody claims")
+    await web.shoot("regulations")
+    assert await web.phone_layout_fits()

@@ -34,7 +34,7 @@ def test_every_method_loads_and_every_secret_is_redacted():
 
 
 BAD_SOURCES = [
-    (  # problems of single values
+    (  # problems of single values, and across sources, in one pass
         [
             {"name": "a", "token": "same-secret"},
             {"name": "b", "hmac": {"secret": "same-secret", "header": "Authorization"}},
@@ -49,9 +49,13 @@ BAD_SOURCES = [
             "sources[2].hmac.header: not an HTTP header name: 'bad header'",
             "sources[4].basic.password: required",
             "sources[6].routing_key: expected a non-empty string",
+            # the checks across sources in the same pass (what is set aside above is not blamed again)
+            "sources[1].hmac.secret: the same secret is already used at sources[0].token",
+            "sources[5].basic.username: user 'u' is used by another source",
+            "sources[6].name: duplicate name 'a'",
         ],
     ),
-    (  # checks across sources, once every value is well-formed
+    (  # checks across sources
         [
             {"name": "nothing"},
             {"name": "a", "token": "same-secret"},

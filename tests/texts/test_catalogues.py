@@ -20,7 +20,8 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 def extracted_messages() -> set[str]:
     method_map = [(f"{part}/**.py", "python") for part in TRANSLATED_PARTS]
-    method_map += [("texts/templates/**.j2", "jinja2"), ("texts/templates/web/**.html", "jinja2")]
+    method_map += [("texts/templates/**.j2", "jinja2"), ("texts/templates/web/**.html", "jinja2"),
+                   ("texts/templates/portal/**.html", "jinja2")]
     options = {pattern: {"extensions": "jinja2.ext.i18n"} for pattern, method in method_map if method == "jinja2"}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(

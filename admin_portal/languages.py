@@ -1,40 +1,18 @@
-"""The portal's languages: gettext catalogues read from the .po files at start, and the choice
-of language per person (their setting, else the browser's Accept-Language, else English)."""
+"""Which language a person sees the portal in: their choice, else the browser's
+Accept-Language, else English; every language of the shared catalogues (``texts``) is offered."""
 
 from __future__ import annotations
 
-import gettext
-from functools import lru_cache
-from io import BytesIO
-from pathlib import Path
+from texts.i18n import LANGUAGES
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
-LOCALES_DIR = Path(__file__).with_name("locales")
-DOMAIN = "portal"
 SOURCE_LANGUAGE = "en"
 # shown in the language menu in each language's own name
 LANGUAGE_NAMES = {"en": "English", "cs": "Čeština", "pl": "Polski", "ru": "Русский", "hr": "Hrvatski", "zh": "中文"}
 
 
 def available_languages() -> list[str]:
-    """English and every language with a catalogue, in the menu's order."""
-    found = {path.parent.parent.name for path in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
-    return [SOURCE_LANGUAGE, *sorted(found - {SOURCE_LANGUAGE}, key=lambda code: list(LANGUAGE_NAMES).index(code) if code in LANGUAGE_NAMES else 99)]
-
-
-@lru_cache(maxsize=None)
-def translations(language: str) -> gettext.NullTranslations:
-    po_file = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po_file.exists():
-        return gettext.NullTranslations()
-    with po_file.open("rb") as handle:
-        catalog = read_po(handle, locale=language, domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    """English first, then every other language the texts are translated into."""
+    return [SOURCE_LANGUAGE, *(code for code in LANGUAGES if code != SOURCE_LANGUAGE)]
 
 
 def negotiate(accept_language: str | None, available: list[str]) -> str:
