@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from escalation.steps import Escalation
+from rooms.store import AnnouncementCounter
 from tickets.alarms import AlarmIntake
 from tickets.group_alarms import AlertGroupIntake
 from tickets.by_people import ByPeople
@@ -26,11 +27,12 @@ class Domain:
     statuses: StatusSteps
 
     @classmethod
-    def build(cls, rules: TicketRules) -> Domain:
+    def build(cls, rules: TicketRules, *, announcements: AnnouncementCounter | None = None) -> Domain:
+        """``announcements``: alarm intake counts storm windows on this connection of its own."""
         return cls(
             rules=rules,
-            alarms=AlarmIntake(rules),
-            groups=AlertGroupIntake(rules),
+            alarms=AlarmIntake(rules, announcements),
+            groups=AlertGroupIntake(rules, announcements),
             steps=PersonSteps(rules),
             escalation=Escalation(rules),
             silences=Silences(rules),

@@ -1,55 +1,68 @@
 """Alarm intake under load, against a real Alertmanager's own ingest in the same run.
 
-Load generator: Debian's ``wrk`` (C, one thread), on the same 2 cores as everything else:
-opsroom (this Python process: HTTP, group commit, bot, outbox), PostgreSQL, Synapse and
-Alertmanager. Every figure is from one run of this script.
+Everything runs on this machine's cores at once: the load generator (Debian's ``wrk``, C, one
+thread), opsroom as it runs in production (``opsroom run`` in a process of its own, with its
+intake workers: ``http.workers``, default one process per core), PostgreSQL, Synapse and
+Alertmanager. wrk is pinned to the last core with ``taskset`` for both servers alike (unless
+OPSROOM_BENCH_PIN_WRK=no); the servers are not pinned. Every figure is from one run of this
+script, and the CPU seconds each process used are printed beside it.
 
 1. single alarms: ``POST /api/v1/alarms``, each a new alarm (a new fingerprint, so a new
    ticket), spread over 20 topic rooms; opsroom answers 202 only after the commit. After the
    run the tickets are counted: every 202 must be a stored ticket. Alertmanager: ``POST
-   /api/v2/alerts`` with one new alert per request.
+   /api/v2/alerts`` with one new alert per request, same wrk settings.
 2. batches of 100: ``POST /api/v1/alarms/alertmanager`` with a 100-alert notification (a new
    group each time: one ticket with 100 members); Alertmanager: ``POST /api/v2/alerts`` with
-   100 new alerts.
-3. a storm: 20,000 alarms over 20 rooms, paced at 2,000/s by a Python client: all stored?
-   how many room messages were sent (announcements, digests and their edits)? how long until
-   every room is quiet (the outbox delivered to Synapse)?
+   100 new alerts, same wrk settings.
+3. a storm: 20,000 new alarms over 20 rooms, offered by wrk as fast as opsroom takes them (a
+   fresh database and process). A matrix-nio client, staff of every room, reads every room's
+   history afterwards: every ticket must be announced once or counted in its room's digest,
+   none twice, and the last message (or edit) must be within 10 s of the first alarm.
+
+Environment: OPSROOM_BENCH_WORKERS (http.workers; default: one per core), OPSROOM_BENCH_DURATION
+(seconds per wrk run, default 10), OPSROOM_BENCH_PIN_WRK (``no``: wrk unpinned).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import asyncpg
+import psutil
+import yaml
+from nio import AsyncClient, RoomMessagesResponse
 
-from bench.support import admin_dsn, free_port, opsroom_config, scratch_database, scratch_synapse
-from opsroom.app import Opsroom
+from bench.support import admin_dsn, free_port, scratch_database, scratch_synapse
 from opsroom.embedded.synapse import shared_secret
-from tests.support.matrix import register
+from tests.support.matrix import SYNC_FILTER, Account, register
 
 TOKEN = "bench-source-token-0123456789"
 ROOMS = 20
-DURATION = 10
+DURATION = int(os.environ.get("OPSROOM_BENCH_DURATION", "10"))
 CONNECTIONS = 64
+BATCH_CONNECTIONS = 16
 STORM_ALARMS = 20_000
-STORM_RATE = 2_000
-TARGETS = {"single_rps": 5000, "batch_alerts_per_s": 50000}
+STORM_QUIET_WITHIN = 10.0
+TARGETS = {"single_rps": 5000, "single_ratio": 0.5, "single_p99_ms": 50.0, "batch_alerts_per_s": 50000, "batch_ratio": 0.75}
 
 SINGLE_ALARM_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 local counter = 0
+math.randomseed(os.time() + os.clock() * 1000000)
 local prefix = tostring(math.random(1, 1000000000))
 request = function()
   counter = counter + 1
@@ -69,6 +82,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 local counter = 0
+math.randomseed(os.time() + os.clock() * 1000000)
 local prefix = tostring(math.random(1, 1000000000))
 request = function()
   counter = counter + 1
@@ -96,6 +110,42 @@ AM_ALERT = (
 )
 AM_WRAP = '"[" .. table.concat(alerts, ",") .. "]"'
 
+# exactly STORM_ALARMS new alarms; what wrk sends past them is a GET every process answers
+# itself (405, nothing stored) until the benchmark, seeing every alarm stored, stops wrk
+STORM_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+sent, accepted, refused = 0, 0, 0
+math.randomseed(os.time() + os.clock() * 1000000)
+local prefix = tostring(math.random(1, 1000000000))
+-- wrk asks for one request before the run and never sends it: alarm n is call n + 1
+request = function()
+  sent = sent + 1
+  local n = sent - 1
+  if n < 1 or n > %(alarms)d then
+    return wrk.format("GET", "/api/v1/alarms", nil, nil)
+  end
+  local body = string.format('{"title":"storm %%s-%%d","host":"node-%%s-%%d","service":"r%%02d","severity":"major"}',
+                             prefix, n, prefix, n, n %% %(rooms)d)
+  return wrk.format(nil, "/api/v1/alarms", nil, body)
+end
+response = function(status, headers, body)
+  if status == 405 then return end
+  if status == 202 then accepted = accepted + 1 else refused = refused + 1 end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    io.write(string.format("storm accepted %%d refused %%d\\n", thread:get("accepted"), thread:get("refused")))
+  end
+end
+"""
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
 
 @dataclass
 class WrkResult:
@@ -105,6 +155,8 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_seconds: float  # wrk's own
+    output: str = ""
 
     def line(self) -> str:
         return (f"{self.rps:8.0f} requests/s   p50 {self.p50_ms:6.1f} ms   p99 {self.p99_ms:6.1f} ms   "
@@ -116,23 +168,50 @@ def _milliseconds(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def wrk_command(connections: int, duration: int, script: str, url: str) -> list[str]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script, url]
+    if os.environ.get("OPSROOM_BENCH_PIN_WRK", "yes") != "no" and shutil.which("taskset"):
+        command = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[-1]), *command]
+    return command
+
+
 def run_wrk(url: str, script: str, *, connections: int = CONNECTIONS, duration: int = DURATION) -> WrkResult:
+    return parse_wrk(*finish_wrk(start_wrk(url, script, connections=connections, duration=duration)))
+
+
+def start_wrk(url: str, script: str, *, connections: int, duration: int) -> tuple[subprocess.Popen[bytes], Any, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", handle.name, url],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    Path(handle.name).unlink()
-    requests, seconds = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output).groups()[:2]  # type: ignore[union-attr]
-    unit = re.search(r"\d+ requests in [\d.]+(m?s)", output).group(1)  # type: ignore[union-attr]
+    out = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(wrk_command(connections, duration, handle.name, url), stdout=out, stderr=subprocess.STDOUT)
+    return process, out, handle.name
+
+
+def finish_wrk(started: tuple[subprocess.Popen[bytes], Any, str]) -> tuple[str, float]:
+    """wrk's output and the CPU seconds it used, once it has exited."""
+    process, out, script = started
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    output = out.read()
+    out.close()
+    Path(script).unlink()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed: {output}")
+    return output, usage.ru_utime + usage.ru_stime
+
+
+def parse_wrk(output: str, cpu: float) -> WrkResult:
+    found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    assert found is not None, output
+    requests, seconds, unit = found.groups()
     errors = 0
-    found = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if found:
-        errors += int(found.group(1))
-    found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    if found:
-        errors += sum(int(n) for n in found.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
     return WrkResult(
         requests=int(requests),
         seconds=float(seconds) * (60 if unit == "m" else 1),
@@ -141,7 +220,56 @@ def run_wrk(url: str, script: str, *, connections: int = CONNECTIONS, duration: 
         p50_ms=_milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
         p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
         errors=errors,
+        cpu_seconds=cpu,
+        output=output,
     )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def postgres_backends(database: str) -> list[int]:
+    """The server processes serving the benchmark's database (connections come and go)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info["cmdline"] or [])
+        if line.startswith("postgres:") and f" {database} " in line:
+            found.append(process.pid)
+    return found
+
+
+@dataclass
+class CpuWatch:
+    """CPU seconds used by groups of processes over one phase."""
+
+    groups: dict[str, Any]  # name -> callable returning pids
+    start: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: cpu_seconds([pid]) for pid in pids()} for name, pids in self.groups.items()}
+
+    def begin(self) -> None:
+        self.start = self._sample()
+
+    def end(self) -> dict[str, float]:
+        now = self._sample()
+        # a process that started during the phase counts from zero; one that ended is lost (small)
+        return {name: sum(cpu - self.start[name].get(pid, 0.0) for pid, cpu in now[name].items()) for name in self.groups}
+
+
+def describe_cpu(used: dict[str, float], seconds: float) -> str:
+    return ", ".join(f"{name} {value:.1f} s ({value / seconds:.2f} cores)" for name, value in used.items() if value > 0.05)
+
+
+# ---- the peers ----------------------------------------------------------------------------
 
 
 class Alertmanager:
@@ -160,8 +288,6 @@ class Alertmanager:
              f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        import urllib.request
-
         for _ in range(100):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1)
@@ -176,133 +302,321 @@ class Alertmanager:
             self.process.wait(10)
 
 
-def config_for(dsn: str, synapse_url: str, bot: Any) -> Any:
-    rooms = [{"key": f"r{n:02d}", "name": f"Room {n}", "match": {"service": [f"r{n:02d}"]}, "default": n == 0}
-             for n in range(ROOMS)]
-    return opsroom_config(
-        dsn, synapse_url, bot,
-        database={"url": dsn, "min_connections": 4, "max_connections": 12},
-        http={"port": 0, "max_body_bytes": 4 * 1024 * 1024},
-        logging={"level": "WARNING"},
-        sources=[{"name": "load", "token": TOKEN}],
-        rooms=rooms,
-    )
+class OpsroomProcess:
+    """``opsroom run`` with the benchmark's configuration, in a process of its own."""
+
+    def __init__(self, directory: Path, dsn: str, synapse_url: str, bot: Account, staff: str) -> None:
+        self.port = free_port()
+        self.directory = directory
+        rooms = [{"key": f"r{n:02d}", "name": f"Room {n}", "match": {"service": [f"r{n:02d}"]}, "default": n == 0,
+                  "staff": [{"user": staff, "level": 1}]} for n in range(ROOMS)]
+        http: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "max_body_bytes": 4 * 1024 * 1024}
+        if os.environ.get("OPSROOM_BENCH_WORKERS"):
+            http["workers"] = int(os.environ["OPSROOM_BENCH_WORKERS"])
+        self.config = {
+            "database": {"url": dsn, "min_connections": 4, "max_connections": 12},
+            "homeserver": {"url": synapse_url},
+            "bot": {"user_id": bot.user_id, "password": bot.password},
+            "http": http,
+            "logging": {"level": "WARNING"},
+            "regulations": {"standard": {"claim_within": "1h", "resolve_within": "4h"}},
+            "sources": [{"name": "load", "token": TOKEN}],
+            "rooms": rooms,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = directory / "opsroom.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        path = self.directory / "opsroom.yaml"
+        path.write_text(yaml.safe_dump(self.config))
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "opsroom.cli", "run", "--config", str(path)],
+                                            stdout=log, stderr=log)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"opsroom exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("opsroom did not become healthy")
+
+    def pids(self) -> list[int]:
+        if self.process is None or self.process.poll() is not None:
+            return []
+        root = psutil.Process(self.process.pid)
+        return [root.pid, *(child.pid for child in root.children(recursive=True))]
+
+    def rss_mb(self) -> list[float]:
+        sizes = []
+        for pid in self.pids():
+            try:
+                sizes.append(psutil.Process(pid).memory_info().rss / 2**20)
+            except psutil.NoSuchProcess:
+                pass
+        return sizes
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
-async def count(app: Opsroom, sql: str) -> int:
-    assert app.pool is not None
-    async with app.pool.acquire() as conn:
+async def count(dsn: str, sql: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
         return await conn.fetchval(sql)
+    finally:
+        await conn.close()
 
 
-async def throughput(admin: str, synapse: Any, bot: Any, am: Alertmanager) -> dict[str, Any]:
+# ---- the room observer --------------------------------------------------------------------
+
+
+class RoomReader:
+    """A member of every topic room (matrix-nio): joins on invitation, reads each room's history."""
+
+    def __init__(self, base_url: str, account: Account) -> None:
+        self.client = AsyncClient(base_url, account.user_id)
+        self.account = account
+        self.joined: set[str] = set()
+
+    async def login(self) -> None:
+        await self.client.login(self.account.password)
+
+    async def join_invited(self, rooms: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.joined) < rooms:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"invited to {len(self.joined)} of {rooms} rooms")
+            response = await self.client.sync(timeout=1000, sync_filter=SYNC_FILTER)
+            for room_id in getattr(response, "rooms").invite:
+                if room_id not in self.joined:
+                    await self.client.join(room_id)
+                    self.joined.add(room_id)
+            self.joined |= set(getattr(response, "rooms").join)
+
+    async def history(self, room_id: str) -> list[dict[str, Any]]:
+        """Every event of the room, oldest first (paginated back from now)."""
+        events: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            response = await self.client.room_messages(room_id, start=token, limit=1000)
+            if not isinstance(response, RoomMessagesResponse):
+                raise RuntimeError(f"reading {room_id} failed: {response}")
+            events += [event.source for event in response.chunk]
+            if not response.chunk or not response.end:
+                return list(reversed(events))
+            token = response.end
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+TICKET_NUMBER = re.compile(r"#(\d+)")
+DIGEST_TOTAL = re.compile(r"Alarm storm: (\d+) more alarms")
+
+
+@dataclass
+class RoomCount:
+    announced: list[int] = field(default_factory=list)  # ticket numbers, in order
+    digests: dict[str, int] = field(default_factory=dict)  # digest event -> tickets its last version counts
+    messages: int = 0  # every message the bot sent (edits too)
+    last_ms: int = 0  # origin_server_ts of the bot's last message or edit
+
+
+def count_room(events: list[dict[str, Any]], bot: str, since_ms: int) -> RoomCount:
+    """What the bot said in a room from ``since_ms`` on (the rooms outlive a run's database)."""
+    counted = RoomCount()
+    for event in events:
+        if event.get("type") != "m.room.message" or event.get("sender") != bot or event.get("origin_server_ts", 0) < since_ms:
+            continue
+        counted.messages += 1
+        counted.last_ms = max(counted.last_ms, event.get("origin_server_ts", 0))
+        content = event.get("content", {})
+        relation = content.get("m.relates_to") or {}
+        if relation.get("rel_type") == "m.replace":
+            new = content.get("m.new_content", {}).get("body", "")
+            if relation.get("event_id") in counted.digests and (found := DIGEST_TOTAL.search(new)):
+                counted.digests[relation["event_id"]] = int(found.group(1))
+            continue
+        if relation.get("rel_type") == "m.thread":
+            continue
+        body = content.get("body", "")
+        if found := DIGEST_TOTAL.search(body):
+            counted.digests[event["event_id"]] = int(found.group(1))
+        elif found := TICKET_NUMBER.search(body.splitlines()[0] if body else ""):
+            counted.announced.append(int(found.group(1)))
+    return counted
+
+
+# ---- the phases ---------------------------------------------------------------------------
+
+
+async def throughput(admin: str, synapse: Any, bot: Account, staff: Account, am: Alertmanager, work: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     async with scratch_database(admin) as dsn:
-        app = Opsroom(config_for(dsn, synapse.settings.url, bot))
-        await app.start()
-        await app.bot.rooms_ready.wait()
-        base = f"http://127.0.0.1:{app.http.port}"
+        opsroom = OpsroomProcess(work, dsn, synapse.settings.url, bot, staff.user_id)
+        opsroom.start()
+        database = dsn.rsplit("/", 1)[1]
+        watch = CpuWatch({"opsroom": opsroom.pids, "postgres": lambda: postgres_backends(database),
+                          "synapse": lambda: [synapse.pid] if synapse.pid else [], "alertmanager": lambda: [am.process.pid]})
         am_base = f"http://127.0.0.1:{am.port}"
         try:
-            single = dict(token=TOKEN, rooms=ROOMS, format=OPSROOM_SINGLE, path="/api/v1/alarms")
-            figures["opsroom single"] = await asyncio.to_thread(run_wrk, base + "/api/v1/alarms", SINGLE_ALARM_LUA % single)
-            created = await count(app, "SELECT count(*) FROM tickets")
-            figures["durable"] = (created, figures["opsroom single"].requests - figures["opsroom single"].errors)
-            am_single = dict(token=TOKEN, rooms=ROOMS, format=AM_SINGLE, path="/api/v2/alerts")
-            figures["alertmanager single"] = await asyncio.to_thread(run_wrk, am_base + "/api/v2/alerts", SINGLE_ALARM_LUA % am_single)
-            batch = dict(token=TOKEN, rooms=ROOMS, alert=OPSROOM_ALERT, wrap=OPSROOM_WRAP, path="/api/v1/alarms/alertmanager")
-            figures["opsroom batch"] = await asyncio.to_thread(
-                run_wrk, base + "/api/v1/alarms/alertmanager", BATCH_LUA % batch, connections=16
-            )
-            am_batch = dict(token=TOKEN, rooms=ROOMS, alert=AM_ALERT, wrap=AM_WRAP, path="/api/v2/alerts")
-            figures["alertmanager batch"] = await asyncio.to_thread(
-                run_wrk, am_base + "/api/v2/alerts", BATCH_LUA % am_batch, connections=16
-            )
-            groups = await count(app, "SELECT count(*) FROM tickets WHERE source = 'alertmanager' OR details ? 'alerts'")
-            figures["batch durable"] = (groups, figures["opsroom batch"].requests - figures["opsroom batch"].errors)
-            figures["batches"] = (app.intake.alarms.batches, app.intake.alarms.alarms)
+            figures["processes"] = len(opsroom.pids())
+            runs = [
+                ("opsroom single", opsroom.base + "/api/v1/alarms",
+                 SINGLE_ALARM_LUA % dict(token=TOKEN, rooms=ROOMS, format=OPSROOM_SINGLE, path="/api/v1/alarms"), CONNECTIONS),
+                ("alertmanager single", am_base + "/api/v2/alerts",
+                 SINGLE_ALARM_LUA % dict(token=TOKEN, rooms=ROOMS, format=AM_SINGLE, path="/api/v2/alerts"), CONNECTIONS),
+                ("opsroom batch", opsroom.base + "/api/v1/alarms/alertmanager",
+                 BATCH_LUA % dict(token=TOKEN, rooms=ROOMS, alert=OPSROOM_ALERT, wrap=OPSROOM_WRAP,
+                                  path="/api/v1/alarms/alertmanager"), BATCH_CONNECTIONS),
+                ("alertmanager batch", am_base + "/api/v2/alerts",
+                 BATCH_LUA % dict(token=TOKEN, rooms=ROOMS, alert=AM_ALERT, wrap=AM_WRAP, path="/api/v2/alerts"), BATCH_CONNECTIONS),
+            ]
+            for name, url, script, connections in runs:
+                before = await count(dsn, "SELECT count(*) FROM tickets")
+                watch.begin()
+                result = await asyncio.to_thread(run_wrk, url, script, connections=connections)
+                used = watch.end()
+                used["wrk"] = result.cpu_seconds
+                figures[name] = result
+                figures[name + " cpu"] = used
+                figures[name + " load"] = os.getloadavg()[0]
+                if name.startswith("opsroom"):
+                    figures[name + " stored"] = await count(dsn, "SELECT count(*) FROM tickets") - before
+                if name == "opsroom single":
+                    figures["rss after single"] = opsroom.rss_mb()
+            figures["rss"] = opsroom.rss_mb()
         finally:
-            await app.stop()
+            opsroom.stop()
     return figures
 
 
-async def storm(admin: str, synapse: Any, bot: Any) -> dict[str, Any]:
+async def storm(admin: str, synapse: Any, bot: Account, staff: Account, work: Path) -> dict[str, Any]:
     async with scratch_database(admin) as dsn:
-        app = Opsroom(config_for(dsn, synapse.settings.url, bot), outbox_poll_interval=0.5)
-        await app.start()
-        await app.bot.rooms_ready.wait()
-        url = f"http://127.0.0.1:{app.http.port}/api/v1/alarms"
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        failures = 0
-        connector = aiohttp.TCPConnector(limit=200)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            async def send(n: int) -> None:
-                nonlocal failures
-                body = {"title": f"storm {n}", "host": f"node-{n}", "service": f"r{n % ROOMS:02d}", "severity": "major"}
-                try:
-                    async with http.post(url, json=body, headers=headers) as response:
-                        if response.status != 202:
-                            failures += 1
-                except aiohttp.ClientError:
-                    failures += 1
+        opsroom = OpsroomProcess(work, dsn, synapse.settings.url, bot, staff.user_id)
+        opsroom.start()
+        reader = RoomReader(synapse.settings.url, staff)
+        database = dsn.rsplit("/", 1)[1]
+        watch = CpuWatch({"opsroom": opsroom.pids, "postgres": lambda: postgres_backends(database),
+                          "synapse": lambda: [synapse.pid] if synapse.pid else []})
+        try:
+            await reader.login()
+            await reader.join_invited(ROOMS)
+            script = STORM_LUA % dict(token=TOKEN, alarms=STORM_ALARMS, rooms=ROOMS)
+            watch.begin()
+            started = time.time()
+            wrk = start_wrk(opsroom.base + "/api/v1/alarms", script, connections=CONNECTIONS, duration=300)
+            stored, last_change, accepted_in = 0, time.time(), 0.0
+            while wrk[0].poll() is None:  # until every alarm is stored, or nothing more is for 10 s
+                now_stored = await count(dsn, "SELECT count(*) FROM tickets")
+                if now_stored != stored:
+                    stored, last_change, accepted_in = now_stored, time.time(), time.time() - started
+                if stored >= STORM_ALARMS or time.time() - last_change > 10:
+                    await asyncio.sleep(0.2)  # the last answers are on their way
+                    wrk[0].send_signal(signal.SIGINT)
+                    break
+                await asyncio.sleep(0.05)
+            result = parse_wrk(*await asyncio.to_thread(finish_wrk, wrk))
+            found = re.search(r"storm accepted (\d+) refused (\d+)", result.output)
+            accepted, refused = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+            # quiet: nothing left to deliver (a digest edit waits a second to gather more)
+            while await count(dsn, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL") > 0:
+                if time.time() - started > 300:
+                    break
+                await asyncio.sleep(0.1)
+            used = watch.end()
+            used["wrk"] = result.cpu_seconds
+            stored = await count(dsn, "SELECT count(*) FROM tickets")
+            dead = await count(dsn, "SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL")
+            rooms = [await reader.history(room_id) for room_id in sorted(reader.joined)]
+            rss = opsroom.rss_mb()
+        finally:
+            await reader.close()
+            opsroom.stop()
+    counts = [count_room(events, bot.user_id, int(started * 1000)) for events in rooms]
+    announced = [number for room in counts for number in room.announced]
+    folded = sum(total for room in counts for total in room.digests.values())
+    last_ms = max((room.last_ms for room in counts), default=0)
+    return {
+        "accepted": accepted, "refused": refused, "accepted_in": accepted_in, "stored": stored, "dead": dead,
+        "announced": len(announced), "announced_twice": len(announced) - len(set(announced)), "folded": folded,
+        "digests": sum(len(room.digests) for room in counts), "messages": sum(room.messages for room in counts),
+        "quiet_after": (last_ms / 1000 - started) if last_ms else float("nan"), "cpu": used, "rss": rss,
+        "seconds": time.time() - started, "load": os.getloadavg()[0],
+    }
 
-            started = time.monotonic()
-            tasks = []
-            for n in range(STORM_ALARMS):
-                due = started + n / STORM_RATE
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(send(n)))
-            await asyncio.gather(*tasks)
-            sent_in = time.monotonic() - started
-        stored = await count(app, "SELECT count(*) FROM tickets")
-        while await count(app, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL") > 0:
-            await asyncio.sleep(0.2)
-        quiet_after = time.monotonic() - started
-        messages = await count(app, "SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL AND result ? 'event_id' AND NOT result ? 'already'")
-        superseded = await count(app, "SELECT count(*) FROM outbox WHERE result ? 'superseded_by'")
-        dead = await count(app, "SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL")
-        await app.stop()
-    return {"sent_in": sent_in, "failures": failures, "stored": stored, "quiet_after": quiet_after,
-            "messages": messages, "superseded": superseded, "dead": dead}
+
+def meets(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
 
 
 async def run(admin: str) -> int:
-    with scratch_synapse() as synapse, tempfile.TemporaryDirectory(prefix="opsroom-bench-am-") as am_dir:
-        bot = register(synapse.settings.url, shared_secret(synapse.settings), "opsroom")
-        am = Alertmanager(Path(am_dir))
+    with scratch_synapse() as synapse, tempfile.TemporaryDirectory(prefix="opsroom-bench-intake-") as work:
+        secret = shared_secret(synapse.settings)
+        bot = register(synapse.settings.url, secret, "opsroom")
+        staff = register(synapse.settings.url, secret, "counter")
+        am = Alertmanager(Path(work))
         am.start()
         try:
-            figures = await throughput(admin, synapse, bot, am)
-            storm_figures = await storm(admin, synapse, bot)
+            figures = await throughput(admin, synapse, bot, staff, am, Path(work))
+            storm_figures = await storm(admin, synapse, bot, staff, Path(work))
         finally:
             am.stop()
     single, am_single = figures["opsroom single"], figures["alertmanager single"]
     batch, am_batch = figures["opsroom batch"], figures["alertmanager batch"]
-    print(f"load generator: wrk, 1 thread; single alarms {CONNECTIONS} connections, batches 16; {DURATION} s each")
-    print("1. single alarm per request (a new ticket each), 202 after commit:")
+    pinned = "pinned to one core with taskset" if wrk_command(1, 1, "x", "y")[0] == "taskset" else "not pinned"
+    print(f"machine: {os.cpu_count()} cores; opsroom: {figures['processes']} processes (primary + intake workers); "
+          f"load generator: wrk, 1 thread, {pinned}; {DURATION} s per run")
+    print(f"1. single alarm per request (a new ticket each), 202 after commit; {CONNECTIONS} connections:")
     print(f"   opsroom       {single.line()}")
+    print(f"                 cpu: {describe_cpu(figures['opsroom single cpu'], single.seconds)}; load average {figures['opsroom single load']:.1f}")
     print(f"   alertmanager  {am_single.line()}")
-    print(f"   ratio opsroom/alertmanager: {single.rps / am_single.rps:.2f}   target >= {TARGETS['single_rps']} requests/s: "
-          f"{'meets' if single.rps >= TARGETS['single_rps'] else 'MISSES'}")
-    stored, answered = figures["durable"]
+    print(f"                 cpu: {describe_cpu(figures['alertmanager single cpu'], am_single.seconds)}")
+    ratio = single.rps / am_single.rps
+    print(f"   ratio opsroom/alertmanager: {ratio:.2f} (target >= {TARGETS['single_ratio']}: {meets(ratio >= TARGETS['single_ratio'])}); "
+          f">= {TARGETS['single_rps']} requests/s: {meets(single.rps >= TARGETS['single_rps'])}; "
+          f"p99 <= {TARGETS['single_p99_ms']:.0f} ms: {meets(single.p99_ms <= TARGETS['single_p99_ms'])}")
+    stored = figures["opsroom single stored"]
+    answered = single.requests - single.errors
     print(f"   durable: {stored} tickets stored, {answered} answers 202 received (wrk drops answers in flight at its end)")
-    batches, alarms = figures["batches"]
-    print(f"   group commit: {alarms} alarms in {batches} transactions ({alarms / max(1, batches):.1f} per commit)")
-    print("2. Alertmanager webhook, 100 alerts per request:")
+    print(f"2. Alertmanager webhook, 100 alerts per request; {BATCH_CONNECTIONS} connections:")
     print(f"   opsroom       {batch.rps * 100:8.0f} alerts/s   ({batch.line()})")
+    print(f"                 cpu: {describe_cpu(figures['opsroom batch cpu'], batch.seconds)}; load average {figures['opsroom batch load']:.1f}")
     print(f"   alertmanager  {am_batch.rps * 100:8.0f} alerts/s   ({am_batch.line()})")
-    print(f"   ratio opsroom/alertmanager: {batch.rps / am_batch.rps:.2f}   target >= {TARGETS['batch_alerts_per_s']} alerts/s: "
-          f"{'meets' if batch.rps * 100 >= TARGETS['batch_alerts_per_s'] else 'MISSES'}")
-    groups, answered = figures["batch durable"]
-    print(f"   durable: {groups} group tickets stored, {answered} answers 202 received")
+    print(f"                 cpu: {describe_cpu(figures['alertmanager batch cpu'], am_batch.seconds)}")
+    batch_ratio = batch.rps / am_batch.rps
+    print(f"   ratio opsroom/alertmanager: {batch_ratio:.2f} (target >= {TARGETS['batch_ratio']}: {meets(batch_ratio >= TARGETS['batch_ratio'])}); "
+          f">= {TARGETS['batch_alerts_per_s']} alerts/s: {meets(batch.rps * 100 >= TARGETS['batch_alerts_per_s'])}")
+    print(f"   durable: {figures['opsroom batch stored']} group tickets stored, {batch.requests - batch.errors} answers 202 received")
+    print(f"   opsroom RSS at the end: {' + '.join(f'{mb:.0f}' for mb in figures['rss'])} MB "
+          f"(after the single alarms: {' + '.join(f'{mb:.0f}' for mb in figures['rss after single'])} MB)")
     s = storm_figures
-    print(f"3. storm: {STORM_ALARMS} alarms over {ROOMS} rooms, paced at {STORM_RATE}/s (Python client)")
-    print(f"   sent in {s['sent_in']:.1f} s, {s['failures']} failed; stored {s['stored']}; "
-          f"room messages sent {s['messages']} (edits superseded before sending: {s['superseded']}; given up: {s['dead']})")
-    print(f"   every room quiet {s['quiet_after']:.1f} s after the storm began")
-    return 0 if stored >= answered and s["stored"] == STORM_ALARMS else 1
+    print(f"3. storm: {STORM_ALARMS} new alarms over {ROOMS} rooms, offered by wrk ({CONNECTIONS} connections) as fast as taken")
+    print(f"   accepted {s['accepted']} (refused {s['refused']}) in {s['accepted_in']:.1f} s; stored {s['stored']}")
+    print(f"   seen in the rooms (matrix-nio): {s['announced']} announcements ({s['announced_twice']} twice), "
+          f"{s['folded']} tickets in {s['digests']} digests; {s['announced'] + s['folded']} of {s['stored']} accounted; "
+          f"{s['messages']} messages with edits; given up: {s['dead']}")
+    print(f"   every room quiet {s['quiet_after']:.1f} s after the first alarm (target <= {STORM_QUIET_WITHIN:.0f} s: "
+          f"{meets(s['quiet_after'] <= STORM_QUIET_WITHIN)})")
+    print(f"   cpu: {describe_cpu(s['cpu'], s['seconds'])}; load average {s['load']:.1f}; "
+          f"opsroom RSS at the end: {' + '.join(f'{mb:.0f}' for mb in s['rss'])} MB")
+    complete = (s["announced"] + s["folded"] == s["stored"] == STORM_ALARMS and s["announced_twice"] == 0)
+    return 0 if stored >= answered and complete else 1
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, overload
 from urllib.parse import quote
 
 from aiohttp import web
@@ -133,7 +133,7 @@ def _severity(labels: dict[str, str], alerts: list[Alert]) -> str:
     return ranked[0] if ranked else "warning"
 
 
-def parse_group(data: dict[str, Any], source: str, gateway: Gateway) -> tuple[AlarmInput, list[AlarmInput]]:
+def parse_group(data: dict[str, Any], source: str, gateway: Gateway) -> tuple[AlarmInput, Sequence[AlarmInput]]:
     """The group's alarm and one alarm per member. 400 (InvalidInput) naming the field when the
     payload does not have the documented shape."""
     version = string(data, "version", required=True, max_length=20)
@@ -179,8 +179,8 @@ def parse_group(data: dict[str, Any], source: str, gateway: Gateway) -> tuple[Al
         details=details,
         alerts=tuple(alerts),
     )
-    members = [
-        AlarmInput(
+    def member(alert: Alert) -> AlarmInput:
+        return AlarmInput(
             title=_title(alert.annotations, alert.labels, alert.key),
             source=source,
             severity=_severity(alert.labels, [alert]),  # type: ignore[arg-type]
@@ -192,9 +192,35 @@ def parse_group(data: dict[str, Any], source: str, gateway: Gateway) -> tuple[Al
             details={**details, "common_labels": alert.labels},
             alerts=(alert,),
         )
-        for alert in alerts
-    ]
-    return group, members
+
+    return group, Members(alerts, member)
+
+
+class Members(Sequence[AlarmInput]):
+    """One alarm per alert of a group, made when first asked for: only a room that splits alert
+    groups needs them."""
+
+    def __init__(self, alerts: list[Alert], make: Callable[[Alert], AlarmInput]) -> None:
+        self._alerts = alerts
+        self._make = make
+        self._made: list[AlarmInput] | None = None
+
+    def _all(self) -> list[AlarmInput]:
+        if self._made is None:
+            self._made = [self._make(alert) for alert in self._alerts]
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    @overload
+    def __getitem__(self, index: int) -> AlarmInput: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[AlarmInput]: ...
+
+    def __getitem__(self, index: int | slice) -> AlarmInput | Sequence[AlarmInput]:
+        return self._all()[index]
 
 
 async def receive_notification(request: web.Request, gateway: Gateway) -> web.Response:

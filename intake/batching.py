@@ -28,7 +28,7 @@ class Overloaded(Exception):
 
 class AlarmBatcher:
     def __init__(
-        self, pool: asyncpg.Pool, alarms: AlarmIntake, *, max_batch: int = 500, workers: int = 2, max_queued: int = 20000
+        self, pool: asyncpg.Pool, alarms: AlarmIntake, *, max_batch: int = 500, workers: int = 1, max_queued: int = 20000
     ) -> None:
         self._pool = pool
         self._alarms = alarms
@@ -38,13 +38,14 @@ class AlarmBatcher:
         self._workers: list[asyncio.Task[None]] = []
         self.batches = 0
         self.alarms = 0
+        self._storing = 0  # batches between the queue and their commit
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"alarm-batcher-{n}") for n in range(self._worker_count)]
 
     async def stop(self) -> None:
-        """Store what is queued, then stop."""
-        while not self._queue.empty():
+        """Store what is queued and what is being stored, then stop."""
+        while not self._queue.empty() or self._storing:
             await asyncio.sleep(0.01)
         for worker in self._workers:
             worker.cancel()
@@ -60,15 +61,41 @@ class AlarmBatcher:
         return await future
 
     async def _work(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._store(batch)
-
-    async def _store(self, batch: list[tuple[AlarmInput, asyncio.Future[AlarmOutcome]]]) -> None:
+        conn: asyncpg.pool.PoolConnectionProxy | None = None  # kept between batches: no reset, no wait for the pool
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                if conn is None:
+                    try:
+                        conn = await self._pool.acquire()
+                    except Exception as error:
+                        self._failed(batch, error)
+                        continue
+                self._storing += 1
+                try:
+                    stored = await self._store(conn, batch)
+                finally:
+                    self._storing -= 1
+                if not stored:
+                    await self._pool.release(conn)  # it may be broken: a fresh one next time
+                    conn = None
+        finally:
+            if conn is not None:
+                await asyncio.shield(self._pool.release(conn))
+
+    def _failed(self, batch: list[tuple[AlarmInput, asyncio.Future[AlarmOutcome]]], error: Exception) -> None:
+        if not is_unavailable(error):
+            log.exception("storing %d alarm(s) failed", len(batch), exc_info=error)
+            error = RuntimeError("the alarm could not be stored")
+        for _alarm, future in batch:
+            _fail(future, error)
+
+    async def _store(self, conn: asyncpg.pool.PoolConnectionProxy, batch: list[tuple[AlarmInput, asyncio.Future[AlarmOutcome]]]) -> bool:
+        """Store a batch, or fail its alarms; False when the connection may be unusable."""
+        try:
+            async with conn.transaction():
                 outcomes = await self._alarms.receive_alarms(conn, [alarm for alarm, _ in batch], clock.now())
         except asyncio.CancelledError:
             raise
@@ -76,21 +103,25 @@ class AlarmBatcher:
             if is_unavailable(error):  # the database is away: every alarm of the batch waits for it (503)
                 for _alarm, future in batch:
                     _fail(future, error)
-                return
+                return False
             if len(batch) == 1:
                 log.exception("storing an alarm failed")
                 _fail(batch[0][1], RuntimeError("the alarm could not be stored"))
-                return
+                return True
             # one bad alarm must not fail the others: store each on its own
             log.warning("a batch of %d alarms failed; storing them one by one", len(batch), exc_info=True)
             for item in batch:
-                await self._store([item])
-            return
+                if not await self._store(conn, [item]):
+                    for _alarm, future in batch:
+                        _fail(future, RuntimeError("the alarm could not be stored"))
+                    return False
+            return True
         self.batches += 1
         self.alarms += len(batch)
         for (_alarm, future), outcome in zip(batch, outcomes):
             if not future.done():  # the request may have gone away; the alarm is stored anyway
                 future.set_result(outcome)
+        return True
 
 
 def _fail(future: asyncio.Future[AlarmOutcome], error: Exception) -> None:

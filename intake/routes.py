@@ -9,13 +9,19 @@ from intake import checks_api, heartbeats, kb_api, kb_board, report_api
 from intake.context import INTAKE, IntakeContext
 
 
-def setup(app: web.Application, context: IntakeContext) -> None:
+def setup_gateways(app: web.Application, context: IntakeContext) -> None:
+    """The alarm gateways: what monitoring systems post, the hot path (also served by the
+    intake worker processes, see opsroom/workers.py)."""
     app[INTAKE] = context
     app.router.add_post("/api/v1/alarms", alarms.post_alarm)
     app.router.add_post("/api/v1/alarms/alertmanager", alertmanager.post_alertmanager)
     app.router.add_post("/api/v1/alarms/grafana", grafana.post_grafana)
     app.router.add_post("/api/v1/alarms/events-v2", events_v2.post_event)
     app.router.add_post("/v2/enqueue", events_v2.post_event)  # PagerDuty's path: tools change only the host
+
+
+def setup(app: web.Application, context: IntakeContext) -> None:
+    setup_gateways(app, context)
     app.router.add_get("/api/v1/openapi.json", openapi.serve)
     app.router.add_get("/api/v1/tickets", api.list_tickets)
     app.router.add_post("/api/v1/tickets", api.create_ticket)

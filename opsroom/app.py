@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from dataclasses import replace
 from typing import Any
@@ -15,7 +17,6 @@ from admin_portal import routes as portal_routes
 from admin_portal.access import roles_from_catalog
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
-from application.domain import Domain
 from application.tickets import TicketActions
 from bot.crypto.service import EncryptionSettings
 from bot.matrix import MatrixSettings
@@ -34,13 +35,12 @@ from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
-from opsroom.service_levels import build_service_levels
+from opsroom.workers import WorkerPool, build_domain, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
 from reports.mail import ReportMailer
 from reports.schedule import ScheduledReports
 from reports.service import ReportService
-from rooms.people import PeopleDirectory
 from storage import outbox
 from storage import outbox_kinds as kinds
 from storage.migrate import migrate
@@ -48,7 +48,6 @@ from storage.pool import connect, create_pool
 from texts.i18n import translations
 from texts.mail import MailComposer
 from tickets import notices
-from tickets.rules import StaticRules
 from tickets.silencing import SilenceExpiry
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,9 @@ class Opsroom:
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
         outbox_poll_interval: float = 2.0,
+        workers: int = 1,
     ) -> None:
+        """``workers``: processes accepting on the HTTP port, this one included (opsroom/workers.py)."""
         if config.database.url is None or config.homeserver is None or not config.bot.user_id:
             raise ValueError("Opsroom needs a database URL, a homeserver and a bot user ID")
         self.config = config
@@ -106,6 +107,8 @@ class Opsroom:
         self._sync_timeout_ms = sync_timeout_ms
         self._sync_timeline_limit = sync_timeline_limit
         self._outbox_poll_interval = outbox_poll_interval
+        self._worker_count = workers
+        self.workers: WorkerPool | None = None
         self.pool: asyncpg.Pool | None = None
         self.bot: Bot | None = None
         self.dispatcher: outbox.OutboxDispatcher | None = None
@@ -114,17 +117,7 @@ class Opsroom:
         self.traps: TrapReceiver | None = None
         self.silences: SilenceExpiry | None = None
         self.intake: IntakeContext | None = None
-        self.domain = Domain.build(
-            StaticRules(
-                config.rooms,
-                config.regulations,
-                maintenance=config.maintenance,
-                people=PeopleDirectory(config.people, config.rooms, config.bot.admins),
-                attachment_max_bytes=config.attachments.max_bytes,
-                mail_out=config.mail.smtp is not None,
-                service_levels=build_service_levels(config),
-            )
-        )
+        self.domain = build_domain(config)
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
         self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
@@ -203,16 +196,23 @@ class Opsroom:
         )
         self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
-        self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms, workers=2)
+        self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms)
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         if config.portal.enabled:
             portal_routes.setup(app, self._portal_context())
-        self.http = HttpServer(app, config.http.host, config.http.port)
+        shared = self._worker_count > 1
+        self.http = HttpServer(app, config.http.host, config.http.port, shared_port=shared,
+                               unix_path=relay_socket_path() if shared else None)
         await self.http.start()
         if self.domain.rules.service_levels.public_url is None:  # rating links point at the address opsroom listens on
             host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
             self.domain.rules.service_levels.public_url = f"http://{host}:{self.http.port}"
+        if shared:
+            assert self.http.unix_path is not None
+            self.workers = WorkerPool(config, count=self._worker_count - 1, host=config.http.host, port=self.http.port,
+                                      relay_path=self.http.unix_path)
+            await self.workers.start()
         await self.bot.start()
         await self.dispatcher.start()
         await self.deadlines.start()
@@ -284,8 +284,12 @@ class Opsroom:
             await self.monitors.stop()
         if self.mail_intake is not None:
             await self.mail_intake.stop()
+        if self.workers is not None:  # before the primary's server: they relay to it until they stop
+            await self.workers.stop()
         if self.http is not None:
             await self.http.stop()
+            if self.http.unix_path is not None:
+                shutil.rmtree(os.path.dirname(self.http.unix_path), ignore_errors=True)
         if self.intake is not None and self.intake.alarms is not None:
             await self.intake.alarms.stop()
         if self.silences is not None:
@@ -302,6 +306,8 @@ class Opsroom:
             await self.bot.stop()
         if self._probe is not None:
             await self._probe.close()
+        if self.domain.alarms.announcements is not None:
+            await self.domain.alarms.announcements.close()
         if self.pool is not None:
             await self.pool.close()
 
@@ -350,13 +356,20 @@ class Opsroom:
             report["homeserver"]["bot"] = self.bot.health()
             bot_ready = self.bot.ready()
         if self.intake is not None:
-            report["intake"] = {
-                "auth_failures": {
-                    "sources": dict(self.intake.sources.failures),
-                    "source_methods": dict(self.intake.sources.failed_methods),
-                    "api": dict(self.intake.api_callers.failures),
-                }
+            failures = {
+                "sources": dict(self.intake.sources.failures),
+                "source_methods": dict(self.intake.sources.failed_methods),
+                "api": dict(self.intake.api_callers.failures),
             }
+            if self.workers is not None:  # what the intake workers counted
+                for kind, counts in self.workers.auth_failures().items():
+                    for reason, count in counts.items():
+                        failures[kind][reason] = failures[kind].get(reason, 0) + count
+            report["intake"] = {"auth_failures": failures}
+            if self.workers is not None:
+                report["intake"]["workers"] = self.workers.health()
+                problems += [f"intake worker {w['index']} is not running (restarts: {w['restarts']})"
+                             for w in report["intake"]["workers"] if not w["running"]]
         if self.mail_intake is not None:
             report["mail"] = self.mail_intake.health()
         if self.traps is not None:

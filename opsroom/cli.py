@@ -169,14 +169,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_problems(problems, args.config)
         return 2
     setup_logging(config.logging.level, config_secrets(config))
-    return asyncio.run(serve(config))
+    from opsroom.eventloop import run
+
+    return run(serve(config))
 
 
 async def serve(config: Config) -> int:
     """Run until SIGINT/SIGTERM (exit 0) or until a part fails (exit 1)."""
     from opsroom.app import Opsroom
+    from opsroom.workers import default_count
 
-    app = Opsroom(config)
+    app = Opsroom(config, workers=config.http.workers or default_count())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

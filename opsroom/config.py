@@ -119,6 +119,8 @@ class HttpConfig:
     # the address people and monitoring systems use to reach opsroom (links in messages)
     public_url: str | None = field(default=None, metadata={"check": _check_url})
     max_body_bytes: int = field(default=1024 * 1024, metadata={"check": _check_positive})
+    # processes accepting on the port (the alarm gateways run in each); unset: one per core
+    workers: int | None = field(default=None, metadata={"check": _check_positive})
 
 
 @dataclass(frozen=True)

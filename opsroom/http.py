@@ -10,6 +10,7 @@ when it ends, not with a traceback per request.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any, Awaitable, Callable
 
@@ -86,6 +87,27 @@ def json_errors(outage: DatabaseOutage) -> Any:
     return middleware
 
 
+# the client's address, set by an intake worker on what it relays to the primary (opsroom/workers.py)
+RELAYED_PEER = "X-Opsroom-Relayed-Peer"
+
+
+@web.middleware
+async def relayed_peer(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """A request relayed by an intake worker arrives on the primary's private Unix socket: its
+    ``remote`` is the client's, as the worker saw it (rate limits, trusted proxies, logs). The
+    header counts on that socket only; from anywhere else it is ignored."""
+    if RELAYED_PEER in request.headers:
+        sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+        peer = request.headers[RELAYED_PEER]
+        headers = request.headers.copy()
+        del headers[RELAYED_PEER]
+        if sock is not None and sock.family == socket.AF_UNIX and peer:
+            request = request.clone(remote=peer, headers=headers)
+        else:
+            request = request.clone(headers=headers)
+    return await handler(request)
+
+
 class _JsonErrorRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering what it refuses before routing in JSON, not text."""
 
@@ -115,9 +137,13 @@ class _Runner(web.AppRunner):
         return server
 
 
-def build_app(health: HealthCheck, *, max_body_bytes: int) -> web.Application:
+def build_app(health: HealthCheck | None, *, max_body_bytes: int) -> web.Application:
+    """The application the faces mount their routes on; ``/healthz`` unless ``health`` is None
+    (an intake worker relays it to the primary)."""
     outage = DatabaseOutage()
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors(outage)])
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[relayed_peer, json_errors(outage)])
+    if health is None:
+        return app
 
     async def healthz(_request: web.Request) -> web.Response:
         report = await health()
@@ -128,22 +154,34 @@ def build_app(health: HealthCheck, *, max_body_bytes: int) -> web.Application:
 
 
 class HttpServer:
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    """``shared_port``: other processes (intake workers) bind the same port (SO_REUSEPORT) and
+    the kernel spreads connections over them; ``unix_path``: also served on that Unix socket."""
+
+    def __init__(
+        self, app: web.Application, host: str, port: int, *, shared_port: bool = False, unix_path: str | None = None,
+        shutdown_timeout: float = 60.0,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.shared_port = shared_port
+        self.unix_path = unix_path
+        self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = _Runner(self.app, access_log=None, handle_signals=False)
+        self._runner = _Runner(self.app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, reuse_port=self.shared_port or None)
         await site.start()
         if self.port == 0:  # an ephemeral port was asked for: learn which
             server = site._server  # type: ignore[attr-defined]
             self.port = server.sockets[0].getsockname()[1]
+        if self.unix_path is not None:
+            await web.UnixSite(self._runner, self.unix_path).start()
         log.info("HTTP server listening on http://%s:%d", self.host, self.port)
 
     async def stop(self) -> None:
+        """Stop accepting; requests being handled get ``shutdown_timeout`` to finish."""
         if self._runner is not None:
             await self._runner.cleanup()

@@ -61,9 +61,11 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), *, label: str | None = None) -> None:
+    """``label`` names the process in every line (an intake worker's lines say which)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    where = f"[{label}] " if label else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s {where}%(name)s: %(message)s", "%H:%M:%S"))
     handler.addFilter(OneLinePerPeerFailure())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()

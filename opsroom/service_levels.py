@@ -91,5 +91,13 @@ def build_service_levels(config: Config) -> ServiceLevels:
         customers=list(config.customers),
         workflows={name: t.workflow(config.lifecycle.stop_clock) for name, t in ticket_types_of(config).items()},
         lifecycle=config.lifecycle,
-        public_url=config.http.public_url,
+        public_url=config.http.public_url or _listening_url(config),
     )
+
+
+def _listening_url(config: Config) -> str | None:
+    """Where opsroom listens, for links when http.public_url is not set (port 0: known only once bound)."""
+    if not config.http.port:
+        return None
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    return f"http://{host}:{config.http.port}"

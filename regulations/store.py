@@ -106,16 +106,19 @@ async def start_many(
     names = [(calendars or {}).get(ticket_id) for ticket_id in due]
     await conn.execute(
         """
-        INSERT INTO deadlines (ticket_id, kind, due_at, created_at, calendar)
-        SELECT id, $3, at, $4, calendar FROM unnest($1::bigint[], $2::timestamptz[], $5::text[]) AS d (id, at, calendar)
+        WITH added AS (
+            INSERT INTO deadlines (ticket_id, kind, due_at, created_at, calendar)
+            SELECT id, $3, at, $4, calendar FROM unnest($1::bigint[], $2::timestamptz[], $6::text[]) AS d (id, at, calendar)
+        )
+        SELECT pg_notify($5, '')
         """,
         list(due),
         list(due.values()),
         kind,
         now,
+        NOTIFY_CHANNEL,
         names,
     )
-    await _notify(conn)
 
 
 async def cancel(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+
+from storage.pool import connect
 
 
 async def room_id_for(conn: asyncpg.Connection, key: str) -> str | None:
@@ -107,57 +110,110 @@ async def take_expired_silences(conn: asyncpg.Connection, now: datetime, limit: 
 @dataclass(frozen=True)
 class StormState:
     announced_before: int  # announcements in the room's window before this batch
-    digest_id: int | None  # the window's digest, if the storm has started
+    digest_id: int | None  # the window's digest: set once the window holds more than the room announces
 
 
 async def count_announcements(
-    conn: asyncpg.Connection, counts: dict[str, int], windows: dict[str, timedelta], now: datetime
+    conn: asyncpg.Connection, counts: dict[str, int], windows: dict[str, timedelta], limits: dict[str, int], now: datetime
 ) -> dict[str, StormState]:
-    """Count more announcements in each room's window (a new window once the old one is over).
+    """Count more announcements in each room's window (a new window once the old one is over),
+    and start the window's digest when ``limits`` (the room's announcements per window) is
+    passed. One statement.
 
-    The rows stay locked until the transaction ends, which serialises the counting per room;
-    rooms are always locked in key order, so two transactions never wait on each other."""
+    The rows stay locked until the transaction ends, which serialises the counting per room:
+    callers count last, just before their commit. Rooms are locked in key order, so two
+    transactions never wait on each other."""
     keys = sorted(counts)
-    await conn.execute(
-        """
-        INSERT INTO room_storm_state (room_key, window_start, announced)
-        SELECT room_key, $2, 0 FROM unnest($1::text[]) AS room_key ORDER BY room_key
-        ON CONFLICT (room_key) DO NOTHING
-        """,
-        keys,
-        now,
+    arguments = (keys, [windows[k].total_seconds() for k in keys], [counts[k] for k in keys], [limits[k] for k in keys], now)
+    rows = await conn.fetch(_COUNT_ANNOUNCEMENTS, *arguments)
+    if len(rows) < len(keys):  # a room's first window: its row is made once, then counted as any other
+        await conn.execute(
+            """
+            INSERT INTO room_storm_state (room_key, window_start, announced)
+            SELECT room_key, $2, 0 FROM unnest($1::text[]) AS room_key ORDER BY room_key
+            ON CONFLICT (room_key) DO NOTHING
+            """,
+            keys,
+            now,
+        )
+        rows = await conn.fetch(_COUNT_ANNOUNCEMENTS, *arguments)
+    return {row["room_key"]: StormState(row["announced_before"], row["digest_id"]) for row in rows}
+
+
+LOCK_TIMEOUT_MS = 5000
+
+
+class AnnouncementCounter:
+    """Counts announcements in statements of their own, on a connection of its own.
+
+    Counting in the caller's transaction holds the rooms' rows until that commits, so every
+    transaction announcing in a room (each group commit of alarms, in every process) would wait
+    for the one before it to commit. Here the rows are held for one statement. Should the
+    caller's transaction then fail, its tickets stay counted in the window: the room announces
+    fewer one by one and folds more into its digest, never more. The count commits
+    asynchronously: a commit of the caller's, later in the log, makes it durable.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def count(
+        self, counts: dict[str, int], windows: dict[str, timedelta], limits: dict[str, int], now: datetime
+    ) -> dict[str, StormState]:
+        async with self._lock:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await connect(self._dsn)
+                # a count never waits long: a caller holding rows another counter's transaction
+                # wants would otherwise wait on it unseen by PostgreSQL's deadlock detection
+                await self._conn.execute(f"SET synchronous_commit TO off; SET lock_timeout TO '{LOCK_TIMEOUT_MS}ms'")
+            try:
+                return await count_announcements(self._conn, counts, windows, limits, now)
+            except BaseException:
+                conn, self._conn = self._conn, None  # anew next time: this one may be mid-statement or broken
+                conn.terminate()
+                raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+
+
+_COUNT_ANNOUNCEMENTS = """
+    WITH counted AS (
+        SELECT room_key, make_interval(secs => window_seconds) AS window_length, arriving, max_announcements
+        FROM unnest($1::text[], $2::float8[], $3::int[], $4::int[]) AS c (room_key, window_seconds, arriving, max_announcements)
+    ),
+    locked AS MATERIALIZED (  -- the rows as they are once locked (another transaction may have counted meanwhile)
+        SELECT room_key, window_start FROM room_storm_state WHERE room_key = ANY($1::text[]) ORDER BY room_key FOR UPDATE
+    ),
+    counting AS (
+        SELECT l.room_key, c.arriving, c.max_announcements, l.window_start <= $5::timestamptz - c.window_length AS over
+        FROM locked l JOIN counted c USING (room_key)
+    ),
+    updated AS (
+        UPDATE room_storm_state s
+        SET window_start = CASE WHEN c.over THEN $5::timestamptz ELSE s.window_start END,
+            announced = CASE WHEN c.over THEN 0 ELSE s.announced END + c.arriving,
+            digest_id = CASE
+                WHEN (CASE WHEN c.over THEN 0 ELSE s.announced END) + c.arriving <= c.max_announcements
+                    THEN CASE WHEN c.over THEN NULL ELSE s.digest_id END
+                WHEN NOT c.over AND s.digest_id IS NOT NULL THEN s.digest_id
+                ELSE nextval(pg_get_serial_sequence('storm_digests', 'id'))
+            END
+        FROM counting c WHERE s.room_key = c.room_key
+        RETURNING s.room_key, s.announced - c.arriving AS announced_before, s.digest_id, s.window_start
+    ),
+    started AS (
+        INSERT INTO storm_digests (id, room_key, started_at)
+        SELECT digest_id, room_key, $5::timestamptz FROM updated WHERE digest_id IS NOT NULL
+        ON CONFLICT (id) DO NOTHING
     )
-    rows = await conn.fetch(
-        """
-        SELECT room_key, window_start, announced, digest_id FROM room_storm_state
-        WHERE room_key = ANY($1::text[]) ORDER BY room_key FOR UPDATE
-        """,
-        keys,
-    )
-    states: dict[str, StormState] = {}
-    starts, totals, digests = [], [], []
-    for row in rows:
-        key = row["room_key"]
-        if row["window_start"] <= now - windows[key]:
-            start, before, digest_id = now, 0, None
-        else:
-            start, before, digest_id = row["window_start"], row["announced"], row["digest_id"]
-        states[key] = StormState(before, digest_id)
-        starts.append(start)
-        totals.append(before + counts[key])
-        digests.append(digest_id)
-    await conn.execute(
-        """
-        UPDATE room_storm_state SET window_start = new.window_start, announced = new.announced, digest_id = new.digest_id
-        FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bigint[]) AS new (room_key, window_start, announced, digest_id)
-        WHERE room_storm_state.room_key = new.room_key
-        """,
-        [row["room_key"] for row in rows],
-        starts,
-        totals,
-        digests,
-    )
-    return states
+    SELECT room_key, announced_before, digest_id FROM updated ORDER BY room_key
+"""
 
 
 async def active_silences_of(conn: asyncpg.Connection, room_keys: list[str], now: datetime) -> list[asyncpg.Record]:
@@ -171,14 +227,6 @@ async def active_silences_of(conn: asyncpg.Connection, room_keys: list[str], now
         room_keys,
         now,
     )
-
-
-async def start_digest(conn: asyncpg.Connection, room_key: str, started_at: datetime) -> int:
-    digest_id = await conn.fetchval(
-        "INSERT INTO storm_digests (room_key, started_at) VALUES ($1, $2) RETURNING id", room_key, started_at
-    )
-    await conn.execute("UPDATE room_storm_state SET digest_id = $2 WHERE room_key = $1", room_key, digest_id)
-    return digest_id
 
 
 async def digest(conn: asyncpg.Connection, digest_id: int) -> asyncpg.Record | None:

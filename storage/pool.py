@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import asyncpg
+import orjson
 
 # errors that mean "the database cannot be reached right now", not "this statement is wrong"
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -26,10 +27,26 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, UNAVAILABLE_ERRORS)
 
 
+def _encode_json(value: Any) -> str:
+    """orjson where it can (several times faster); the standard library for what orjson refuses
+    (an integer past 64 bits), so what is stored is what it always was."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def _decode_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # an integer past 64 bits, say
+        return json.loads(text)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out as Python objects; every timestamp in UTC
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog")
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:

@@ -14,12 +14,20 @@ from typing import Sequence
 import asyncpg
 
 from rooms.routing import route
-from storage import outbox
+from rooms.store import AnnouncementCounter
 from tickets import notices, opening, store
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Ticket
 from tickets.rules import TicketRules, regulation_of, room_of
 from tickets.steps import finish
+
+
+@dataclass(frozen=True)
+class AnnouncementPlan:
+    """A batch's new tickets counted in their storm windows before the insert."""
+
+    counted: frozenset[str]  # fingerprints of the batch that had no open ticket
+    folded: dict[str, int]  # fingerprint -> the digest its ticket goes into
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,12 @@ async def source_recovered(conn: asyncpg.Connection, rules: TicketRules, ticket:
 
 
 class AlarmIntake:
-    def __init__(self, rules: TicketRules) -> None:
+    """``announcements``: storm windows are counted on a connection of their own, before a batch's
+    tickets are inserted (none: in the batch's transaction, after the insert)."""
+
+    def __init__(self, rules: TicketRules, announcements: AnnouncementCounter | None = None) -> None:
         self.rules = rules
+        self.announcements = announcements
 
     async def receive_alarm(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
         return (await self.receive_alarms(conn, [alarm], now))[0]
@@ -60,17 +72,17 @@ class AlarmIntake:
         for alarm in alarms:
             fingerprint = derive_fingerprint(alarm)
             if statuses.get(fingerprint, alarm.status) != alarm.status:
-                outcomes += await self._receive_part(conn, part, now)
+                outcomes += await self._receive_part(conn, part, now, first=not outcomes)
                 part, statuses = [], {}
             part.append((alarm, fingerprint))
             statuses[fingerprint] = alarm.status
-        return outcomes + await self._receive_part(conn, part, now)
+        return outcomes + await self._receive_part(conn, part, now, first=not outcomes)
 
     async def _receive_part(
-        self, conn: asyncpg.Connection, alarms: Sequence[tuple[AlarmInput, str]], now: datetime
+        self, conn: asyncpg.Connection, alarms: Sequence[tuple[AlarmInput, str]], now: datetime, *, first: bool
     ) -> list[AlarmOutcome]:
         """Alarms (with their fingerprints) in which no fingerprint both fires and resolves:
-        within such a part, order does not matter."""
+        within such a part, order does not matter. ``first``: no earlier part locked tickets."""
         outcomes: list[AlarmOutcome | None] = [None] * len(alarms)
         pending: dict[str, tuple[AlarmInput, str, list[int]]] = {}  # fingerprint -> (first alarm, room, indexes)
         resolved: list[tuple[int, AlarmInput, str]] = []
@@ -83,7 +95,9 @@ class AlarmIntake:
             else:
                 pending[fingerprint] = (alarm, route(alarm, rooms).key, [index])
         if pending:
-            rows = [store.AlarmRow(room_key, fp, alarm, len(indexes)) for fp, (alarm, room_key, indexes) in pending.items()]
+            plan = await self._plan_announcements(conn, pending, now) if first else None
+            rows = [store.AlarmRow(room_key, fp, alarm, len(indexes), plan.folded.get(fp) if plan else None)
+                    for fp, (alarm, room_key, indexes) in pending.items()]
             upserted = await store.upsert_alarms(conn, rows, now)
             new: list[opening.NewTicket] = []
             repeats: list[store.NewEvent] = []
@@ -94,7 +108,9 @@ class AlarmIntake:
                 if row.inserted:
                     outcomes[indexes[0]] = AlarmOutcome(row.id, "created")
                     data = {"fingerprint": row.fingerprint, "severity": alarm.severity}
-                    new.append(opening.NewTicket(row.id, room_of(self.rules, room_key), actor, data))
+                    counted = plan is not None and row.fingerprint in plan.counted
+                    digest_id = plan.folded.get(row.fingerprint) if plan else None
+                    new.append(opening.NewTicket(row.id, room_of(self.rules, room_key), actor, data, counted, digest_id))
                     later = indexes[1:]
                 else:
                     later = indexes
@@ -103,9 +119,7 @@ class AlarmIntake:
                     outcomes[index] = AlarmOutcome(row.id, "deduplicated")
                 if later:
                     repeats.append(store.NewEvent(row.id, "deduplicated", actor, {"occurrences": row.occurrences, "count": len(later)}))
-            await opening.open_new(conn, self.rules, new, now)
-            await store.add_events(conn, repeats, at=now)
-            await outbox.enqueue_many(conn, refreshes)
+            await opening.open_new(conn, self.rules, new, now, then=(repeats, refreshes), silences=[] if plan else None)
         for index, alarm, fingerprint in resolved:
             ticket = await store.open_by_fingerprint(conn, fingerprint, lock=True)
             if ticket is None:
@@ -115,6 +129,27 @@ class AlarmIntake:
             outcomes[index] = AlarmOutcome(ticket.id, "recovered")
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
+
+    async def _plan_announcements(
+        self, conn: asyncpg.Connection, pending: dict[str, tuple[AlarmInput, str, list[int]]], now: datetime
+    ) -> AnnouncementPlan | None:
+        """Count the batch's new tickets in their rooms' storm windows before inserting them (a
+        folded one is stored with its digest). None when the counting waits for the insert: no
+        counter of its own, or a silence or maintenance window may keep some of them quiet. A
+        ticket another batch opens meanwhile is counted here too: its room folds one more, never
+        announces one more."""
+        if self.announcements is None or any(window.occurrence(now) for window in self.rules.maintenance):
+            return None
+        rooms = sorted({room_key for _alarm, room_key, _indexes in pending.values()})
+        already = await store.open_fingerprints(conn, list(pending), rooms, now)
+        if already is None:  # a silence is active
+            return None
+        fresh: dict[str, list[str]] = {}
+        for fingerprint, (_alarm, room_key, _indexes) in pending.items():
+            if fingerprint not in already:
+                fresh.setdefault(room_key, []).append(fingerprint)
+        folded = await opening.count_before_insert(self.rules, self.announcements, fresh, now)
+        return AnnouncementPlan(frozenset(fp for members in fresh.values() for fp in members), folded)
 
     async def source_acknowledged(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
         """The sending tool says someone there acknowledged the alarm. Recorded and told in the

@@ -10,7 +10,9 @@ from typing import Sequence
 
 import asyncpg
 
+from rooms import store as rooms_store
 from rooms.routing import route
+from rooms.store import AnnouncementCounter
 from tickets import alert_groups, notices, opening, store
 from tickets.alarms import AlarmOutcome, source_recovered
 from tickets.fingerprint import derive_fingerprint
@@ -19,8 +21,11 @@ from tickets.rules import TicketRules
 
 
 class AlertGroupIntake:
-    def __init__(self, rules: TicketRules) -> None:
+    """``announcements``: as for :class:`tickets.alarms.AlarmIntake`."""
+
+    def __init__(self, rules: TicketRules, announcements: AnnouncementCounter | None = None) -> None:
         self.rules = rules
+        self.announcements = announcements
 
     async def receive_alert_group(
         self, conn: asyncpg.Connection, group: AlarmInput, members: Sequence[AlarmInput], now: datetime
@@ -30,9 +35,9 @@ class AlertGroupIntake:
         the group's room splits groups."""
         room = route(group, self.rules.rooms)
         parts = members if room.split_alert_groups else (group,)
-        return [await self._receive_alerts(conn, part, now) for part in parts]
+        return [await self._receive_alerts(conn, part, now, first=index == 0) for index, part in enumerate(parts)]
 
-    async def _receive_alerts(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
+    async def _receive_alerts(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime, *, first: bool) -> AlarmOutcome:
         """Merge the alerts into the open ticket's member list; all resolved: the source recovered."""
         fingerprint = derive_fingerprint(alarm)
         actor = f"source:{alarm.source}"
@@ -43,11 +48,23 @@ class AlertGroupIntake:
             if not merged.firing:
                 return AlarmOutcome(None, "unmatched")
             room = route(alarm, self.rules.rooms)
-            first = replace(alarm, details={**alarm.details, "alerts": merged.alerts})
-            ticket_id, created = await store.insert_or_touch(conn, room.key, first, fingerprint, now)
+            opened = replace(alarm, details={**alarm.details, "alerts": merged.alerts})
+            # counted before the insert (a folded ticket is stored with its digest), unless a silence
+            # may apply or an earlier part of this notification holds locks
+            counted = (
+                first and self.announcements is not None and not any(w.occurrence(now) for w in self.rules.maintenance)
+                and not await rooms_store.active_silences_of(conn, [room.key], now)
+            )
+            digest_id = None
+            if counted:
+                assert self.announcements is not None
+                folded = await opening.count_before_insert(self.rules, self.announcements, {room.key: [fingerprint]}, now)
+                digest_id = folded.get(fingerprint)
+            ticket_id, created = await store.insert_or_touch(conn, room.key, opened, fingerprint, now, digest_id=digest_id)
             if created:
                 data = {"fingerprint": fingerprint, "severity": alarm.severity, "firing": merged.firing}
-                await opening.open_ticket(conn, self.rules, ticket_id, room, actor, now, data)
+                new = opening.NewTicket(ticket_id, room, actor, data, counted, digest_id)
+                await opening.open_new(conn, self.rules, [new], now, silences=[] if counted else None)
                 return AlarmOutcome(ticket_id, "created")
             # another notification opened it meanwhile: merge into that (the sender repeats the whole group later)
             ticket = await store.get(conn, ticket_id, lock=True)

@@ -30,6 +30,9 @@ class NewTicket:
     room: TopicRoom
     actor: str
     data: dict[str, Any]
+    # counted in its room's storm window before it was inserted (see count_before_insert)
+    counted: bool = False
+    digest_id: int | None = None  # counted, and folded into this digest (stored with the ticket)
 
 
 async def open_ticket(
@@ -39,14 +42,21 @@ async def open_ticket(
     await open_new(conn, rules, [NewTicket(ticket_id, room, actor, data)], now)
 
 
-async def open_new(conn: asyncpg.Connection, rules: TicketRules, new: Sequence[NewTicket], now: datetime) -> None:
+async def open_new(
+    conn: asyncpg.Connection, rules: TicketRules, new: Sequence[NewTicket], now: datetime,
+    *, then: tuple[Sequence[store.NewEvent], Sequence[outbox.NewRow]] = ((), ()),
+    silences: Sequence[asyncpg.Record] | None = None,
+) -> None:
     """What every new ticket gets: its history starts, then either a silence keeps it quiet, or
-    the claim clock runs and the room hears of it."""
+    the claim clock runs and the room hears of it. ``then``: events and outbox rows to write
+    after these, in the same statements; ``silences``: the active ones, when the caller looked."""
     if not new:
+        await store.add_events(conn, list(then[0]), at=now)
+        await outbox.enqueue_many(conn, list(then[1]))
         return
     created = [store.NewEvent(n.ticket_id, "created", n.actor, {**n.data, "room": n.room.key}) for n in new]
     room_keys = sorted({n.room.key for n in new})
-    active = await rooms_store.active_silences_of(conn, room_keys, now)
+    active = await rooms_store.active_silences_of(conn, room_keys, now) if silences is None else silences
     silenced: dict[int, int | None] = {}
     if active or any(window.occurrence(now) for window in rules.maintenance):
         tickets = await store.get_many(conn, [n.ticket_id for n in new])
@@ -61,21 +71,30 @@ async def open_new(conn: asyncpg.Connection, rules: TicketRules, new: Sequence[N
     if silenced:
         await store.set_many(conn, "silence_id", silenced)
         created += [store.NewEvent(t, "silenced", BOT_ACTOR, {"silence_id": s}) for t, s in silenced.items()]
+    counted = {n.ticket_id: n.digest_id for n in new if n.counted and n.ticket_id not in silenced}
     await start_regulation(
-        conn, rules, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created
+        conn, rules, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created,
+        then=then, counted=counted,
     )
 
 
 async def start_regulation(
     conn: asyncpg.Connection, rules: TicketRules, tickets: Sequence[tuple[int, str]], now: datetime,
     events: Sequence[store.NewEvent] = (),
+    *, then: tuple[Sequence[store.NewEvent], Sequence[outbox.NewRow]] = ((), ()),
+    counted: dict[int, int | None] | None = None,
 ) -> None:
     """The claim clock starts and the room hears of each ticket (id, room key): an announcement
     each, or, past the room's storm limit, a line in the window's digest (still a ticket under
-    the regulation). ``events`` are written with the ones this adds, in one statement."""
+    the regulation). ``events`` are written with the ones this adds, in one statement, and
+    ``then``'s events and outbox rows after them. ``counted``: tickets counted in their storm
+    window before they were inserted (ticket -> the digest it is stored with; None: announced);
+    the others are counted here, in the caller's transaction."""
     if not tickets:
-        await store.add_events(conn, list(events), at=now)
+        await store.add_events(conn, [*events, *then[0]], at=now)
+        await outbox.enqueue_many(conn, list(then[1]))
         return
+    counted = counted or {}
     by_room: dict[str, list[int]] = {}
     for ticket_id, room_key in tickets:
         by_room.setdefault(room_key, []).append(ticket_id)
@@ -94,25 +113,67 @@ async def start_regulation(
         opened = await store.get_many(conn, [t for t, _ in tickets])
         for ticket_id, key in tickets:
             await service_levels.start_clocks(conn, levels, opened[ticket_id], rooms[key], now)
-    states = await rooms_store.count_announcements(
-        conn, {key: len(members) for key, members in by_room.items()}, {key: room.storm.window for key, room in rooms.items()}, now
-    )
+    uncounted = {key: n for key, members in by_room.items() if (n := sum(1 for t in members if t not in counted))}
+    states: dict[str, rooms_store.StormState] = {}
+    if uncounted:
+        states = await rooms_store.count_announcements(
+            conn, uncounted, {key: rooms[key].storm.window for key in uncounted},
+            {key: rooms[key].storm.max_announcements for key in uncounted}, now,
+        )
     rows: list[outbox.NewRow] = []
-    digests: dict[int, int | None] = {}
+    folded: dict[int, int] = {}  # ticket -> digest
+    to_store: dict[int, int | None] = {}  # folded here: not stored with the ticket yet
     for room_key in sorted(by_room):
-        members, room, state = by_room[room_key], rooms[room_key], states[room_key]
-        allowed = max(0, room.storm.max_announcements - state.announced_before)
-        rows += [notices.announce_row(ticket_id, room_key) for ticket_id in members[:allowed]]
-        if len(members) > allowed:
-            digest_id = state.digest_id or await rooms_store.start_digest(conn, room_key, now)
-            digests.update({ticket_id: digest_id for ticket_id in members[allowed:]})
-            rows.append(notices.storm_digest_row(room_key, digest_id))
-    if digests:
-        await store.set_many(conn, "digest_id", digests)
-    await store.add_events(
-        conn, [*events, *(store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in digests.items())], at=now
+        room = rooms[room_key]
+        allowed = max(0, room.storm.max_announcements - states[room_key].announced_before) if room_key in states else 0
+        digests: list[int] = []
+        for ticket_id in by_room[room_key]:
+            if ticket_id in counted:
+                digest_id = counted[ticket_id]
+            elif allowed > 0:
+                allowed, digest_id = allowed - 1, None
+            else:
+                digest_id = states[room_key].digest_id
+                assert digest_id is not None  # counting started the window's digest
+                to_store[ticket_id] = digest_id
+            if digest_id is None:
+                rows.append(notices.announce_row(ticket_id, room_key))
+                continue
+            folded[ticket_id] = digest_id
+            if digest_id not in digests:
+                digests.append(digest_id)
+        rows += [notices.storm_digest_row(room_key, digest_id) for digest_id in digests]
+    if to_store:
+        await store.set_many(conn, "digest_id", to_store)
+    folded_events = [store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in folded.items()]
+    await store.add_events(conn, [*events, *folded_events, *then[0]], at=now)
+    await outbox.enqueue_many(conn, [*rows, *then[1]])
+
+
+async def count_before_insert(
+    rules: TicketRules, counter: rooms_store.AnnouncementCounter, fresh: dict[str, list[str]], now: datetime
+) -> dict[str, int]:
+    """Count tickets about to be inserted (room key -> their fingerprints, in order) in their
+    rooms' storm windows, on the counter's own connection; fingerprint -> the digest of those
+    past their room's limit (stored with the ticket, so it is never updated after).
+
+    Call it before the transaction locks any ticket: the counter waits for rooms another
+    transaction counts in, and must never wait behind a lock of its own caller's."""
+    if not fresh:
+        return {}
+    storms = {key: room_of(rules, key).storm for key in fresh}
+    states = await counter.count(
+        {key: len(members) for key, members in fresh.items()}, {key: storm.window for key, storm in storms.items()},
+        {key: storm.max_announcements for key, storm in storms.items()}, now,
     )
-    await outbox.enqueue_many(conn, rows)
+    folded: dict[str, int] = {}
+    for key, members in fresh.items():
+        allowed = max(0, storms[key].max_announcements - states[key].announced_before)
+        digest_id = states[key].digest_id
+        if len(members) > allowed:
+            assert digest_id is not None  # counting started the window's digest
+            folded.update({fingerprint: digest_id for fingerprint in members[allowed:]})
+    return folded
 
 
 async def matching_silence(

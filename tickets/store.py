@@ -40,16 +40,17 @@ def ticket_from(row: asyncpg.Record) -> Ticket:
 
 
 async def insert_or_touch(
-    conn: asyncpg.Connection, room_key: str, alarm: AlarmInput, fingerprint: str, now: datetime
+    conn: asyncpg.Connection, room_key: str, alarm: AlarmInput, fingerprint: str, now: datetime, *, digest_id: int | None = None
 ) -> tuple[int, bool]:
-    """Open a ticket, or count one more occurrence of the open ticket with this fingerprint.
+    """Open a ticket (folded into the storm digest ``digest_id``, if given), or count one more
+    occurrence of the open ticket with this fingerprint.
 
     One statement, so two identical alarms arriving together make one ticket."""
     row = await conn.fetchrow(
         """
         INSERT INTO tickets (room_key, fingerprint, source, title, severity, service, host, description, url,
-                             labels, details, first_seen_at, last_seen_at, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)
+                             labels, details, first_seen_at, last_seen_at, created_at, digest_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13)
         ON CONFLICT (fingerprint) WHERE state <> 'resolved'
         DO UPDATE SET occurrences = tickets.occurrences + 1,
                       last_seen_at = EXCLUDED.last_seen_at,
@@ -69,6 +70,7 @@ async def insert_or_touch(
         alarm.labels,
         alarm.details,
         now,
+        digest_id,
     )
     return row["id"], row["inserted"]
 
@@ -81,6 +83,7 @@ class AlarmRow:
     fingerprint: str
     alarm: AlarmInput
     occurrences: int
+    digest_id: int | None = None  # the storm digest a new ticket is folded into (counted before the insert)
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,13 @@ async def upsert_alarms(conn: asyncpg.Connection, rows: list[AlarmRow], now: dat
     records = await conn.fetch(
         """
         INSERT INTO tickets (room_key, fingerprint, source, title, severity, service, host, description, url,
-                             labels, details, occurrences, first_seen_at, last_seen_at, created_at)
+                             labels, details, occurrences, digest_id, first_seen_at, last_seen_at, created_at)
         SELECT room_key, fingerprint, source, title, severity, service, host, description, url,
-               labels, details, occurrences, $13, $13, $13
+               labels, details, occurrences, digest_id, $13, $13, $13
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::int[])
+                    $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::int[], $14::bigint[])
              AS new (room_key, fingerprint, source, title, severity, service, host, description, url,
-                     labels, details, occurrences)
+                     labels, details, occurrences, digest_id)
         ON CONFLICT (fingerprint) WHERE state <> 'resolved'
         DO UPDATE SET occurrences = tickets.occurrences + EXCLUDED.occurrences,
                       last_seen_at = EXCLUDED.last_seen_at,
@@ -125,8 +128,25 @@ async def upsert_alarms(conn: asyncpg.Connection, rows: list[AlarmRow], now: dat
         [row.alarm.details for row in rows],
         [row.occurrences for row in rows],
         now,
+        [row.digest_id for row in rows],
     )
     return [Upserted(r["id"], r["fingerprint"], r["inserted"], r["occurrences"]) for r in records]
+
+
+async def open_fingerprints(conn: asyncpg.Connection, fingerprints: list[str], room_keys: list[str], now: datetime) -> set[str] | None:
+    """Which of these fingerprints have an open ticket; None when a silence is active in any of
+    these rooms (or in every room). One statement."""
+    row = await conn.fetchrow(
+        """
+        SELECT EXISTS (SELECT 1 FROM silences WHERE ended_at IS NULL AND starts_at <= $3 AND ends_at > $3
+                       AND (room_key = ANY($2::text[]) OR room_key IS NULL)) AS silenced,
+               ARRAY(SELECT fingerprint FROM tickets WHERE fingerprint = ANY($1::text[]) AND state <> 'resolved') AS open
+        """,
+        fingerprints,
+        room_keys,
+        now,
+    )
+    return None if row["silenced"] else set(row["open"])
 
 
 async def get_many(conn: asyncpg.Connection, ticket_ids: list[int]) -> dict[int, Ticket]:

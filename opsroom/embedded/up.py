@@ -236,7 +236,9 @@ class Stack:
         if self.postgres is not None:
             config = with_runtime(config, database_url=self.postgres.dsn("opsroom"))
         self.config = config
-        self.app = Opsroom(config)
+        from opsroom.workers import default_count
+
+        self.app = Opsroom(config, workers=config.http.workers or default_count())
         await self.app.start()
         await self._wait_healthy()
         self._print_banner(rooms_ready=await self._wait_rooms())
@@ -418,7 +420,9 @@ def up(data_dir: Path, config_path: Path | None) -> int:
         secrets_to_hide += [str(value) for value in (read_json(layout.config_secrets) or {}).values()]
         setup_logging(config.logging.level, secrets_to_hide)
         _announce_generated(loaded, layout)
-        return asyncio.run(Stack(layout, loaded, plan).run())
+        from opsroom.eventloop import run
+
+        return run(Stack(layout, loaded, plan).run())
     except DataDirError as error:
         say(f"opsroom: {error}", error=True)
         return 1

@@ -8,6 +8,7 @@ import pytest
 
 from regulations.model import Regulation
 from rooms.model import StormControl, TopicRoom
+from rooms.store import AnnouncementCounter
 from storage.pool import create_pool
 from tickets import store
 from tickets.alarms import AlarmIntake
@@ -27,10 +28,15 @@ def alarm(host: str, status: str = "firing", service: str = "postgres") -> Alarm
     return AlarmInput(title=f"down {host}", source="test", host=host, service=service, status=status)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def service_and_pool(database):
+@pytest.fixture(params=["in the transaction", "before the insert"])
+async def service_and_pool(database, request):
+    """Storm windows counted in the batch's transaction (after the insert), or on a connection
+    of their own before the insert (as the running service does): the outcomes are the same."""
     pool = await create_pool(database, min_size=1, max_size=2)
-    yield AlarmIntake(StaticRules(ROOMS, REGULATION)), pool
+    counter = AnnouncementCounter(database) if request.param == "before the insert" else None
+    yield AlarmIntake(StaticRules(ROOMS, REGULATION), counter), pool
+    if counter is not None:
+        await counter.close()
     await pool.close()
 
 
@@ -74,3 +80,25 @@ async def test_storm_limit_counts_across_batches(service_and_pool):
     folded = [t for t in tickets.values() if t.digest_id is not None]
     assert announce_rows == 2 and len(folded) == 3  # the room announces two, the rest go to its digest
     assert pending_claims == 5  # every one is under the regulation
+
+
+async def test_a_folded_ticket_has_its_digest_and_repeats_are_not_counted(service_and_pool):
+    service, pool = service_and_pool
+    first = await receive(service, pool, [alarm(f"h{n}") for n in range(1, 5)] + [alarm("h1")])
+    assert [o.result for o in first] == ["created"] * 4 + ["deduplicated"]
+    again = await receive(service, pool, [alarm("h2"), alarm("h3"), alarm("h5")])  # two repeats, one new
+    assert [o.result for o in again] == ["deduplicated", "deduplicated", "created"]
+    async with pool.acquire() as conn:
+        tickets = await store.get_many(conn, [o.ticket_id for o in first[:4] + again[2:]])
+        state = await conn.fetchrow("SELECT announced, digest_id FROM room_storm_state WHERE room_key = 'db'")
+        folded = [dict(r) for r in await conn.fetch(
+            "SELECT ticket_id, data FROM ticket_events WHERE kind = 'folded' ORDER BY id")]
+        kinds = [e.kind for e in await store.events(conn, first[0].ticket_id)]
+        digests = await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'storm.digest'")
+    ordered = [tickets[o.ticket_id] for o in first[:4] + again[2:]]
+    assert [t.digest_id is not None for t in ordered] == [False, False, True, True, True]
+    assert {t.digest_id for t in ordered[2:]} == {state["digest_id"]}
+    assert state["announced"] == 5  # five new tickets; the repeats are not announcements
+    assert [row["ticket_id"] for row in folded] == [t.id for t in ordered[2:]]
+    assert kinds == ["created", "deduplicated"]  # the repeat within the batch comes after its creation
+    assert digests == 2  # one edit of the digest per batch that folded into it
