@@ -12,6 +12,8 @@ from typing import Literal
 
 import asyncpg
 
+from storage import statements
+
 NOTIFY_CHANNEL = "opsroom_deadlines"
 DeadlineKind = Literal["claim", "resolve"]
 
@@ -71,21 +73,20 @@ async def start(
 
 async def start_many(conn: asyncpg.Connection, due: dict[int, datetime], kind: DeadlineKind, now: datetime) -> None:
     """Deadlines for new tickets (which have none yet), ticket -> due time, in one statement."""
+    await statements.run(conn, [start_many_write(due, kind, now)])
+
+
+def start_many_write(due: dict[int, datetime], kind: DeadlineKind, now: datetime) -> statements.Write | None:
+    """:func:`start_many` as one write (see storage.statements); None when there is none."""
     if not due:
-        return
-    await conn.execute(
+        return None
+    return statements.Write(
         """
-        WITH added AS (
-            INSERT INTO deadlines (ticket_id, kind, due_at, created_at)
-            SELECT id, $3, at, $4 FROM unnest($1::bigint[], $2::timestamptz[]) AS d (id, at)
-        )
-        SELECT pg_notify($5, '')
+        INSERT INTO deadlines (ticket_id, kind, due_at, created_at)
+        SELECT id, $3, at, $4 FROM unnest($1::bigint[], $2::timestamptz[]) AS d (id, at)
         """,
-        list(due),
-        list(due.values()),
-        kind,
-        now,
-        NOTIFY_CHANNEL,
+        (list(due), list(due.values()), kind, now, NOTIFY_CHANNEL),
+        then="SELECT pg_notify($5, '')",
     )
 
 

@@ -18,7 +18,7 @@ from regulations import store as deadlines
 from rooms import store as rooms_store
 from rooms.model import TopicRoom
 from rooms.silences import Matcher, all_match
-from storage import outbox
+from storage import outbox, statements
 from tickets import notices, store
 from tickets.model import Ticket
 from tickets.rules import BOT_ACTOR, TicketRules, room_of
@@ -51,8 +51,7 @@ async def open_new(
     the claim clock runs and the room hears of it. ``then``: events and outbox rows to write
     after these, in the same statements; ``silences``: the active ones, when the caller looked."""
     if not new:
-        await store.add_events(conn, list(then[0]), at=now)
-        await outbox.enqueue_many(conn, list(then[1]))
+        await statements.run(conn, [store.events_write(list(then[0]), at=now), outbox.enqueue_write(list(then[1]))])
         return
     created = [store.NewEvent(n.ticket_id, "created", n.actor, {**n.data, "room": n.room.key}) for n in new]
     room_keys = sorted({n.room.key for n in new})
@@ -88,17 +87,14 @@ async def start_regulation(
     window before they were inserted (ticket -> the digest it is stored with; None: announced);
     the others are counted here, in the caller's transaction."""
     if not tickets:
-        await store.add_events(conn, [*events, *then[0]], at=now)
-        await outbox.enqueue_many(conn, list(then[1]))
+        await statements.run(conn, [store.events_write([*events, *then[0]], at=now), outbox.enqueue_write(list(then[1]))])
         return
     counted = counted or {}
     by_room: dict[str, list[int]] = {}
     for ticket_id, room_key in tickets:
         by_room.setdefault(room_key, []).append(ticket_id)
     rooms = {key: room_of(rules, key) for key in by_room}
-    await deadlines.start_many(
-        conn, {t: now + rules.regulation(rooms[key].regulation).claim_within for t, key in tickets}, "claim", now
-    )
+    claims = {t: now + rules.regulation(rooms[key].regulation).claim_within for t, key in tickets}
     uncounted = {key: n for key, members in by_room.items() if (n := sum(1 for t in members if t not in counted))}
     states: dict[str, rooms_store.StormState] = {}
     if uncounted:
@@ -132,8 +128,11 @@ async def start_regulation(
     if to_store:
         await store.set_many(conn, "digest_id", to_store)
     folded_events = [store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in folded.items()]
-    await store.add_events(conn, [*events, *folded_events, *then[0]], at=now)
-    await outbox.enqueue_many(conn, [*rows, *then[1]])
+    await statements.run(conn, [  # one round trip
+        deadlines.start_many_write(claims, "claim", now),
+        store.events_write([*events, *folded_events, *then[0]], at=now),
+        outbox.enqueue_write([*rows, *then[1]]),
+    ])
 
 
 async def count_before_insert(
