@@ -11,6 +11,7 @@ from tickets.group_alarms import AlertGroupIntake
 from tickets.by_people import ByPeople
 from tickets.rules import TicketRules
 from tickets.silencing import Silences
+from tickets.status_steps import StatusSteps
 from tickets.steps import PersonSteps
 
 
@@ -23,6 +24,7 @@ class Domain:
     escalation: Escalation
     silences: Silences
     by_people: ByPeople
+    statuses: StatusSteps
 
     @classmethod
     def build(cls, rules: TicketRules, *, announcements: AnnouncementCounter | None = None) -> Domain:
@@ -35,4 +37,5 @@ class Domain:
             escalation=Escalation(rules),
             silences=Silences(rules),
             by_people=ByPeople(rules),
+            statuses=StatusSteps(rules),
         )

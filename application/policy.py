@@ -92,6 +92,9 @@ class TicketAction(enum.Enum):
     RESUME = ("resume", Permission.STAFF)
     REPLY_BY_MAIL = ("reply", Permission.STAFF)
     ASSIGN = ("assign", Permission.STAFF)  # plus the rule in ticket_refusal
+    SET_STATUS = ("state", Permission.STAFF)  # resolving this way follows RESOLVE's rule (ticket_refusal)
+    SET_TYPE = ("type", Permission.STAFF)
+    REOPEN = ("reopen", Permission.STAFF)
 
     def __init__(self, word: str, permission: Permission) -> None:
         self.word = word

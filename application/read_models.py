@@ -32,13 +32,17 @@ class TicketDetail:
     ticket: Ticket
     events: list[TicketEvent]  # oldest first (the latest ones when limited)
     deadlines: list[Deadline]  # active: pending or paused
+    sla: list[dict[str, Any]]  # SLA targets: target, policy, calendar, target/elapsed seconds, due, breached, finished, outcome
 
     def as_json(self) -> dict[str, Any]:
         body = self.ticket.as_json()
         body["events"] = [event.as_json() for event in self.events]
+        body["sla"] = self.sla
         body["deadlines"] = [
             {
                 "kind": d.kind,
+                "tag": d.tag,
+                "calendar": d.calendar,
                 "state": d.state,
                 "due_at": d.due_at.isoformat() if d.due_at else None,
                 "remaining_seconds": d.remaining.total_seconds() if d.remaining else None,

@@ -21,9 +21,20 @@ _EVENTS = """
 """
 _DEADLINES = """
     (SELECT coalesce(json_agg(json_build_object('id', d.id, 'kind', d.kind, 'state', d.state, 'due_at', d.due_at,
-                                                'remaining', extract(epoch FROM d.remaining), 'created_at', d.created_at)
-                              ORDER BY d.kind), '[]')
+                                                'remaining', extract(epoch FROM d.remaining), 'created_at', d.created_at,
+                                                'tag', d.tag, 'calendar', d.calendar)
+                              ORDER BY d.kind, d.tag), '[]')
      FROM deadlines d WHERE d.ticket_id = t.id AND d.state IN ('pending', 'paused')) AS deadlines_json
+"""
+# the ticket's SLA targets (kept after it closes: the figures of the reports)
+_SLA = """
+    (SELECT coalesce(json_agg(json_build_object('target', c.target, 'policy', c.policy, 'calendar', c.calendar,
+                                                'target_seconds', extract(epoch FROM c.target_span),
+                                                'elapsed_seconds', extract(epoch FROM c.elapsed),
+                                                'running', c.running_since IS NOT NULL, 'due_at', c.due_at,
+                                                'breached_at', c.breached_at, 'finished_at', c.finished_at, 'outcome', c.outcome)
+                              ORDER BY c.target), '[]')
+     FROM sla_clocks c WHERE c.ticket_id = t.id) AS sla_json
 """
 
 
@@ -45,6 +56,7 @@ def _deadlines(ticket_id: int, items: list[dict[str, Any]]) -> list[Deadline]:
             id=item["id"], ticket_id=ticket_id, kind=item["kind"], state=item["state"], due_at=_moment(item["due_at"]),
             remaining=timedelta(seconds=float(item["remaining"])) if item["remaining"] is not None else None,
             created_at=_moment(item["created_at"]),  # type: ignore[arg-type]
+            tag=item.get("tag") or "", calendar=item.get("calendar"),
         )
         for item in items
     ]
@@ -52,16 +64,17 @@ def _deadlines(ticket_id: int, items: list[dict[str, Any]]) -> list[Deadline]:
 
 async def ticket_detail(
     conn: asyncpg.Connection, ticket_id: int, *, events_limit: int | None
-) -> tuple[Ticket, list[TicketEvent], list[Deadline]] | None:
-    """The ticket, its latest ``events_limit`` events (all: None) oldest first, and its active deadlines."""
+) -> tuple[Ticket, list[TicketEvent], list[Deadline], list[dict[str, Any]]] | None:
+    """The ticket, its latest ``events_limit`` events (all: None) oldest first, its active deadlines
+    and its SLA targets."""
     row = await conn.fetchrow(
-        f"SELECT {COLUMNS}, {_EVENTS}, {_DEADLINES} FROM tickets t WHERE id = $1",
+        f"SELECT {COLUMNS}, {_EVENTS}, {_DEADLINES}, {_SLA} FROM tickets t WHERE id = $1",
         ticket_id,
         events_limit,
     )
     if row is None:
         return None
-    return ticket_from(row), _events(ticket_id, row["events_json"]), _deadlines(ticket_id, row["deadlines_json"])
+    return ticket_from(row), _events(ticket_id, row["events_json"]), _deadlines(ticket_id, row["deadlines_json"]), list(row["sla_json"])
 
 
 async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int) -> tuple[list[tuple[Ticket, datetime | None]], int]:
@@ -70,7 +83,7 @@ async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int) -
     rows = await conn.fetch(
         f"""
         SELECT page.*,
-               (SELECT min(due_at) FROM deadlines WHERE ticket_id = page.id AND state = 'pending') AS next_due,
+               (SELECT min(due_at) FROM deadlines WHERE ticket_id = page.id AND state = 'pending' AND kind IN ('claim', 'resolve')) AS next_due,
                (SELECT count(*) FROM tickets WHERE room_key = $1 AND state <> 'resolved') AS total
         FROM (SELECT {COLUMNS} FROM tickets WHERE room_key = $1 AND state <> 'resolved' ORDER BY id LIMIT $2) AS page
         ORDER BY id

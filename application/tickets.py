@@ -97,6 +97,25 @@ class TicketActions:
         return await self._take(conn, actor, TicketAction.COMMENT, ticket_id, lambda _: by_people.comment(
             conn, ticket_id, actor.user_id, text, now, via=via, attachments=attachments, author=author))
 
+    async def set_status(
+        self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, status: str, reason: str | None, now: datetime
+    ) -> Outcome:
+        """``!state``: resolving this way needs what ``!resolve`` needs."""
+        statuses = self.domain.statuses
+        action = TicketAction.RESOLVE if status == "resolved" else TicketAction.SET_STATUS
+        return await self._take(conn, actor, action, ticket_id, lambda _: statuses.set_status(
+            conn, ticket_id, actor.user_id, status, reason, now))
+
+    async def set_type(self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, ticket_type: str, now: datetime) -> Outcome:
+        statuses = self.domain.statuses
+        return await self._take(conn, actor, TicketAction.SET_TYPE, ticket_id, lambda _: statuses.set_type(
+            conn, ticket_id, actor.user_id, ticket_type, now))
+
+    async def reopen(self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, reason: str, now: datetime) -> Outcome:
+        statuses = self.domain.statuses
+        return await self._take(conn, actor, TicketAction.REOPEN, ticket_id, lambda _: statuses.reopen(
+            conn, ticket_id, actor.user_id, reason, now))
+
     async def assign(self, conn: asyncpg.Connection, actor: Actor, ticket_id: int, assignee: str, now: datetime) -> Outcome:
         """Make ``assignee`` (staff of the ticket's room) responsible, on ``actor``'s word."""
         ticket = await store.get(conn, ticket_id, lock=True)

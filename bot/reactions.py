@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
 
 from application import read_models
 from application.policy import NOT_STAFF
 from bot.context import CommandContext
+from storage import clock
 from texts.i18n import N_
 from texts.render import Message
+from tickets import ratings
 from tickets.rules import Status
 
 CLAIM_KEYS = frozenset({"✋", "👍"})
@@ -23,15 +24,30 @@ def normalize_key(key: str) -> str:
     return "".join(ch for ch in text if ord(ch) not in _IGNORED and ord(ch) not in _SKIN_TONES)
 
 
+RATING_KEYS = {normalize_key(key): score for key, score in ratings.REACTION_SCORES.items()}
+
+
+async def on_rating_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
+    """A reporter reacting 1️⃣–5️⃣ on the direct message that asked for a rating."""
+    score = RATING_KEYS.get(normalize_key(key))
+    if score is None:
+        return None
+    request = await ratings.request_of(ctx.conn, target_event_id)
+    if request is None or request["user_id"] != ctx.sender:
+        return None
+    stored = await ratings.rate(ctx.conn, request["ticket_id"], request["cycle"], score, None, via="reaction", by=ctx.sender, now=clock.now())
+    return f"rating {score}: {'stored' if stored else 'already rated'}"
+
+
 async def on_reaction(ctx: CommandContext, target_event_id: str, key: str) -> str | None:
     if normalize_key(key) not in CLAIM_KEYS:
-        return None
+        return await on_rating_reaction(ctx, target_event_id, key)
     ticket_id = await read_models.ticket_by_announcement(ctx.conn, target_event_id)
     if ticket_id is None:
         return await _on_digest(ctx, target_event_id)
     if ctx.deps.actions is None:
         return None
-    outcome = await ctx.deps.actions.claim(ctx.conn, ctx.actor, ticket_id, datetime.now(timezone.utc), via="reaction")
+    outcome = await ctx.deps.actions.claim(ctx.conn, ctx.actor, ticket_id, clock.now(), via="reaction")
     if outcome.status is Status.NOT_PERMITTED and outcome.info["refusal"] == NOT_STAFF:
         await ctx.say_in_thread(target_event_id, _line(ctx, N_("%(person)s, thank you, but only the staff of this room can claim tickets."), person=ctx.sender))
         return "claim refused: not staff"
@@ -79,5 +95,5 @@ async def on_thread_message(ctx: CommandContext) -> str | None:
     if ticket_id is None:
         return None
     text = str(ctx.event.content.get("body", ""))[:4000]
-    await ctx.deps.domain.by_people.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, datetime.now(timezone.utc))
+    await ctx.deps.domain.by_people.record_chat(ctx.conn, ticket_id, ctx.sender, text, ctx.event.event_id, clock.now())
     return f"recorded in #{ticket_id}"

@@ -91,7 +91,9 @@ class Bot:
             timeout_ms=sync_timeout_ms, timeline_limit=sync_timeline_limit, encryption=self.encryption,
         )
         self.deliverer = MatrixDeliverer(self.session, pool, self.encryption)
-        self.ticket_delivery = TicketDelivery(self.deliverer, self.renderer, self.directory, command_prefix)
+        self.ticket_delivery = TicketDelivery(
+            self.deliverer, self.renderer, self.directory, command_prefix, domain.rules.service_levels if domain else None
+        )
         self.report_delivery: ReportDelivery | None = None
         if reports is not None:
             self.report_delivery = ReportDelivery(self.deliverer, self.renderer, self.directory, reports, pool)

@@ -7,15 +7,16 @@ the announcement edit commit together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from application import read_models
 from application.policy import Permission
 from application.tickets import TicketActions
-from bot.commands import Text, TicketRef, UsageError, command
+from bot.commands import Text, TicketRef, UsageError, Word, command
 from bot.context import CommandContext
 from texts.i18n import N_
-from texts.ticket_view import TicketView, ticket_values
+from storage import clock
+from texts.ticket_view import TicketView, service_level_values, ticket_values
 from tickets.rules import Outcome, Status
 
 TICKET = TicketRef()
@@ -23,7 +24,7 @@ LISTED = 30  # tickets !list shows; it says how many more are open
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def actions(ctx: CommandContext) -> TicketActions:
@@ -161,7 +162,8 @@ async def status(ctx: CommandContext, ticket: int | None) -> None:
     assert detail is not None
     view = TicketView(ctx.topic_room, ctx.language)
     values = ticket_values(detail.ticket, ctx.topic_room, detail.deadlines, view, ctx.prefix)
-    await ctx.reply(ctx.render("status", deadlines=detail.deadlines, history=detail.events, **values))
+    values.update(await service_level_values(ctx.conn, detail.ticket, detail.deadlines, view, actions(ctx).domain.rules.service_levels))
+    await ctx.reply(ctx.render("status", history=detail.events, **values))
 
 
 @command("list", aliases=("ls", "open"), help=N_("List the open tickets of this room."))
@@ -174,3 +176,66 @@ async def list_tickets(ctx: CommandContext) -> None:
     view = TicketView(ctx.topic_room, ctx.language)
     tickets = [item.ticket for item in listed.tickets]
     await ctx.reply(ctx.render("list", tickets=tickets, total=listed.total, due=due, **view.functions()))
+
+
+async def explain_status(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None:
+    """Why a status, type or reopen command changed nothing."""
+    view = TicketView(ctx.topic_room, ctx.language)
+    if outcome.status is Status.NOT_ALLOWED:
+        allowed = ", ".join(outcome.info.get("allowed") or []) or "-"
+        if outcome.info.get("newer"):
+            await ctx.say(N_("#%(id)s cannot be reopened: #%(newer)s is open for the same alarm."), id=ticket_id, newer=outcome.info["newer"])
+            return
+        await ctx.say(
+            N_("#%(id)s is %(status)s; from there it can go to: %(allowed)s."),
+            id=ticket_id, status=view.status_of(outcome.info.get("status", "")), allowed=allowed,
+        )
+    elif outcome.status is Status.UNKNOWN:
+        await ctx.say(N_("Unknown; choose one of: %(known)s."), known=", ".join(outcome.info.get("known") or []))
+    elif outcome.status is Status.STILL_OPEN:
+        await ctx.say(N_("#%(id)s is not resolved; only a resolved or closed ticket can be reopened."), id=ticket_id)
+    elif outcome.status is Status.TOO_LATE:
+        await ctx.say(N_("#%(id)s can no longer be reopened (that was possible until %(time)s); raise a new ticket."),
+                      id=ticket_id, time=view.when(outcome.info.get("until")))
+    else:
+        await explain(ctx, outcome, ticket_id)
+
+
+@command("state", arguments=[TICKET, Word("status"), Text("reason", optional=True)],
+         permission=Permission.STAFF, help=N_("Move a ticket to another lifecycle status (only the moves its type allows)."),
+         details=N_("Statuses: new, analysis, in_progress, waiting_for_fix, waiting_for_release, waiting_for_customer, "
+                    "suspended, resolved, closed. Waiting for the customer and suspended stop the SLA clock."))
+async def state(ctx: CommandContext, ticket: int | None, status: str, reason: str | None) -> None:
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    target = status.strip().lower().replace("-", "_")
+    if target == "resolved" and not reason:
+        raise UsageError(N_("resolving needs a summary of what was done"))
+    outcome = await actions(ctx).set_status(ctx.conn, ctx.actor, ticket_id, target, reason, now())
+    if not outcome.ok:
+        await explain_status(ctx, outcome, ticket_id)
+
+
+@command("type", arguments=[TICKET, Word("type")], permission=Permission.STAFF,
+         help=N_("Set the type of a ticket: incident, service_request, problem or another configured type."))
+async def set_type(ctx: CommandContext, ticket: int | None, type: str) -> None:  # noqa: A002 - the argument's name in the usage
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    outcome = await actions(ctx).set_type(ctx.conn, ctx.actor, ticket_id, type.strip().lower(), now())
+    if outcome.status is Status.YOURS_ALREADY:
+        await ctx.say(N_("#%(id)s is already of that type."), id=ticket_id)
+    elif not outcome.ok:
+        await explain_status(ctx, outcome, ticket_id)
+
+
+@command("reopen", arguments=[TICKET, Text("reason")], permission=Permission.STAFF,
+         help=N_("Reopen a resolved or closed ticket, saying why; it goes back to analysis and must be claimed again."))
+async def reopen(ctx: CommandContext, ticket: int | None, reason: str) -> None:
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    outcome = await actions(ctx).reopen(ctx.conn, ctx.actor, ticket_id, reason, now())
+    if not outcome.ok:
+        await explain_status(ctx, outcome, ticket_id)

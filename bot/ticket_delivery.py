@@ -6,7 +6,6 @@ the current state and a burst of changes collapses into one edit.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
@@ -17,21 +16,27 @@ from bot.context import thread_relation
 from bot.delivery import MatrixDeliverer
 from texts.render import MATRIX_TO, Message, Params, Renderer
 from bot.ticket_details import details_values
-from texts.ticket_view import TicketView, ticket_values
+from texts.ticket_view import TicketView, service_level_values, ticket_values
 from regulations import store as deadlines
 from rooms import store as rooms_store
 from rooms.directory import RoomDirectory
 from rooms.model import TopicRoom
+from storage import clock
 from storage import outbox_kinds as kinds
 from storage.outbox import Handlers, OutboxMessage, PermanentDeliveryError, TransientDeliveryError
+from tickets import ratings
 from tickets import store as tickets
 from tickets.model import Ticket
+from tickets.service_levels import ServiceLevels
 
 BOT_ACTOR = "opsroom"
 
 
 class TicketDelivery:
-    def __init__(self, deliverer: MatrixDeliverer, renderer: Renderer, directory: RoomDirectory, prefix: str) -> None:
+    def __init__(
+        self, deliverer: MatrixDeliverer, renderer: Renderer, directory: RoomDirectory, prefix: str, levels: ServiceLevels | None = None
+    ) -> None:
+        self.levels = levels  # calendars for business time left, in the announcement and the status
         self.deliverer = deliverer
         self.renderer = renderer
         self.directory = directory
@@ -81,7 +86,9 @@ class TicketDelivery:
     async def render_announcement(self, conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom | None) -> tuple[Message, list[str]]:
         language = room.language if room else "en"
         view = TicketView(room, language)
-        values = ticket_values(ticket, room, await deadlines.active(conn, ticket.id), view, self.prefix)
+        active = await deadlines.active(conn, ticket.id)
+        values = ticket_values(ticket, room, active, view, self.prefix)
+        values.update(await service_level_values(conn, ticket, active, view, self.levels))
         details = details_values(ticket)
         if details is not None:  # what the gateway stored: an alert group's members, an event's details
             shown = self.renderer.render("ticket_details", language, **view.functions(), **details)
@@ -100,7 +107,7 @@ class TicketDelivery:
         content = Message(rendered.plain, rendered.html, mentions=tuple(callees), notify=True).content()
         event_id = await self.deliverer.send_event(room_id, content, txn_id)
         await tickets.set_announcement(conn, ticket.id, event_id, room_id)
-        await tickets.add_event(conn, ticket.id, "announced", BOT_ACTOR, {"event_id": event_id}, at=datetime.now(timezone.utc))
+        await tickets.add_event(conn, ticket.id, "announced", BOT_ACTOR, {"event_id": event_id}, at=clock.now())
         return {"event_id": event_id}
 
     async def refresh(self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketRef, txn_id: str) -> dict[str, Any]:
@@ -143,11 +150,15 @@ class TicketDelivery:
         values = ticket_values(ticket, room, [], view, self.prefix)
         room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
+        note = payload.params.get("note")
+        template = f"page_{note}" if note in ("sla_warning", "sla_breached", "rating_request") else "page"
         rendered = self.renderer.render(
-            "page", language, mentions=(user_id,), notify=True, params=Params(payload.params), link=link, **values
+            template, language, mentions=(user_id,), notify=True, params=Params(payload.params), link=link, **values
         )
         direct_room = await self.deliverer.direct_room(user_id)
         event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)
+        if note == "rating_request":  # a reaction on this message is the reporter's rating
+            await ratings.record_request(conn, event_id, ticket.id, int(payload.params.get("cycle") or 0), user_id)
         return {"event_id": event_id, "room_id": direct_room}
 
     async def attachment(

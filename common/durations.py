@@ -70,6 +70,12 @@ class Duration:
     def is_positive(self) -> bool:
         return self.days > 0 or self.time > timedelta(0)
 
+    @property
+    def nominal(self) -> timedelta:
+        """Its length read as wall-clock time (a business day as 24 hours): for figures that
+        compare durations, never for deadlines."""
+        return self.time + timedelta(days=self.days)
+
     def __str__(self) -> str:
         if not self.business:
             return format_duration(self.time)
@@ -135,6 +141,11 @@ class BySeverity:
         found = self.severities.get(severity, self.default)
         assert found is not None, "checked at load: every severity has a value"
         return found
+
+    @property
+    def nominal(self) -> Duration:
+        """The value most tickets get: the default, else the first severity's."""
+        return self.default or next(iter(self.severities.values()))
 
     def all(self) -> list[Duration]:
         return [*self.severities.values(), *([self.default] if self.default else [])]

@@ -16,9 +16,12 @@ from escalation.chain import Chain, Decision, next_step
 from escalation.notify import call_level
 from regulations import store as deadlines
 from rooms.model import TopicRoom
-from tickets import notices, store
+from tickets import notices, service_levels, store
 from tickets.model import Ticket
-from tickets.rules import BOT_ACTOR, Outcome, Status, TicketRules, load_open, regulation_of, room_of
+from tickets.rules import BOT_ACTOR, Outcome, Status, TicketRules, load_open, regulation_of, room_of, span_of
+from tickets.status_steps import StatusSteps
+
+LIFECYCLE_TIMERS = ("auto_close", "incomplete_remind", "incomplete_close")
 
 
 class Escalation:
@@ -30,19 +33,33 @@ class Escalation:
         ticket = await load_open(conn, ticket_id)
         if isinstance(ticket, Outcome):
             return ticket
-        decision = next_step(regulation_of(self.rules, ticket), ticket.chain, ticket.escalation_level, ticket.top_repeats)  # type: ignore[arg-type]
+        decision = next_step(regulation_of(self.rules, ticket), ticket.chain, ticket.escalation_level, ticket.top_repeats, ticket.severity)  # type: ignore[arg-type]
         await self._apply(conn, ticket, decision, actor, reason, now, manual=True)
         return Outcome(Status.EXHAUSTED if decision.exhausted else Status.DONE, ticket, {"level": decision.level})
 
     async def deadline_passed(self, conn: asyncpg.Connection, deadline: deadlines.Deadline, now: datetime) -> None:
-        """Called by the deadline engine, in the transaction that marks the deadline fired."""
-        ticket = await store.get(conn, deadline.ticket_id, lock=True)
-        if ticket is None or not ticket.is_open:
+        """Called by the deadline engine, in the transaction that marks the deadline fired. The engine
+        holds the batch's deadline rows, which a step holding the ticket may want to change: it does
+        not wait for the ticket (that could deadlock); a busy ticket's deadline is tried again.
+
+        Besides the regulation's claim and resolve deadlines, the engine fires SLA warnings and
+        breaches and the lifecycle's timers; each goes to its step."""
+        ticket = await store.get(conn, deadline.ticket_id, lock=True, nowait=True)
+        if ticket is None:
+            return
+        if deadline.kind in LIFECYCLE_TIMERS:
+            await StatusSteps(self.rules).timer_passed(conn, ticket, deadline.kind, now)
+            return
+        if not ticket.is_open:
+            return
+        if deadline.kind in service_levels.SLA_KINDS:
+            room = self.rules.find_room(ticket.room_key)
+            await service_levels.sla_deadline_passed(conn, self.rules.service_levels, ticket, room, deadline.kind, deadline.tag, now)
             return
         chain: Chain = "unclaimed" if deadline.kind == "claim" else "unresolved"
         if chain != ticket.chain:
             return  # a stale deadline of a chain the ticket has left
-        decision = next_step(regulation_of(self.rules, ticket), chain, ticket.escalation_level, ticket.top_repeats)
+        decision = next_step(regulation_of(self.rules, ticket), chain, ticket.escalation_level, ticket.top_repeats, ticket.severity)
         await self._apply(conn, ticket, decision, BOT_ACTOR, f"{deadline.kind} deadline passed", now, manual=False)
 
     def _email_pages(self, ticket: Ticket, room: TopicRoom, level: int) -> dict[str, str]:
@@ -66,8 +83,8 @@ class Escalation:
             return
         assert decision.within is not None
         await store.update(conn, ticket.id, escalation_level=decision.level, top_repeats=decision.repeat)
-        await deadlines.start(conn, ticket.id, kind, decision.within, now, paused=ticket.is_paused)
-        due_at = None if ticket.is_paused else now + decision.within
+        within, calendar = span_of(self.rules, ticket, decision.within, now)
+        due_at = await deadlines.start(conn, ticket.id, kind, within, now, paused=ticket.is_paused, calendar=calendar)
         await store.add_event(
             conn,
             ticket.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from intake.validation import (
     string,
     string_map,
 )
+from storage import clock
 from tickets.alarms import AlarmOutcome
 from tickets.model import SEVERITIES, AlarmInput
 
@@ -75,7 +76,7 @@ async def store_alarm(intake: IntakeContext, alarm: AlarmInput) -> AlarmOutcome 
     when the batcher is full (nothing was accepted)."""
     if intake.alarms is None:
         async with intake.pool.acquire() as conn, conn.transaction():
-            return await intake.domain.alarms.receive_alarm(conn, alarm, datetime.now(timezone.utc))
+            return await intake.domain.alarms.receive_alarm(conn, alarm, clock.now())
     try:
         return await intake.alarms.submit(alarm)
     except Overloaded:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Sequence, overload
 from urllib.parse import quote
 
@@ -19,6 +19,7 @@ from aiohttp import web
 from intake.auth import AuthFailure, read_from_source
 from intake.context import INTAKE
 from intake.validation import InvalidInput, array, choice, parse_json_object, string, string_map, timestamp, within
+from storage import clock
 from tickets.model import SEVERITIES, AlarmInput, Alert
 
 MAX_ALERTS = 5000
@@ -235,7 +236,7 @@ async def receive_notification(request: web.Request, gateway: Gateway) -> web.Re
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        outcomes = await intake.domain.groups.receive_alert_group(conn, group, members, datetime.now(timezone.utc))
+        outcomes = await intake.domain.groups.receive_alert_group(conn, group, members, clock.now())
     return web.json_response(
         {"tickets": [{"ticket": outcome.ticket_id, "result": outcome.result} for outcome in outcomes]}, status=202
     )

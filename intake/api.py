@@ -7,7 +7,7 @@ refused request changes nothing. Tickets created here take the one path every ch
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,12 +31,13 @@ from intake.validation import (
     string_map,
     timestamp,
 )
+from storage import clock
 from tickets.model import SEVERITIES, ReportInput, TicketQuery
 
 TICKET_FIELDS = frozenset(
     {
         "title", "description", "severity", "room", "service", "host", "device",
-        "reporter_name", "reporter_email", "reporter_user_id", "labels",
+        "reporter_name", "reporter_email", "reporter_user_id", "labels", "type",
     }
 )
 COMMENT_FIELDS = frozenset({"text", "author"})
@@ -59,8 +60,11 @@ def ticket_number(request: web.Request) -> int:
     return number
 
 
-def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportInput:
+def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str, types: list[str] | None = None) -> ReportInput:
     no_unknown_fields(data, TICKET_FIELDS)
+    ticket_type = string(data, "type", max_length=100)
+    if ticket_type is not None and types is not None and ticket_type not in types:
+        raise InvalidInput("type", f"no such ticket type (known: {', '.join(types)})")
     title = string(data, "title", required=True, max_length=500)
     assert title is not None
     room = string(data, "room", max_length=100)
@@ -80,6 +84,7 @@ def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str) -> ReportI
         labels=string_map(data, "labels"),
         room_key=room,
         details={"api_caller": caller},
+        ticket_type=ticket_type,
     )
 
 
@@ -88,11 +93,12 @@ async def create_ticket(request: web.Request) -> web.Response:
     caller = authenticate(request, intake.api_callers)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
-        report = parse_ticket(data, [room.key for room in intake.domain.rules.rooms], caller)
+        rules = intake.domain.rules
+        report = parse_ticket(data, [room.key for room in rules.rooms], caller, sorted(rules.service_levels.workflows))
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.domain.by_people.open_report(conn, report, clock.now())
         ticket = await read_models.ticket(conn, ticket_id)
     assert ticket is not None
     location = f"/api/v1/tickets/{ticket_id}"
@@ -190,7 +196,7 @@ async def add_comment(request: web.Request) -> web.Response:
         # the caller is who is known; the author it names is a label, never taken for a person
         actor = system_actor(f"api:{caller}", "api")
         outcome = await intake.actions.comment(
-            conn, actor, ticket_id, text, datetime.now(timezone.utc), via=f"api:{caller}", author=author
+            conn, actor, ticket_id, text, clock.now(), via=f"api:{caller}", author=author
         )
     if not outcome.ok:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 
 import asyncpg
 
+from storage import clock
 from storage.pool import is_unavailable
 from tickets.alarms import AlarmIntake, AlarmOutcome
 from tickets.model import AlarmInput
@@ -95,7 +96,7 @@ class AlarmBatcher:
         """Store a batch, or fail its alarms; False when the connection may be unusable."""
         try:
             async with conn.transaction():
-                outcomes = await self._alarms.receive_alarms(conn, [alarm for alarm, _ in batch], datetime.now(timezone.utc))
+                outcomes = await self._alarms.receive_alarms(conn, [alarm for alarm, _ in batch], clock.now())
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -20,7 +20,7 @@ import logging
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, read_body, string
+from storage import clock
 from texts.pages import page_environment
 from tickets.model import Attachment, ReportInput
 
@@ -200,7 +201,7 @@ async def submit_form(request: web.Request) -> web.Response:
     )
     intake = form.context
     async with intake.pool.acquire() as conn, conn.transaction():
-        ticket_id = await intake.domain.by_people.open_report(conn, report, datetime.now(timezone.utc))
+        ticket_id = await intake.domain.by_people.open_report(conn, report, clock.now())
     log.info("report form: ticket #%d from %s", ticket_id, address)
     return _page(form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])

@@ -205,6 +205,9 @@ class Opsroom:
         self.http = HttpServer(app, config.http.host, config.http.port, shared_port=shared,
                                unix_path=relay_socket_path() if shared else None)
         await self.http.start()
+        if self.domain.rules.service_levels.public_url is None:  # rating links point at the address opsroom listens on
+            host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+            self.domain.rules.service_levels.public_url = f"http://{host}:{self.http.port}"
         if shared:
             assert self.http.unix_path is not None
             self.workers = WorkerPool(config, count=self._worker_count - 1, host=config.http.host, port=self.http.port,

@@ -24,10 +24,14 @@ from monitors.settings import CheckConfig, HeartbeatConfig, check_monitors
 from intake.snmp.settings import SnmpConfig, check_snmp
 from common.schema import Problem, SchemaError, Secret, load
 from knowledge.settings import KnowledgeConfig
+from opsroom.service_levels import check_service_levels
+from regulations.calendar import CalendarConfig
 from regulations.model import Regulation
+from regulations.sla import CustomerConfig, SlaPolicy
 from reports.schedule import ScheduledReport, check_schedules
 from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
+from tickets.workflow import LifecycleConfig, TicketTypeConfig
 
 EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
 
@@ -167,6 +171,12 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     # people known by Matrix ID and e-mail: mail senders, mail pages (staff may carry `email` too)
     people: list[Person] = field(default_factory=list)
+    # service levels: business-hours calendars, customers, SLA policies, ticket types and their lifecycle
+    calendars: dict[str, CalendarConfig] = field(default_factory=dict)
+    customers: list[CustomerConfig] = field(default_factory=list)
+    sla_policies: list[SlaPolicy] = field(default_factory=list)
+    ticket_types: dict[str, TicketTypeConfig] = field(default_factory=dict)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     # knowledge base: summary hints, suggestions on new tickets, the public board
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     # the admin portal at /admin/
@@ -419,6 +429,7 @@ def check_consistency(config: Config) -> list[Problem]:
     problems.extend(check_snmp(config.snmp, source_names))
     problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
+    problems.extend(check_service_levels(config))
     problems.extend(Problem(path, message) for path, message in check_schedules(config.reports, seen_keys, config.mail.smtp is not None))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))

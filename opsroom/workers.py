@@ -44,6 +44,7 @@ from intake.auth import SourceBook, TokenBook
 from intake.validation import json_error, retry_later
 from opsroom.config import Config
 from opsroom.http import RELAYED_PEER
+from opsroom.service_levels import build_service_levels
 from application.domain import Domain
 from rooms.people import PeopleDirectory
 from rooms.store import AnnouncementCounter
@@ -76,6 +77,7 @@ def build_domain(config: Config) -> Domain:
         people=PeopleDirectory(config.people, config.rooms, config.bot.admins),
         attachment_max_bytes=config.attachments.max_bytes,
         mail_out=config.mail.smtp is not None,
+        service_levels=build_service_levels(config),
     )
     counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
     return Domain.build(rules, announcements=counter)

@@ -19,6 +19,7 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from regulations import store
+from storage import clock
 from regulations.store import Deadline
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,12 @@ log = logging.getLogger(__name__)
 StepHandler = Callable[[asyncpg.Connection, Deadline, datetime], Awaitable[None]]
 WAKE_JOB = "deadline-wake"
 RETRY_FAILED_STEP = timedelta(seconds=60)  # a step that raised is tried again after this
+RETRY_BUSY_STEP = timedelta(seconds=1)  # a step whose ticket another step holds is tried again after this
 SWEEP_JOB = "deadline-sweep"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 class DeadlineEngine:
@@ -138,8 +140,8 @@ class DeadlineEngine:
             self._ringing.set()  # already due: no need for the clock
             return
         # ringing is idempotent, so overlapping rings are allowed rather than skipped
-        self._scheduler.add_job(
-            self.ring, "date", run_date=due, id=WAKE_JOB, replace_existing=True, misfire_grace_time=None, max_instances=100
+        self._scheduler.add_job(  # the scheduler keeps system time: a test's moved clock shifts the alarm
+            self.ring, "date", run_date=due - clock.offset(), id=WAKE_JOB, replace_existing=True, misfire_grace_time=None, max_instances=100
         )
 
     async def fire_due(self) -> int:
@@ -170,6 +172,9 @@ class DeadlineEngine:
                             continue
                         await self._on_due(conn, deadline, now)
                     applied.append(deadline)
+                except asyncpg.LockNotAvailableError:
+                    log.debug("deadline %d: ticket %d is busy; trying again shortly", deadline.id, deadline.ticket_id)
+                    await store.postpone(conn, deadline.id, now + RETRY_BUSY_STEP)
                 except Exception:
                     log.exception(
                         "deadline %d of ticket %d could not be applied; retrying in %s",

@@ -6,16 +6,21 @@ alarm clock when an earlier deadline appears.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Mapping
 
 import asyncpg
 
+from regulations.calendar import Calendar
 from storage import statements
 
+log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "opsroom_deadlines"
-DeadlineKind = Literal["claim", "resolve"]
+DeadlineKind = Literal["claim", "resolve", "sla_warning", "sla_breach", "incomplete_remind", "incomplete_close", "auto_close"]
+# the regulation's own deadlines: a paused ticket's stand still (the others have their own rules)
+REGULATION_KINDS = ("claim", "resolve")
 
 
 @dataclass(frozen=True)
@@ -25,11 +30,13 @@ class Deadline:
     kind: str
     state: str
     due_at: datetime | None
-    remaining: timedelta | None
+    remaining: timedelta | None  # while paused; working time on ``calendar`` when it names one
     created_at: datetime
+    tag: str = ""  # tells several deadlines of one kind apart (an SLA warning per target and fraction)
+    calendar: str | None = None  # business time counts on this calendar (None: wall-clock time)
 
 
-_COLUMNS = "id, ticket_id, kind, state, due_at, remaining, created_at"
+_COLUMNS = "id, ticket_id, kind, state, due_at, remaining, created_at, tag, calendar"
 
 
 async def _notify(conn: asyncpg.Connection) -> None:
@@ -37,92 +44,142 @@ async def _notify(conn: asyncpg.Connection) -> None:
 
 
 async def start(
-    conn: asyncpg.Connection, ticket_id: int, kind: DeadlineKind, within: timedelta, now: datetime, *, paused: bool = False
-) -> None:
-    """A new deadline of this kind replaces the ticket's active one."""
+    conn: asyncpg.Connection, ticket_id: int, kind: DeadlineKind, within: timedelta, now: datetime, *, paused: bool = False,
+    calendar: Calendar | None = None, tag: str = "",
+) -> datetime | None:
+    """A new deadline of this kind (and tag) replaces the ticket's active one. ``within`` is
+    working time on ``calendar`` when one is given. Returns when it falls due (None: paused)."""
     await conn.execute(
         """
         UPDATE deadlines SET state = 'cancelled', ended_at = $3, due_at = coalesce(due_at, $3::timestamptz + remaining)
-        WHERE ticket_id = $1 AND kind = $2 AND state IN ('pending', 'paused')
+        WHERE ticket_id = $1 AND kind = $2 AND tag = $4 AND state IN ('pending', 'paused')
         """,
         ticket_id,
         kind,
         now,
+        tag,
     )
+    calendar_name = calendar.name if calendar is not None else None
     if paused:
         await conn.execute(
-            "INSERT INTO deadlines (ticket_id, kind, state, due_at, remaining, created_at) VALUES ($1, $2, 'paused', NULL, $3, $4)",
-            ticket_id,
-            kind,
-            within,
-            now,
-        )
-    else:  # the notification rides in the same statement
-        await conn.execute(
             """
-            WITH added AS (INSERT INTO deadlines (ticket_id, kind, due_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id)
-            SELECT pg_notify($5, '') FROM added
+            INSERT INTO deadlines (ticket_id, kind, state, due_at, remaining, created_at, tag, calendar)
+            VALUES ($1, $2, 'paused', NULL, $3, $4, $5, $6)
             """,
-            ticket_id,
-            kind,
-            now + within,
-            now,
-            NOTIFY_CHANNEL,
+            ticket_id, kind, within, now, tag, calendar_name,
         )
+        return None
+    due_at = calendar.add_business(now, within) if calendar is not None else now + within
+    # the notification rides in the same statement
+    await conn.execute(
+        """
+        WITH added AS (
+            INSERT INTO deadlines (ticket_id, kind, due_at, created_at, tag, calendar) VALUES ($1, $2, $3, $4, $6, $7) RETURNING id
+        )
+        SELECT pg_notify($5, '') FROM added
+        """,
+        ticket_id, kind, due_at, now, NOTIFY_CHANNEL, tag, calendar_name,
+    )
+    return due_at
 
 
-async def start_many(conn: asyncpg.Connection, due: dict[int, datetime], kind: DeadlineKind, now: datetime) -> None:
-    """Deadlines for new tickets (which have none yet), ticket -> due time, in one statement."""
-    await statements.run(conn, [start_many_write(due, kind, now)])
+async def schedule(conn: asyncpg.Connection, ticket_id: int, kind: DeadlineKind, due_at: datetime, now: datetime, *, tag: str = "") -> None:
+    """A deadline at a known instant (SLA warnings and breaches, reminders), replacing the active
+    one of this kind and tag."""
+    await cancel(conn, ticket_id, now, kind, tag=tag)
+    await conn.execute(
+        """
+        WITH added AS (INSERT INTO deadlines (ticket_id, kind, due_at, created_at, tag) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+        SELECT pg_notify($6, '') FROM added
+        """,
+        ticket_id, kind, due_at, now, tag, NOTIFY_CHANNEL,
+    )
 
 
-def start_many_write(due: dict[int, datetime], kind: DeadlineKind, now: datetime) -> statements.Write | None:
+async def start_many(
+    conn: asyncpg.Connection, due: dict[int, datetime], kind: DeadlineKind, now: datetime,
+    calendars: Mapping[int, str | None] | None = None,
+) -> None:
+    """Deadlines for new tickets (which have none yet), ticket -> due time, in one statement;
+    ``calendars`` names the calendar of those counted in business time."""
+    await statements.run(conn, [start_many_write(due, kind, now, calendars)])
+
+
+def start_many_write(
+    due: dict[int, datetime], kind: DeadlineKind, now: datetime, calendars: Mapping[int, str | None] | None = None
+) -> statements.Write | None:
     """:func:`start_many` as one write (see storage.statements); None when there is none."""
     if not due:
         return None
+    names = [(calendars or {}).get(ticket_id) for ticket_id in due]
     return statements.Write(
         """
-        INSERT INTO deadlines (ticket_id, kind, due_at, created_at)
-        SELECT id, $3, at, $4 FROM unnest($1::bigint[], $2::timestamptz[]) AS d (id, at)
+        INSERT INTO deadlines (ticket_id, kind, due_at, created_at, calendar)
+        SELECT id, $3, at, $4, calendar FROM unnest($1::bigint[], $2::timestamptz[], $6::text[]) AS d (id, at, calendar)
         """,
-        (list(due), list(due.values()), kind, now, NOTIFY_CHANNEL),
+        (list(due), list(due.values()), kind, now, NOTIFY_CHANNEL, names),
         then="SELECT pg_notify($5, '')",
     )
 
 
-async def cancel(conn: asyncpg.Connection, ticket_id: int, now: datetime, kind: DeadlineKind | None = None) -> None:
+async def cancel(
+    conn: asyncpg.Connection, ticket_id: int, now: datetime, kind: DeadlineKind | None = None, *, tag: str | None = None
+) -> None:
     """A paused deadline ends with the due time it would have had if resumed now."""
     await conn.execute(
         """
         UPDATE deadlines SET state = 'cancelled', ended_at = $2, due_at = coalesce(due_at, $2::timestamptz + remaining)
         WHERE ticket_id = $1 AND state IN ('pending', 'paused') AND ($3::text IS NULL OR kind = $3)
+          AND ($4::text IS NULL OR tag = $4)
         """,
         ticket_id,
         now,
         kind,
+        tag,
     )
 
 
-async def pause_all(conn: asyncpg.Connection, ticket_id: int, now: datetime) -> None:
-    await conn.execute(
+def _calendar(calendars: Mapping[str, Calendar], name: str, deadline_id: int) -> Calendar | None:
+    found = calendars.get(name)
+    if found is None:
+        log.warning("deadline %d counts on calendar %r, which is no longer configured; counting wall-clock time", deadline_id, name)
+    return found
+
+
+async def pause_all(conn: asyncpg.Connection, ticket_id: int, now: datetime, calendars: Mapping[str, Calendar] | None = None) -> None:
+    """The regulation's deadlines stand still; a business-time one keeps its working time left."""
+    rows = await conn.fetch(
         """
         UPDATE deadlines SET state = 'paused', remaining = greatest(due_at - $2, interval '0'), due_at = NULL
-        WHERE ticket_id = $1 AND state = 'pending'
+        WHERE ticket_id = $1 AND state = 'pending' AND kind = ANY($3::text[])
+        RETURNING id, calendar, $2::timestamptz + remaining AS due_at
         """,
         ticket_id,
         now,
+        list(REGULATION_KINDS),
     )
+    for row in rows:
+        calendar = _calendar(calendars or {}, row["calendar"], row["id"]) if row["calendar"] else None
+        if calendar is not None:
+            left = calendar.business_between(now, row["due_at"])
+            await conn.execute("UPDATE deadlines SET remaining = $2 WHERE id = $1", row["id"], left)
 
 
-async def resume_all(conn: asyncpg.Connection, ticket_id: int, now: datetime) -> None:
-    await conn.execute(
+async def resume_all(conn: asyncpg.Connection, ticket_id: int, now: datetime, calendars: Mapping[str, Calendar] | None = None) -> None:
+    rows = await conn.fetch(
         """
         UPDATE deadlines SET state = 'pending', due_at = $2::timestamptz + remaining, remaining = NULL
-        WHERE ticket_id = $1 AND state = 'paused'
+        WHERE ticket_id = $1 AND state = 'paused' AND kind = ANY($3::text[])
+        RETURNING id, calendar, due_at - $2::timestamptz AS remaining
         """,
         ticket_id,
         now,
+        list(REGULATION_KINDS),
     )
+    for row in rows:
+        calendar = _calendar(calendars or {}, row["calendar"], row["id"]) if row["calendar"] else None
+        if calendar is not None:
+            await conn.execute("UPDATE deadlines SET due_at = $2 WHERE id = $1", row["id"], calendar.add_business(now, row["remaining"]))
     await _notify(conn)
 
 

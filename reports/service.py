@@ -103,8 +103,8 @@ class ReportService:
         keys = scope.rooms if scope.rooms is not None else tuple(self.rooms)
         rooms = [self.rooms[key] for key in keys if key in self.rooms]
         targets = {
-            room.key: (self.regulations[room.regulation].claim_within.total_seconds(),
-                       self.regulations[room.regulation].resolve_within.total_seconds())
+            room.key: (self.regulations[room.regulation].claim_within.nominal.nominal.total_seconds(),
+                       self.regulations[room.regulation].resolve_within.nominal.nominal.total_seconds())
             for room in rooms if room.regulation in self.regulations
         }
         staff = tuple((room.key, member.level, member.user) for room in self.rooms.values() for member in room.staff)

@@ -112,6 +112,10 @@ class TopicRoom:
     # what mail and web-form reports raised here must contain; a report lacking some is incomplete
     required_fields: list[RequiredField] = field(default_factory=list)
     storm: StormControl = field(default_factory=StormControl)
+    # business time of the room's regulation and SLA counts on this calendar (unless they name one)
+    calendar: str | None = None
+    # the type of tickets routed here (else lifecycle.default_type); the API, the form and !type may say otherwise
+    ticket_type: str | None = None
 
     @property
     def alias_localpart(self) -> str:

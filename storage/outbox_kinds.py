@@ -156,6 +156,8 @@ OUTBOX_UNDELIVERABLE = Kind("outbox.undeliverable", MATRIX, Undeliverable)
 MAIL_REPLY = Kind("mail.reply", MAIL, TicketMail)  # a person's answer to the reporter
 MAIL_MISSING_FIELDS = Kind("mail.missing_fields", MAIL, TicketMail)  # ask the reporter for what is missing
 MAIL_PAGE = Kind("mail.page", MAIL, TicketMail)  # escalation calls a person by mail
+MAIL_RATE = Kind("mail.rate", MAIL, TicketMail)  # ask the reporter of a resolved ticket for a rating (signed link)
+MAIL_CLOSED_INCOMPLETE = Kind("mail.closed_incomplete", MAIL, TicketMail)  # an incomplete report closed: the reporter is told
 REPORT_FILE = Kind("report.file", MATRIX, ReportRequestRef)  # a report posted as a file in a room
 REPORT_MAIL = Kind("report.mail", MAIL, ReportRequestRef)  # a scheduled report mailed with its file
 
@@ -163,8 +165,8 @@ KINDS: dict[str, Kind[Any]] = {
     kind.name: kind
     for kind in (
         TICKET_ANNOUNCE, TICKET_REFRESH, TICKET_NOTE, TICKET_PAGE, TICKET_ATTACHMENT, STORM_DIGEST, INVITE, MESSAGE,
-        OUTBOX_UNDELIVERABLE, MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, REPORT_FILE, REPORT_MAIL,
+        OUTBOX_UNDELIVERABLE, MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, MAIL_RATE, MAIL_CLOSED_INCOMPLETE, REPORT_FILE, REPORT_MAIL,
     )
 }
 # the mail kinds about tickets (mailout.ticket_mail handles them)
-TICKET_MAIL_KINDS = {kind.name: kind for kind in (MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE)}
+TICKET_MAIL_KINDS = {kind.name: kind for kind in (MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, MAIL_RATE, MAIL_CLOSED_INCOMPLETE)}

@@ -171,3 +171,19 @@ async def run_opsroom() -> AsyncIterator[Callable[..., Awaitable[Opsroom]]]:
     for app in reversed(started):
         with contextlib.suppress(Exception):
             await app.stop()
+
+
+# ---- mail ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_server() -> Any:
+    """An aiosmtpd server on a free loopback port, receiving what opsroom mails."""
+    from tests.support.smtp import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

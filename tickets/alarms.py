@@ -43,7 +43,7 @@ async def source_recovered(conn: asyncpg.Connection, rules: TicketRules, ticket:
     auto_resolve = regulation_of(rules, ticket).auto_resolve_on_recovery
     await notices.note(conn, ticket, "source_recovered", {"actor": actor, "auto_resolve": auto_resolve})
     if auto_resolve:
-        await finish(conn, ticket, actor, "source recovered", now, automatic=True)
+        await finish(conn, rules, ticket, actor, "source recovered", now, automatic=True)
     else:
         await notices.refresh(conn, ticket.id, ticket.room_key)
 

@@ -12,10 +12,11 @@ import asyncpg
 
 from rooms.routing import route
 from storage import outbox_kinds as kinds
-from tickets import completeness, notices, opening, store
+from tickets import completeness, notices, opening, statuses, store
 from tickets import mail as ticket_mail
 from tickets.model import Attachment, ReportInput, Ticket
 from tickets.rules import Outcome, Status, TicketRules
+from tickets.status_steps import StatusSteps
 
 
 class ByPeople:
@@ -32,15 +33,20 @@ class ByPeople:
         room = named if named is not None and named in self.rules.rooms else route(report, self.rules.rooms)
         ticket_id = await store.insert_report(conn, room.key, report, now)
         actor = report.reporter_user_id or report.reporter_email or report.reporter_name or report.source
-        await opening.open_ticket(conn, self.rules, ticket_id, room, actor, now, {"via": report.source})
+        data: dict[str, object] = {"via": report.source}
+        if report.ticket_type:
+            data["ticket_type"] = report.ticket_type
+        await opening.open_ticket(conn, self.rules, ticket_id, room, actor, now, data)
         ticket = await store.get(conn, ticket_id)
         assert ticket is not None
         if report.attachments:
             await self.attach(conn, ticket, report.attachments, actor, now)
         text = f"{report.title}\n{report.description or ''}"
-        await completeness.check_report(
+        missing = await completeness.check_report(
             conn, ticket, room, text, self.accepted_names(report.attachments), actor, now, ask_by_mail=self.rules.mail_out
         )
+        if missing:  # it waits for its reporter (the lifecycle's reminder and closing)
+            await statuses.wait_for_customer(conn, self.rules, ticket_id, now)
         return ticket_id
 
     async def attach(
@@ -77,9 +83,15 @@ class ByPeople:
         await notices.note(conn, ticket, "comment", {"actor": actor, "text": text, "via": via, "author": author})
         if attachments:
             await self.attach(conn, ticket, attachments, actor, now)
+        if not ticket.is_open and via == "mail" and actor.lower() in {r.lower() for r in (ticket.reporter_user_id, ticket.reporter_email) if r}:
+            # the reporter answers a resolved ticket: the problem is back (within the reopen window)
+            reopened = await StatusSteps(self.rules).reopen(conn, ticket.id, actor, text[:500], now, via="mail")
+            return Outcome(Status.DONE, ticket, {"reopened": reopened.ok})
         room = self.rules.find_room(ticket.room_key)
         if room is not None:
-            await completeness.check_supplement(conn, ticket, room, text, self.accepted_names(attachments), actor, now)
+            supplied = await completeness.check_supplement(conn, ticket, room, text, self.accepted_names(attachments), actor, now)
+            if supplied == "completed":
+                await statuses.completed(conn, self.rules, ticket.id, actor, now)
         return Outcome(Status.DONE, ticket)
 
     async def reply_by_mail(self, conn: asyncpg.Connection, ticket_id: int, actor: str, text: str, now: datetime) -> Outcome:

@@ -39,7 +39,7 @@ def missing_fields(required: Sequence[RequiredField], text: str, filenames: Sequ
     return [field for field in required if not is_present(field, text, filenames)]
 
 
-def _labels(room: TopicRoom, names: Sequence[str]) -> list[str]:
+def labels_of(room: TopicRoom, names: Sequence[str]) -> list[str]:
     labels = {field.name: field.label for field in room.required_fields}
     return [labels.get(name, name) for name in names]
 
@@ -64,7 +64,7 @@ async def check_report(
     asked = bool(ask_by_mail and ticket.source == "mail" and ticket.reporter_email)
     await store.update(conn, ticket.id, missing_fields=missing)
     await store.add_event(conn, ticket.id, "incomplete", actor, {"missing": missing, "asked_by_mail": asked}, at=now)
-    labels = _labels(room, missing)
+    labels = labels_of(room, missing)
     await notices.note(conn, ticket, "incomplete", {"missing": labels, "asked": asked, "to": ticket.reporter_email})
     if asked:
         assert ticket.reporter_email is not None
@@ -75,21 +75,23 @@ async def check_report(
 
 async def check_supplement(
     conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom, text: str, filenames: Sequence[str], actor: str, now: datetime
-) -> None:
-    """A comment or reply on an incomplete ticket: record what it supplies."""
+) -> str | None:
+    """A comment or reply on an incomplete ticket: record what it supplies. Returns ``completed``,
+    ``fields_supplied`` or None (nothing supplied)."""
     if not ticket.missing_fields:
-        return
+        return None
     still = [field for field in room.required_fields if field.name in ticket.missing_fields]
     absent = {field.name for field in missing_fields(still, text, filenames)}
     # fields no longer configured count as supplied: nobody can ask for them any more
     supplied = [name for name in ticket.missing_fields if name not in absent]
     if not supplied:
-        return
+        return None
     remaining = [name for name in ticket.missing_fields if name in absent]
     await store.update(conn, ticket.id, missing_fields=remaining)
     kind = "completed" if not remaining else "fields_supplied"
     await store.add_event(conn, ticket.id, kind, actor, {"supplied": supplied, "missing": remaining}, at=now)
     await notices.note(
-        conn, ticket, kind, {"actor": actor, "supplied": _labels(room, supplied), "missing": _labels(room, remaining)}
+        conn, ticket, kind, {"actor": actor, "supplied": labels_of(room, supplied), "missing": labels_of(room, remaining)}
     )
     await notices.refresh(conn, ticket.id, ticket.room_key)
+    return kind

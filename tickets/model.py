@@ -90,6 +90,7 @@ class ReportInput:
     room_key: str | None = None  # raised inside a topic room: that room, not the routing rules
     attachments: tuple[Attachment, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    ticket_type: str | None = None  # else the room's, else lifecycle.default_type
 
     def field_value(self, name: str) -> str | None:
         if name in ("service", "host", "source", "severity", "title", "device"):
@@ -140,6 +141,14 @@ class Ticket:
     digest_id: int | None
     # required fields the report lacks (rooms[].required_fields); empty when complete
     missing_fields: list[str] = field(default_factory=list)
+    # service levels: the type, the lifecycle status (tickets/workflow.py), who raised it, under which SLA
+    ticket_type: str = "incident"
+    status: str = "new"
+    status_since: datetime | None = None
+    customer: str | None = None
+    sla_policy: str | None = None
+    closed_at: datetime | None = None
+    reopened: int = 0  # how many times it was reopened
 
     @property
     def is_open(self) -> bool:

@@ -19,7 +19,7 @@ from rooms import store as rooms_store
 from rooms.model import TopicRoom
 from rooms.silences import Matcher, all_match
 from storage import outbox, statements
-from tickets import notices, store
+from tickets import notices, service_levels, store
 from tickets.model import Ticket
 from tickets.rules import BOT_ACTOR, TicketRules, room_of
 
@@ -64,13 +64,17 @@ async def open_new(
             silence_id = await matching_silence(conn, rules, tickets[item.ticket_id], item.room, now, active=in_room)
             if silence_id is not None:
                 silenced[item.ticket_id] = silence_id
+    default_type = rules.service_levels.lifecycle.default_type
+    types = {n.ticket_id: n.data.get("ticket_type") or n.room.ticket_type or default_type for n in new}
+    await store.set_types(conn, {t: kind for t, kind in types.items() if kind != store.DEFAULT_TYPE})
     if silenced:
         await store.set_many(conn, "silence_id", silenced)
         created += [store.NewEvent(t, "silenced", BOT_ACTOR, {"silence_id": s}) for t, s in silenced.items()]
     counted = {n.ticket_id: n.digest_id for n in new if n.counted and n.ticket_id not in silenced}
+    severities = {n.ticket_id: n.data["severity"] for n in new if n.data.get("severity")}
     await start_regulation(
         conn, rules, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created,
-        then=then, counted=counted,
+        then=then, counted=counted, severities=severities,
     )
 
 
@@ -79,13 +83,14 @@ async def start_regulation(
     events: Sequence[store.NewEvent] = (),
     *, then: tuple[Sequence[store.NewEvent], Sequence[outbox.NewRow]] = ((), ()),
     counted: dict[int, int | None] | None = None,
+    severities: dict[int, str] | None = None,
 ) -> None:
     """The claim clock starts and the room hears of each ticket (id, room key): an announcement
     each, or, past the room's storm limit, a line in the window's digest (still a ticket under
     the regulation). ``events`` are written with the ones this adds, in one statement, and
     ``then``'s events and outbox rows after them. ``counted``: tickets counted in their storm
     window before they were inserted (ticket -> the digest it is stored with; None: announced);
-    the others are counted here, in the caller's transaction."""
+    the others are counted here, in the caller's transaction. ``severities``: those the caller knows.
     if not tickets:
         await statements.run(conn, [store.events_write([*events, *then[0]], at=now), outbox.enqueue_write(list(then[1]))])
         return
@@ -94,7 +99,22 @@ async def start_regulation(
     for ticket_id, room_key in tickets:
         by_room.setdefault(room_key, []).append(ticket_id)
     rooms = {key: room_of(rules, key) for key in by_room}
-    claims = {t: now + rules.regulation(rooms[key].regulation).claim_within for t, key in tickets}
+    levels = rules.service_levels
+    known = severities or {}
+    if any(t not in known for t, _ in tickets):
+        known = {**known, **await store.severities_of(conn, [t for t, _ in tickets if t not in known])}
+    severities = known
+    claim_due: dict[int, datetime] = {}
+    calendars: dict[int, str | None] = {}
+    for ticket_id, key in tickets:  # per severity, in business time where the regulation says
+        regulation = rules.regulation(rooms[key].regulation)
+        claim_due[ticket_id], calendars[ticket_id] = levels.due(
+            regulation.claim_within.of(severities[ticket_id]), rooms[key], now, regulation.calendar
+        )
+    if levels.has_policies:
+        opened = await store.get_many(conn, [t for t, _ in tickets])
+        for ticket_id, key in tickets:
+            await service_levels.start_clocks(conn, levels, opened[ticket_id], rooms[key], now)
     uncounted = {key: n for key, members in by_room.items() if (n := sum(1 for t in members if t not in counted))}
     states: dict[str, rooms_store.StormState] = {}
     if uncounted:
@@ -129,7 +149,7 @@ async def start_regulation(
         await store.set_many(conn, "digest_id", to_store)
     folded_events = [store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in folded.items()]
     await statements.run(conn, [  # one round trip
-        deadlines.start_many_write(claims, "claim", now),
+        deadlines.start_many_write(claim_due, "claim", now, calendars),
         store.events_write([*events, *folded_events, *then[0]], at=now),
         outbox.enqueue_write([*rows, *then[1]]),
     ])

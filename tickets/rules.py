@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol, Sequence
 
 import asyncpg
 
+from common.durations import Duration
+from regulations.calendar import Calendar
 from regulations.model import Regulation
 from rooms.model import TopicRoom
 from rooms.people import PeopleDirectory
 from rooms.silences import MaintenanceWindow
 from tickets import store
 from tickets.model import Ticket
+from tickets.service_levels import ServiceLevels
 
 BOT_ACTOR = "opsroom"
 DEFAULT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
@@ -50,6 +54,10 @@ class TicketRules(Protocol):
     def mail_out(self) -> bool:
         """An SMTP server is configured: reporters and paged people get mail."""
 
+    @property
+    def service_levels(self) -> ServiceLevels:
+        """Calendars, SLA policies, customers, ticket types and the lifecycle's timers."""
+
 
 def room_of(rules: TicketRules, key: str) -> TopicRoom:
     room = rules.find_room(key)
@@ -73,6 +81,7 @@ class StaticRules:
     people: PeopleDirectory = field(default_factory=PeopleDirectory)
     attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
     mail_out: bool = False
+    service_levels: ServiceLevels = field(default_factory=ServiceLevels)
 
     @property
     def rooms(self) -> Sequence[TopicRoom]:
@@ -96,6 +105,10 @@ class Status(enum.Enum):
     PAUSED_ALREADY = "paused_already"
     EXHAUSTED = "exhausted"
     NO_ADDRESS = "no_address"  # nobody to mail: the ticket has no reporter e-mail
+    NOT_ALLOWED = "not_allowed"  # the ticket's type does not allow this change of status (info: allowed)
+    UNKNOWN = "unknown"  # no such status or ticket type (info: known)
+    STILL_OPEN = "still_open"  # only a resolved or closed ticket can be reopened
+    TOO_LATE = "too_late"  # the reopen window has passed
 
 
 @dataclass(frozen=True)
@@ -119,3 +132,10 @@ async def load_open(conn: asyncpg.Connection, ticket_id: int) -> Ticket | Outcom
     if not ticket.is_open:
         return Outcome(Status.RESOLVED_ALREADY, ticket)
     return ticket
+
+
+def span_of(rules: TicketRules, ticket: Ticket, duration: Duration, now: datetime) -> tuple[timedelta, Calendar | None]:
+    """A regulation duration of this ticket as (time, calendar) for ``deadlines.start``: business
+    time counts on the regulation's calendar, else the room's."""
+    room = rules.find_room(ticket.room_key)
+    return rules.service_levels.span(duration, room, now, regulation_of(rules, ticket).calendar)

@@ -58,7 +58,7 @@ class Silences:
             await store.update(conn, ticket.id, silence_id=None)
             await store.add_event(conn, ticket.id, "unsilenced", actor, {"silence_id": silence_id}, at=now)
             if ticket.source_recovered_at is not None:
-                await finish(conn, ticket, BOT_ACTOR, "source recovered while silenced", now, automatic=True)
+                await finish(conn, self.rules, ticket, BOT_ACTOR, "source recovered while silenced", now, automatic=True)
                 continue
             announced.append(ticket)
         await opening.start_regulation(conn, self.rules, [(ticket.id, ticket.room_key) for ticket in announced], now)

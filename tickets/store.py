@@ -16,7 +16,8 @@ COLUMNS = (
     "paused_at, pause_reason, responsible, responsible_level, chain, escalation_level, top_repeats, "
     "escalation_exhausted, wanted_at, occurrences, first_seen_at, last_seen_at, source_recovered_at, created_at, "
     "claimed_at, resolved_at, resolved_by, resolution, announcement_event_id, room_id, "
-    "reporter_name, reporter_email, reporter_user_id, device, silence_id, digest_id, missing_fields"
+    "reporter_name, reporter_email, reporter_user_id, device, silence_id, digest_id, missing_fields, "
+    "ticket_type, status, status_since, customer, sla_policy, closed_at, reopened"
 )
 TICKET_FIELDS = tuple(name.strip() for name in COLUMNS.split(","))
 # columns a lifecycle step may change
@@ -25,6 +26,7 @@ _UPDATABLE = frozenset(
         "state", "paused_at", "pause_reason", "responsible", "responsible_level", "chain", "escalation_level",
         "top_repeats", "escalation_exhausted", "wanted_at", "source_recovered_at", "claimed_at", "resolved_at",
         "resolved_by", "resolution", "details", "last_seen_at", "silence_id", "digest_id", "missing_fields",
+        "ticket_type", "status", "status_since", "customer", "sla_policy", "closed_at", "reopened",
     }
 )
 
@@ -258,8 +260,9 @@ async def attachments_of(conn: asyncpg.Connection, ticket_id: int) -> list[async
     )
 
 
-async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False) -> Ticket | None:
-    suffix = " FOR UPDATE" if lock else ""
+async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False, nowait: bool = False) -> Ticket | None:
+    """``nowait``: raise ``asyncpg.LockNotAvailableError`` instead of waiting for a step holding the ticket."""
+    suffix = (" FOR UPDATE NOWAIT" if nowait else " FOR UPDATE") if lock else ""
     return _ticket(await conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE id = $1{suffix}", ticket_id))
 
 
@@ -423,3 +426,39 @@ async def search(
         f"SELECT {COLUMNS} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {param(limit)}", *params
     )
     return [Ticket(**dict(row)) for row in rows]
+
+
+DEFAULT_TYPE = "incident"  # the column's default
+
+
+async def set_types(conn: asyncpg.Connection, types: dict[int, str]) -> None:
+    """The ticket type of new tickets (those not of the default type)."""
+    if not types:
+        return
+    await conn.execute(
+        """
+        UPDATE tickets SET ticket_type = new.value
+        FROM unnest($1::bigint[], $2::text[]) AS new (id, value) WHERE tickets.id = new.id
+        """,
+        list(types),
+        list(types.values()),
+    )
+
+
+async def severities_of(conn: asyncpg.Connection, ticket_ids: list[int]) -> dict[int, str]:
+    rows = await conn.fetch("SELECT id, severity FROM tickets WHERE id = ANY($1::bigint[])", ticket_ids)
+    return {row["id"]: row["severity"] for row in rows}
+
+
+async def status_before(conn: asyncpg.Connection, ticket_id: int, status: str) -> str | None:
+    """The status the ticket was in before it last entered ``status`` (to go back after waiting);
+    a status change and a pause record the status they left (``from``)."""
+    return await conn.fetchval(
+        """
+        SELECT data->>'from' FROM ticket_events
+        WHERE ticket_id = $1 AND ((kind = 'status_changed' AND data->>'to' = $2) OR (kind = 'paused' AND data->>'status' = $2))
+        ORDER BY id DESC LIMIT 1
+        """,
+        ticket_id,
+        status,
+    )

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from common.durations import Duration, parse_span
+
 NEW, ANALYSIS, IN_PROGRESS = "new", "analysis", "in_progress"
 WAITING_FOR_FIX, WAITING_FOR_RELEASE, WAITING_FOR_CUSTOMER = "waiting_for_fix", "waiting_for_release", "waiting_for_customer"
 SUSPENDED, RESOLVED, CLOSED = "suspended", "resolved", "closed"
@@ -139,3 +141,31 @@ class TicketTypeConfig:
         if not self.transitions:
             return Workflow(ordered, default_transitions(ordered), frozenset(stop))
         return Workflow(ordered, {k: tuple(v) for k, v in self.transitions.items()}, frozenset(stop))
+
+
+# ---- lifecycle configuration ----------------------------------------------------------------
+
+
+def _check_statuses(value: list[str]) -> str | None:
+    unknown = [s for s in value if s not in STATUSES]
+    return f"unknown status {unknown[0]!r} (known: {', '.join(STATUSES)})" if unknown else None
+
+
+@dataclass(frozen=True)
+class IncompleteConfig:
+    """An incomplete report waits for the customer: reminded after ``remind_after``, closed after
+    ``close_after`` (both from when it started waiting; business time on the room's calendar)."""
+
+    remind_after: Duration | None = field(default_factory=lambda: parse_span("1d business"))
+    close_after: Duration | None = field(default_factory=lambda: parse_span("3d business"))
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    default_type: str = "incident"
+    stop_clock: list[str] = field(default_factory=lambda: list(DEFAULT_STOP_CLOCK), metadata={"check": _check_statuses})
+    auto_close_after: Duration | None = field(default_factory=lambda: parse_span("72h"))  # null: resolved tickets stay resolved
+    reopen_within: Duration | None = field(default_factory=lambda: parse_span("14d"))  # null: any time
+    incomplete: IncompleteConfig = field(default_factory=IncompleteConfig)
+    # on resolution the reporter is asked for a rating (mail, web-form reporters, Matrix DM)
+    ask_rating: bool = True

@@ -59,7 +59,7 @@ def ticket(**changes: Any) -> Ticket:
         host="db-01", description="Free space below 5 percent", url="https://grafana.example.org/d/disk", labels={"team": "db"},
         details={}, state="open", chain="unclaimed", escalation_level=1, top_repeats=0, escalation_exhausted=False,
         occurrences=1, first_seen_at=NOW, last_seen_at=NOW, created_at=NOW, announcement_event_id="$announcement",
-        room_id="!room:localhost", missing_fields=[],
+        room_id="!room:localhost", missing_fields=[], ticket_type="incident", status="new", reopened=0,
     )
     values.update(changes)
     return Ticket(**values)
@@ -68,11 +68,11 @@ def ticket(**changes: Any) -> Ticket:
 TICKETS = {
     "open": ticket(),
     "escalated": ticket(escalation_level=2, occurrences=3, escalation_exhausted=True, wanted_at=NOW,
-                        source_recovered_at=NOW, paused_at=NOW, pause_reason="waiting for the vendor"),
+                        source_recovered_at=NOW, paused_at=NOW, pause_reason="waiting for the vendor", status="suspended"),
     "claimed": ticket(state="claimed", chain="claimed", responsible=PEOPLE[0], responsible_level=1, escalation_level=3,
-                      claimed_at=NOW, wanted_at=NOW, escalation_exhausted=True),
+                      claimed_at=NOW, wanted_at=NOW, escalation_exhausted=True, status="waiting_for_fix"),
     "resolved": ticket(state="resolved", chain="claimed", responsible=PEOPLE[0], responsible_level=1, resolved_at=NOW,
-                       resolved_by=PEOPLE[0], resolution="Cleaned the old logs", occurrences=2),
+                       resolved_by=PEOPLE[0], resolution="Cleaned the old logs", occurrences=2, status="closed", closed_at=NOW),
 }
 
 
@@ -88,6 +88,10 @@ def params(rich: bool) -> _Params:
         "summary": "Cleaned the old logs", "size_bytes": 3_500_000, "problems": [{"text": "a part of the text could not be read"}],
         "previous": PEOPLE[0], "paused_for": 600.0, "manual": rich, "limit_bytes": 1_000_000, "firing_again": rich,
         "firing": 2, "filename": "photo.png", "automatic": not rich, "auto_resolve": rich, "asked": rich,
+        # service levels: statuses, SLA warnings, ratings
+        "from": "new", "fraction": 0.75, "target": "resolution", "policy": "standard", "score": 4,
+        "comment": "quick, thanks" if rich else None, "mailed": rich, "cycle": 0,
+        "link": "https://opsroom.example.org/rate/12.0.abc" if rich else None,
         "items": [  # knowledge suggestions
             {"kind": "ticket", "id": 7, "title": "Disk full on db-02", "same_fingerprint": rich, "resolved_by": PEOPLE[0],
              "summary": "Removed old WAL files"},
@@ -172,6 +176,10 @@ def contexts(name: str, language: str) -> Iterator[dict[str, Any]]:
             state_name=lambda s: s, marker=lambda s: "🔴",
             silences=[SimpleNamespace(id=3, matchers=[], ends_at=NOW, reason="disk swap", created_by=PEOPLE[1])] if rich else [],
             matchers_of=lambda m: 'host=db-01 service=~"pg.*"',
+            left_of={1: "30m of business time left"},
+            sla=[{"target": "resolution", "policy": "standard", "text": "11:30 CET (3h of business time left)", "level": level,
+                  "finished": level == "ok"} for level in ("ok", "at_risk", "breached")] if rich else [],
+            rating={"score": 4, "comment": "quick", "cycle": 0} if rich else None,
             **knowledge(rich),
             **functions,
         )

@@ -42,16 +42,6 @@ def dovecot() -> Any:
         server.stop()
 
 
-@pytest.fixture
-def smtp_server() -> Any:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @dataclass
 class MailRoom:
     room: Room

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from opsroom.config import EXAMPLE_CONFIG, ConfigError, check_production, parse_config, read_config
+from common.durations import Duration
 from common.schema import Secret
 
 EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456",
@@ -27,7 +28,7 @@ def test_the_shipped_example_is_valid():
     assert [room.key for room in config.rooms] == ["databases", "network", "general"]
     assert config.default_room.key == "general"
     standard = config.regulations["standard"]
-    assert standard.claim_within == timedelta(minutes=5)
+    assert standard.claim_within.of("critical") == Duration(timedelta(minutes=5))
     assert [step.level for step in standard.escalation.unclaimed] == [2, 3]
     assert standard.escalation.repeat_top == 2
     assert config.sources[0].token == Secret("prom-token-123")

@@ -35,6 +35,8 @@ from rooms.model import StaffMember, TopicRoom
 from application.domain import Domain
 from tickets.rules import StaticRules
 from tickets.model import AlarmInput
+from tickets.service_levels import ServiceLevels
+from tickets.workflow import LifecycleConfig
 
 ALICE, BOB, LEAD, CAROL = "@alice:example.org", "@bob:example.org", "@lead:example.org", "@carol:example.org"
 ZONE = "Europe/Prague"
@@ -75,7 +77,8 @@ class History:
 class Writer:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
-        self.domain = Domain.build(StaticRules(ROOMS, REGULATIONS))
+        # the fixed history has no auto-closing: its figures count resolutions, not closings
+        self.domain = Domain.build(StaticRules(ROOMS, REGULATIONS, service_levels=ServiceLevels(lifecycle=LifecycleConfig(auto_close_after=None))))
 
     async def alarm(self, when: str, **fields: Any) -> int:
         async with self.conn.transaction():

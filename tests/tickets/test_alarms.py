@@ -68,7 +68,7 @@ async def test_recovery_resolves_when_the_regulation_says_so(regulated):
     await room.thread_note(alice, root["event_id"], "resolved automatically")
     await room.edit(alice, root["event_id"], "Resolved by source:prometheus")
     _, ticket = await room.get_ticket(created["ticket"])
-    assert ticket["state"] == "resolved" and ticket["deadlines"] == []
+    assert ticket["state"] == "resolved" and [d["kind"] for d in ticket["deadlines"]] == ["auto_close"]
     assert kinds(ticket["events"])[-2:] == ["source_recovered", "resolved"]
     # the same alarm firing again opens a new ticket
     status, again = await room.post_alarm(ALARM)

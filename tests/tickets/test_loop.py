@@ -54,7 +54,8 @@ async def test_alarm_claim_resolve(regulated):
     events = await room.wait_events(number, lambda e: "resolved" in kinds(e))
     assert kinds(events) == ["created", "announced", "claimed", "resolved"]
     assert events[2]["actor"] == alice.user_id
+    assert events[2]["data"]["status"] == "in_progress"  # the claim starts the work
     assert events[3]["data"]["summary"] == "freed 40 GB of old WAL"
     status, ticket = await room.get_ticket(number)
-    assert ticket["state"] == "resolved" and ticket["deadlines"] == []
+    assert ticket["state"] == "resolved" and [d["kind"] for d in ticket["deadlines"]] == ["auto_close"]
     del claim

@@ -1,0 +1,278 @@
+"""Service levels end to end in Synapse: business-hours SLA targets with warnings, per-severity
+deadlines, and the lifecycle walked through from chat. Time moves through opsroom's clock
+(``storage.clock``), never by sleeping."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, AsyncIterator
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from storage import clock
+from tests.support.matrix import body, replying_to
+from tests.support.regulation import API_TOKEN, kinds
+from tickets.model import ReportInput
+
+pytestmark = pytest.mark.integration
+
+PRAGUE = ZoneInfo("Europe/Prague")
+FRIDAY_16_30 = datetime(2026, 11, 27, 16, 30, tzinfo=PRAGUE)
+
+
+@pytest.fixture(autouse=True)
+def real_time_after() -> AsyncIterator[None]:
+    yield
+    clock.reset()
+
+
+def office(key: str, staff: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "room": {"calendar": "office", "timezone": "Europe/Prague"},
+        "calendars": {"office": {"timezone": "Europe/Prague", "hours": {"mon-fri": ["08:00-17:00"]}, "holidays": {"country": "CZ"}}},
+        "sla_policies": [
+            {"name": "standard", "first_response": {"critical": "15m", "default": "1h business"},
+             "resolution": {"critical": "1h", "default": "4h business"}, "warn_at": [0.75]},
+        ],
+    }
+
+
+async def travel(room: Any, moment: datetime) -> None:
+    """Move opsroom's clock (stopped there: every step happens at that exact moment) and let the
+    deadline engine look at once (it would within its sweep)."""
+    clock.travel_to(moment, stopped=True)
+    await room.app.deadlines.ring()
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(PRAGUE)
+
+
+async def test_friday_afternoon_warning_is_due_monday_and_warns_before(regulated) -> None:
+    room = await regulated(
+        sections=office,
+        regulation={"calendar": "office", "claim_within": {"critical": "5m", "default": "30m business"}, "resolve_within": "4h business"},
+    )
+    await travel(room, FRIDAY_16_30)
+    alice, lead = room.staff["alice"], room.staff["lead"]
+
+    _, warning = await room.post_alarm({"title": "Disk 80% full", "severity": "warning", "host": "db-01"})
+    _, critical = await room.post_alarm({"title": "Database down", "severity": "critical", "host": "db-02"})
+    _, ticket = await room.get_ticket(warning["ticket"])
+    sla = {c["target"]: c for c in ticket["sla"]}
+    assert ticket["sla_policy"] == "standard" and ticket["status"] == "new"
+    # 30 minutes on Friday, then 3.5 hours from Monday 08:00
+    assert local(sla["resolution"]["due_at"]) == datetime(2026, 11, 30, 11, 30, tzinfo=PRAGUE)
+    assert local(sla["first_response"]["due_at"]) == datetime(2026, 11, 30, 8, 30, tzinfo=PRAGUE)
+    claim = next(d for d in ticket["deadlines"] if d["kind"] == "claim")
+    # 30 business minutes end at Friday's closing time
+    assert claim["calendar"] == "office" and local(claim["due_at"]) == datetime(2026, 11, 27, 17, 0, tzinfo=PRAGUE)
+    warnings = {d["tag"]: local(d["due_at"]) for d in ticket["deadlines"] if d["kind"] == "sla_warning"}
+    assert warnings["resolution:0.75"] == datetime(2026, 11, 30, 10, 30, tzinfo=PRAGUE)
+    # the critical one counts wall-clock time
+    _, urgent = await room.get_ticket(critical["ticket"])
+    urgent_sla = {c["target"]: c for c in urgent["sla"]}
+    assert local(urgent_sla["resolution"]["due_at"]) == datetime(2026, 11, 27, 17, 30, tzinfo=PRAGUE)
+    assert urgent_sla["resolution"]["calendar"] is None
+    assert local(next(d for d in urgent["deadlines"] if d["kind"] == "claim")["due_at"]) == datetime(2026, 11, 27, 16, 35, tzinfo=PRAGUE)
+
+    root = await room.announcement(alice, warning["ticket"])
+    assert "SLA resolution: 2026-11-30 11:30" in body(root) and "of business time left" in body(root)
+
+    # !status says when it falls due and how much business time is left
+    asked = await alice.send(room.room_id, f"!status #{warning['ticket']}")
+    status = await alice.wait_for(replying_to(asked), what="the status")
+    assert "Claim deadline: 17:00 CET (30m of business time left)" in body(status)
+    assert "Status: new" in body(status)
+
+    # alice claims on Monday morning: the first response is met
+    await travel(room, datetime(2026, 11, 30, 8, 10, tzinfo=PRAGUE))
+    await alice.send(room.room_id, f"!claim #{warning['ticket']}")
+    events = await room.wait_events(warning["ticket"], lambda ev: "claimed" in kinds(ev))
+    finished = [e["data"] for e in events if e["kind"] == "sla_finished"]
+    assert finished == [{"target": "first_response", "policy": "standard", "outcome": "met", "elapsed_seconds": 2400, "target_seconds": 3600}]
+
+    # 10:31 on Monday: 75 % of the resolution target is used: a quiet note and direct messages
+    await travel(room, datetime(2026, 11, 30, 10, 31, tzinfo=PRAGUE))
+    note = await room.thread_note(alice, root["event_id"], "75% used")
+    assert "m.mentions" not in note["content"] or not note["content"]["m.mentions"].get("user_ids")
+    about_warning = f"#{warning['ticket']} in "
+    page = await lead.wait_for_direct_message(
+        lambda rid, e: about_warning in body(e) and "resolution (standard) is 75% used" in body(e), what="the SLA warning DM to the lead"
+    )
+    assert "due 11:30 CET" in body(page)
+    await alice.wait_for_direct_message(
+        lambda rid, e: about_warning in body(e) and "resolution (standard) is 75% used" in body(e), what="the SLA warning DM to alice"
+    )
+    edited = await room.edit(alice, root["event_id"], "SLA resolution")
+    assert "#c77c02" in edited["content"]["m.new_content"]["formatted_body"]
+
+    # 11:31: breached, recorded for the reports
+    await travel(room, datetime(2026, 11, 30, 11, 31, tzinfo=PRAGUE))
+    await room.thread_note(alice, root["event_id"], "breached")
+    events = await room.wait_events(warning["ticket"], lambda ev: "sla_breached" in kinds(ev))
+    _, ticket = await room.get_ticket(warning["ticket"])
+    resolution = {c["target"]: c for c in ticket["sla"]}["resolution"]
+    assert resolution["outcome"] == "breached" and resolution["breached_at"] is not None
+    assert kinds(events).count("sla_warning") == 1  # once, not again after the breach
+
+
+async def test_the_log_lifecycle_from_chat(regulated) -> None:
+    room = await regulated(sections=office)
+    await travel(room, datetime(2026, 12, 1, 9, 0, tzinfo=PRAGUE))  # a Tuesday
+    alice, lead = room.staff["alice"], room.staff["lead"]
+    _, created = await room.post_alarm({"title": "Invoices not exported", "severity": "minor", "host": "erp-01"})
+    number = created["ticket"]
+    root = await room.announcement(alice, number)
+
+    await alice.send(room.room_id, f"!state #{number} analysis looking at the export job")
+    await room.thread_note(alice, root["event_id"], "from new to analysis")
+    await alice.send(room.room_id, f"!claim #{number}")
+    await room.wait_events(number, lambda ev: "claimed" in kinds(ev))
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "in_progress"
+
+    # waiting for a fix keeps the clock running; waiting for the customer stops it
+    await alice.send(room.room_id, f"!state #{number} waiting_for_fix vendor bug 4711")
+    await room.thread_note(alice, root["event_id"], "to waiting for a fix")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["paused_at"] is None and all(c["running"] for c in ticket["sla"] if c["target"] == "resolution")
+    await alice.send(room.room_id, f"!state #{number} waiting_for_customer which invoices?")
+    await room.thread_note(alice, root["event_id"], "to waiting for the customer")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["paused_at"] is not None
+    assert not {c["target"]: c for c in ticket["sla"]}["resolution"]["running"]
+    assert not [d for d in ticket["deadlines"] if d["kind"] == "sla_breach"]
+
+    # a move the type does not allow is refused with the allowed ones
+    asked = await alice.send(room.room_id, f"!state #{number} new")
+    refusal = await alice.wait_for(replying_to(asked), what="the refusal")
+    assert "can go to" in body(refusal) and "analysis" in body(refusal)
+
+    await alice.send(room.room_id, f"!state #{number} in_progress the customer answered")
+    await room.thread_note(alice, root["event_id"], "to in progress")
+    await alice.send(room.room_id, f"!state #{number} resolved export job fixed")
+    await room.thread_note(alice, root["event_id"], "export job fixed")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "resolved" and ticket["state"] == "resolved"
+    assert {c["target"]: c["outcome"] for c in ticket["sla"]} == {"first_response": "met", "resolution": "met"}
+    assert [d["kind"] for d in ticket["deadlines"]] == ["auto_close"]
+
+    # reopened by staff: back to analysis, unclaimed, claim clock again, counted
+    await lead.send(room.room_id, f"!reopen #{number} still failing for December")
+    await room.thread_note(alice, root["event_id"], "reopened")
+    _, ticket = await room.get_ticket(number)
+    assert (ticket["status"], ticket["state"], ticket["reopened"], ticket["responsible"]) == ("analysis", "open", 1, None)
+    assert "claim" in [d["kind"] for d in ticket["deadlines"]]
+    assert {c["target"]: c["outcome"] for c in ticket["sla"]} == {"first_response": "met", "resolution": None}
+
+    # resolved again, then closed automatically 72 hours later
+    await alice.send(room.room_id, f"!claim #{number}")
+    await room.wait_events(number, lambda ev: kinds(ev).count("claimed") == 2)
+    await alice.send(room.room_id, f"!resolve #{number} December export rerun")
+    await room.wait_events(number, lambda ev: kinds(ev).count("resolved") == 2)
+    await travel(room, datetime(2026, 12, 4, 9, 0, tzinfo=PRAGUE))  # 72 hours after the resolution
+    events = await room.wait_events(number, lambda ev: "closed" in kinds(ev))
+    assert [e["data"] for e in events if e["kind"] == "closed"] == [{"reason": "auto_close"}]
+    await room.thread_note(alice, root["event_id"], "closed automatically")
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "closed" and ticket["deadlines"] == []
+
+
+async def create_report(room: Any, **fields: Any) -> int:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with room.http.post(f"{room.base_url}/api/v1/tickets", json={"title": "VPN drops every hour", **fields}, headers=headers) as response:
+        assert response.status == 201, await response.text()
+        return (await response.json())["ticket"]
+
+
+async def test_rating_by_link_and_by_reaction_then_auto_close(regulated, smtp_server) -> None:
+    room = await regulated(sections=lambda key, staff: {"mail": {"smtp": smtp_server.config()}})
+    alice, reporter = room.staff["alice"], room.outsider
+    await travel(room, datetime(2026, 12, 1, 9, 0, tzinfo=PRAGUE))
+    by_mail = await create_report(room, reporter_email="eva@customer.example", reporter_name="Eva")
+    by_chat = await create_report(room, title="Printer jams", reporter_user_id=reporter.user_id)
+    root = await room.announcement(alice, by_mail)
+    await alice.send(room.room_id, f"!claim #{by_mail}")
+    await alice.send(room.room_id, f"!resolve #{by_mail} new VPN profile pushed")
+
+    # the mail carries a signed link to a small page; no login
+    sent = await smtp_server.wait_for(lambda m: f"[#{by_mail}]" in str(m["Subject"]), what="the rating mail", timeout=45)
+    assert str(sent["To"]) == "eva@customer.example"
+    link = re.search(r"http://\S+/rate/\S+", sent.get_body(("plain",)).get_content()).group(0)
+    async with room.http.get(link) as page:
+        assert page.status == 200 and "How did we do?" in await page.text()
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    async with room.http.get(link[:-3] + "xyz") as forged:
+        assert forged.status == 404
+    async with room.http.post(link, data={"score": "9"}) as bad:
+        assert bad.status == 400 and "choose 1 to 5" in await bad.text()
+    async with room.http.post(link, data={"score": "4", "comment": "quick, thanks"}) as done:
+        assert done.status == 200 and "4 of 5" in await done.text()
+    await room.thread_note(alice, root["event_id"], "rated #%d 4 of 5" % by_mail)
+    await room.edit(alice, root["event_id"], "Rated 4 of 5")
+    async with room.http.post(link, data={"score": "1"}) as again:  # single use
+        assert "Already rated" in await again.text()
+    async with room.http.get(link) as again:
+        assert "was rated 4 of 5" in await again.text()
+
+    # a reporter in Matrix rates by reacting on the direct message
+    await alice.send(room.room_id, f"!claim #{by_chat}")
+    await alice.send(room.room_id, f"!resolve #{by_chat} rollers cleaned")
+    request = await reporter.wait_for_direct_message(lambda rid, e: f"#{by_chat} " in body(e) and "1️⃣" in body(e), what="the rating request")
+    dm_room = next(rid for rid, e in reporter.timeline if e is request)
+    await reporter.react(dm_room, request["event_id"], "5️⃣")
+    events = await room.wait_events(by_chat, lambda ev: "rated" in kinds(ev))
+    assert [e["data"]["score"] for e in events if e["kind"] == "rated"] == [5]
+
+    # nobody reopens: both close 72 hours after their resolution
+    await travel(room, datetime(2026, 12, 4, 9, 0, tzinfo=PRAGUE))
+    for number in (by_mail, by_chat):
+        await room.wait_events(number, lambda ev: "closed" in kinds(ev))
+        _, ticket = await room.get_ticket(number)
+        assert ticket["status"] == "closed" and ticket["closed_at"] is not None
+    assert room.app.pool is not None
+    async with room.app.pool.acquire() as conn:
+        stored = await conn.fetch("SELECT ticket_id, score, comment, via FROM ticket_ratings ORDER BY ticket_id")
+    assert [tuple(r) for r in stored] == [(by_mail, 4, "quick, thanks", "link"), (by_chat, 5, None, "reaction")]
+
+
+async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp_server) -> None:
+    def sections(key: str, staff: dict[str, Any]) -> dict[str, Any]:
+        config = office(key, staff)
+        config["room"]["required_fields"] = [{"name": "version", "label": "Software version", "patterns": [r"version\s*:"]}]
+        return {**config, "mail": {"smtp": smtp_server.config()}}
+
+    room = await regulated(sections=sections)
+    alice = room.staff["alice"]
+    await travel(room, datetime(2026, 12, 1, 10, 0, tzinfo=PRAGUE))  # a Tuesday
+    report = ReportInput(title="Export fails", source="web", description="It fails every night.", reporter_email="eva@customer.example")
+    assert room.app.pool is not None
+    async with room.app.pool.acquire() as conn, conn.transaction():
+        number = await room.app.domain.by_people.open_report(conn, report, clock.now())
+    root = await room.announcement(alice, number)
+    _, ticket = await room.get_ticket(number)
+    assert ticket["status"] == "waiting_for_customer" and ticket["paused_at"] is not None
+    timers = {d["kind"]: local(d["due_at"]) for d in ticket["deadlines"] if d["kind"].startswith("incomplete")}
+    assert timers == {"incomplete_remind": datetime(2026, 12, 2, 10, 0, tzinfo=PRAGUE),
+                      "incomplete_close": datetime(2026, 12, 4, 10, 0, tzinfo=PRAGUE)}
+
+    # one business day later: the reporter is reminded by mail
+    await travel(room, datetime(2026, 12, 2, 10, 0, tzinfo=PRAGUE))
+    reminder = await smtp_server.wait_for(lambda m: f"[#{number}]" in str(m["Subject"]), what="the reminder", timeout=45)
+    assert "this is a reminder" in reminder.get_body(("plain",)).get_content()
+    await room.thread_note(alice, root["event_id"], "was reminded of the missing data")
+
+    # three business days: closed, and the reporter told why
+    await travel(room, datetime(2026, 12, 4, 10, 0, tzinfo=PRAGUE))
+    await room.thread_note(alice, root["event_id"], "did not supply the missing data in time")
+    closing = await smtp_server.wait_for(
+        lambda m: f"[#{number}]" in str(m["Subject"]) and "was closed" in m.get_body(("plain",)).get_content(), what="the closing mail",
+        timeout=45,
+    )
+    assert "Software version" in closing.get_body(("plain",)).get_content()
+    _, ticket = await room.get_ticket(number)
+    assert (ticket["status"], ticket["state"]) == ("closed", "resolved")
+    assert [e["data"] for e in ticket["events"] if e["kind"] == "closed"] == [{"reason": "incomplete"}]
