@@ -90,7 +90,7 @@ async def start_regulation(
     the regulation). ``events`` are written with the ones this adds, in one statement, and
     ``then``'s events and outbox rows after them. ``counted``: tickets counted in their storm
     window before they were inserted (ticket -> the digest it is stored with; None: announced);
-    the others are counted here, in the caller's transaction. ``severities``: those the caller knows.
+    the others are counted here, in the caller's transaction. ``severities``: those the caller knows."""
     if not tickets:
         await statements.run(conn, [store.events_write([*events, *then[0]], at=now), outbox.enqueue_write(list(then[1]))])
         return
