@@ -372,6 +372,10 @@ class OpsroomProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        logged = [line for line in self.log.read_text(errors="replace").splitlines() if " WARNING " in line or " ERROR " in line]
+        if logged:  # what opsroom had to say under load belongs beside the figures
+            print(f"   opsroom logged {len(logged)} warnings/errors; the last ones:", *logged[-5:], sep="\n     ")
+        self.log.unlink(missing_ok=True)
 
 
 async def count(dsn: str, sql: str) -> int:

@@ -14,6 +14,7 @@ from typing import Literal, Mapping
 import asyncpg
 
 from regulations.calendar import Calendar
+from storage import statements
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "opsroom_deadlines"
@@ -101,23 +102,23 @@ async def start_many(
 ) -> None:
     """Deadlines for new tickets (which have none yet), ticket -> due time, in one statement;
     ``calendars`` names the calendar of those counted in business time."""
+    await statements.run(conn, [start_many_write(due, kind, now, calendars)])
+
+
+def start_many_write(
+    due: dict[int, datetime], kind: DeadlineKind, now: datetime, calendars: Mapping[int, str | None] | None = None
+) -> statements.Write | None:
+    """:func:`start_many` as one write (see storage.statements); None when there is none."""
     if not due:
-        return
+        return None
     names = [(calendars or {}).get(ticket_id) for ticket_id in due]
-    await conn.execute(
+    return statements.Write(
         """
-        WITH added AS (
-            INSERT INTO deadlines (ticket_id, kind, due_at, created_at, calendar)
-            SELECT id, $3, at, $4, calendar FROM unnest($1::bigint[], $2::timestamptz[], $6::text[]) AS d (id, at, calendar)
-        )
-        SELECT pg_notify($5, '')
+        INSERT INTO deadlines (ticket_id, kind, due_at, created_at, calendar)
+        SELECT id, $3, at, $4, calendar FROM unnest($1::bigint[], $2::timestamptz[], $6::text[]) AS d (id, at, calendar)
         """,
-        list(due),
-        list(due.values()),
-        kind,
-        now,
-        NOTIFY_CHANNEL,
-        names,
+        (list(due), list(due.values()), kind, now, NOTIFY_CHANNEL, names),
+        then="SELECT pg_notify($5, '')",
     )
 
 

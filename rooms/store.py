@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -123,20 +124,22 @@ async def count_announcements(
     The rows stay locked until the transaction ends, which serialises the counting per room:
     callers count last, just before their commit. Rooms are locked in key order, so two
     transactions never wait on each other."""
-    keys = sorted(counts)
-    arguments = (keys, [windows[k].total_seconds() for k in keys], [counts[k] for k in keys], [limits[k] for k in keys], now)
-    rows = await conn.fetch(_COUNT_ANNOUNCEMENTS, *arguments)
-    if len(rows) < len(keys):  # a room's first window: its row is made once, then counted as any other
+    def arguments(keys: list[str]) -> tuple[Any, ...]:
+        return keys, [windows[k].total_seconds() for k in keys], [counts[k] for k in keys], [limits[k] for k in keys], now
+
+    rows = await conn.fetch(_COUNT_ANNOUNCEMENTS, *arguments(sorted(counts)))
+    missing = sorted(set(counts) - {row["room_key"] for row in rows})
+    if missing:  # a room's first window: its row is made once, then these rooms (only) are counted
         await conn.execute(
             """
             INSERT INTO room_storm_state (room_key, window_start, announced)
             SELECT room_key, $2, 0 FROM unnest($1::text[]) AS room_key ORDER BY room_key
             ON CONFLICT (room_key) DO NOTHING
             """,
-            keys,
+            missing,
             now,
         )
-        rows = await conn.fetch(_COUNT_ANNOUNCEMENTS, *arguments)
+        rows = [*rows, *await conn.fetch(_COUNT_ANNOUNCEMENTS, *arguments(missing))]
     return {row["room_key"]: StormState(row["announced_before"], row["digest_id"]) for row in rows}
 
 

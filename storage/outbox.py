@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
 
+from storage import statements
 from storage.pool import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -138,26 +139,31 @@ async def enqueue(conn: asyncpg.Connection, row: NewRow) -> int:
 
 async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
     """Many rows in one statement, one notification per queue (group commit of alarms)."""
+    await statements.run(conn, [enqueue_write(rows)])
+
+
+def enqueue_write(rows: list[NewRow]) -> statements.Write | None:
+    """The rows as one write (see storage.statements), None when there are none."""
     if not rows:
-        return
-    await conn.execute(
+        return None
+    return statements.Write(
         """
-        WITH added AS (
-            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
-            SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
-                AS new (queue, channel, kind, payload, coalesce_key, delay)
-            RETURNING queue
-        )
-        SELECT pg_notify($7, queue) FROM (SELECT DISTINCT queue FROM added) AS queues
+        INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
+        SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
+            AS new (queue, channel, kind, payload, coalesce_key, delay)
+        RETURNING queue
         """,
-        [row.queue for row in rows],
-        [row.channel for row in rows],
-        [row.kind for row in rows],
-        [row.payload for row in rows],
-        [row.coalesce_key for row in rows],
-        [row.delay_seconds for row in rows],
-        NOTIFY_CHANNEL,
+        (
+            [row.queue for row in rows],
+            [row.channel for row in rows],
+            [row.kind for row in rows],
+            [row.payload for row in rows],
+            [row.coalesce_key for row in rows],
+            [row.delay_seconds for row in rows],
+            NOTIFY_CHANNEL,
+        ),
+        then="SELECT pg_notify($7, queue) FROM (SELECT DISTINCT queue FROM {rows}) AS queues",
     )
 
 

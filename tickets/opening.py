@@ -18,7 +18,7 @@ from regulations import store as deadlines
 from rooms import store as rooms_store
 from rooms.model import TopicRoom
 from rooms.silences import Matcher, all_match
-from storage import outbox
+from storage import outbox, statements
 from tickets import notices, service_levels, store
 from tickets.model import Ticket
 from tickets.rules import BOT_ACTOR, TicketRules, room_of
@@ -51,8 +51,7 @@ async def open_new(
     the claim clock runs and the room hears of it. ``then``: events and outbox rows to write
     after these, in the same statements; ``silences``: the active ones, when the caller looked."""
     if not new:
-        await store.add_events(conn, list(then[0]), at=now)
-        await outbox.enqueue_many(conn, list(then[1]))
+        await statements.run(conn, [store.events_write(list(then[0]), at=now), outbox.enqueue_write(list(then[1]))])
         return
     created = [store.NewEvent(n.ticket_id, "created", n.actor, {**n.data, "room": n.room.key}) for n in new]
     room_keys = sorted({n.room.key for n in new})
@@ -72,9 +71,10 @@ async def open_new(
         await store.set_many(conn, "silence_id", silenced)
         created += [store.NewEvent(t, "silenced", BOT_ACTOR, {"silence_id": s}) for t, s in silenced.items()]
     counted = {n.ticket_id: n.digest_id for n in new if n.counted and n.ticket_id not in silenced}
+    severities = {n.ticket_id: n.data["severity"] for n in new if n.data.get("severity")}
     await start_regulation(
         conn, rules, [(n.ticket_id, n.room.key) for n in new if n.ticket_id not in silenced], now, events=created,
-        then=then, counted=counted,
+        then=then, counted=counted, severities=severities,
     )
 
 
@@ -83,16 +83,16 @@ async def start_regulation(
     events: Sequence[store.NewEvent] = (),
     *, then: tuple[Sequence[store.NewEvent], Sequence[outbox.NewRow]] = ((), ()),
     counted: dict[int, int | None] | None = None,
+    severities: dict[int, str] | None = None,
 ) -> None:
     """The claim clock starts and the room hears of each ticket (id, room key): an announcement
     each, or, past the room's storm limit, a line in the window's digest (still a ticket under
     the regulation). ``events`` are written with the ones this adds, in one statement, and
     ``then``'s events and outbox rows after them. ``counted``: tickets counted in their storm
     window before they were inserted (ticket -> the digest it is stored with; None: announced);
-    the others are counted here, in the caller's transaction."""
+    the others are counted here, in the caller's transaction. ``severities``: those the caller knows."""
     if not tickets:
-        await store.add_events(conn, [*events, *then[0]], at=now)
-        await outbox.enqueue_many(conn, list(then[1]))
+        await statements.run(conn, [store.events_write([*events, *then[0]], at=now), outbox.enqueue_write(list(then[1]))])
         return
     counted = counted or {}
     by_room: dict[str, list[int]] = {}
@@ -100,7 +100,10 @@ async def start_regulation(
         by_room.setdefault(room_key, []).append(ticket_id)
     rooms = {key: room_of(rules, key) for key in by_room}
     levels = rules.service_levels
-    severities = await store.severities_of(conn, [t for t, _ in tickets])
+    known = severities or {}
+    if any(t not in known for t, _ in tickets):
+        known = {**known, **await store.severities_of(conn, [t for t, _ in tickets if t not in known])}
+    severities = known
     claim_due: dict[int, datetime] = {}
     calendars: dict[int, str | None] = {}
     for ticket_id, key in tickets:  # per severity, in business time where the regulation says
@@ -108,7 +111,6 @@ async def start_regulation(
         claim_due[ticket_id], calendars[ticket_id] = levels.due(
             regulation.claim_within.of(severities[ticket_id]), rooms[key], now, regulation.calendar
         )
-    await deadlines.start_many(conn, claim_due, "claim", now, calendars)
     if levels.has_policies:
         opened = await store.get_many(conn, [t for t, _ in tickets])
         for ticket_id, key in tickets:
@@ -146,8 +148,11 @@ async def start_regulation(
     if to_store:
         await store.set_many(conn, "digest_id", to_store)
     folded_events = [store.NewEvent(t, "folded", BOT_ACTOR, {"digest_id": d}) for t, d in folded.items()]
-    await store.add_events(conn, [*events, *folded_events, *then[0]], at=now)
-    await outbox.enqueue_many(conn, [*rows, *then[1]])
+    await statements.run(conn, [  # one round trip
+        deadlines.start_many_write(claim_due, "claim", now, calendars),
+        store.events_write([*events, *folded_events, *then[0]], at=now),
+        outbox.enqueue_write([*rows, *then[1]]),
+    ])
 
 
 async def count_before_insert(

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from storage import statements
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent, TicketQuery
 
 COLUMNS = (
@@ -177,19 +178,20 @@ class NewEvent:
 
 
 async def add_events(conn: asyncpg.Connection, events: list[NewEvent], *, at: datetime) -> None:
+    await statements.run(conn, [events_write(events, at=at)])
+
+
+def events_write(events: list[NewEvent], *, at: datetime) -> statements.Write | None:
+    """The events as one write (see storage.statements), in this order; None when there are none."""
     if not events:
-        return
-    await conn.execute(
+        return None
+    return statements.Write(
         """
         INSERT INTO ticket_events (ticket_id, at, kind, actor, data)
         SELECT ticket_id, $5, kind, actor, data FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])
             AS new (ticket_id, kind, actor, data)
         """,
-        [e.ticket_id for e in events],
-        [e.kind for e in events],
-        [e.actor for e in events],
-        [e.data for e in events],
-        at,
+        ([e.ticket_id for e in events], [e.kind for e in events], [e.actor for e in events], [e.data for e in events], at),
     )
 
 

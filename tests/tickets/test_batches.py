@@ -102,3 +102,12 @@ async def test_a_folded_ticket_has_its_digest_and_repeats_are_not_counted(servic
     assert [row["ticket_id"] for row in folded] == [t.id for t in ordered[2:]]
     assert kinds == ["created", "deduplicated"]  # the repeat within the batch comes after its creation
     assert digests == 2  # one edit of the digest per batch that folded into it
+
+
+async def test_a_room_counted_for_the_first_time_beside_another_counts_each_once(service_and_pool):
+    service, pool = service_and_pool
+    await receive(service, pool, [alarm("h1")])
+    await receive(service, pool, [alarm("h2"), alarm("w1", service="web")])  # "general" has no window yet
+    async with pool.acquire() as conn:
+        counted = dict(await conn.fetch("SELECT room_key, announced FROM room_storm_state"))
+    assert counted == {"db": 2, "general": 1}
