@@ -13,6 +13,7 @@ from common.values import check_timezone
 USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 ROOM_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
 
+
 def check_user_id(value: str) -> str | None:
     return None if USER_ID.match(value) else f"not a Matrix user ID: {value!r} (expected @name:server)"
 
