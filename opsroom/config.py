@@ -183,6 +183,11 @@ class Config:
     portal: PortalConfig = field(default_factory=PortalConfig)
     # scheduled reports, delivered to a room or by mail
     reports: list[ScheduledReport] = field(default_factory=list)
+    # the checked file's data (environment expanded): the catalog is provisioned from it
+    # (opsroom/provision.py); not part of the file's keys, of equality or of repr (it holds secrets)
+    document: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
+    # the file it was read from (named by provisioned catalog entries)
+    source_path: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def server_name(self) -> str:
@@ -230,7 +235,9 @@ def read_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(error, "problem", None) or "not valid YAML"
         raise ConfigError([Problem("", f"{where}{reason}")]) from None
-    return parse_config(data, environ)
+    config = parse_config(data, environ)
+    object.__setattr__(config, "source_path", str(Path(source).resolve()))
+    return config
 
 
 def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
@@ -257,6 +264,7 @@ def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
         error.partial = config  # type: ignore[attr-defined]  # what the rest could be checked on
         error.set_aside = set_aside  # type: ignore[attr-defined]
         raise error
+    object.__setattr__(config, "document", data)
     return config
 
 
@@ -540,6 +548,7 @@ def check_production(config: Config) -> list[Problem]:
 def with_runtime(config: Config, *, database_url: str | None = None, homeserver_url: str | None = None,
                  bot_user_id: str | None = None, bot_password: str | None = None) -> Config:
     """A copy completed with what the embedded runtime provides."""
+    original = config
     if database_url is not None:
         config = replace(config, database=replace(config.database, url=Secret(database_url)))
     if homeserver_url is not None:
@@ -548,4 +557,11 @@ def with_runtime(config: Config, *, database_url: str | None = None, homeserver_
         config = replace(config, bot=replace(config.bot, user_id=bot_user_id))
     if bot_password is not None:
         config = replace(config, bot=replace(config.bot, password=Secret(bot_password), access_token=None))
+    return carried(config, original)
+
+
+def carried(config: Config, original: Config) -> Config:
+    """``config`` (a ``replace`` of ``original``) with the file's document and path kept."""
+    object.__setattr__(config, "document", original.document)
+    object.__setattr__(config, "source_path", original.source_path)
     return config
