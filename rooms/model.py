@@ -12,7 +12,7 @@ from common.values import check_timezone
 USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 ROOM_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
 
-Language = Literal["en", "cs", "ru", "zh"]
+Language = Literal["en", "cs", "pl", "ru", "hr", "zh"]
 
 
 def check_user_id(value: str) -> str | None:

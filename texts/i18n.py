@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 
 LOCALES_DIR = Path(__file__).with_name("locales")
 DOMAIN = "opsroom"
-LANGUAGES = ("en", "cs", "ru", "zh")  # English is the source language and needs no catalogue
+LANGUAGES = ("en", "cs", "pl", "ru", "hr", "zh")  # English is the source language and needs no catalogue
 
 
 def N_(message: str) -> str:
