@@ -108,7 +108,7 @@ def _label(first: str, last: str | None, now: datetime, zone: str) -> str:
 
 async def get_report(request: web.Request) -> web.StreamResponse:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     kind = request.match_info["kind"]
     if kind not in KINDS:
         return json_error(404, f"no report {kind!r} (known: {', '.join(KINDS)})", field="kind")

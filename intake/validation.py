@@ -313,3 +313,19 @@ def _moment(value: str) -> datetime | str | None:
     if not in_range(moment):
         return RANGE_TEXT
     return moment
+
+
+_MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
+
+
+def ascii_number(text: str) -> int | None:
+    """A whole number written in ASCII digits (``²`` and ``١`` are digits to ``str.isdigit``, not here)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+
+
+def ticket_number(request: web.Request) -> int:
+    """The ticket number in the path (``{ticket_id}``, ``#`` allowed)."""
+    number = ascii_number(request.match_info["ticket_id"].lstrip("#"))
+    if number is None or not 0 < number <= _MAX_TICKET_NUMBER:
+        raise InvalidInput("ticket", "expected a ticket number")
+    return number
