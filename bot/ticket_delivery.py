@@ -151,7 +151,7 @@ class TicketDelivery:
         room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
         note = payload.params.get("note")
-        template = f"page_{note}" if note in ("sla_warning", "sla_breached", "rating_request") else "page"
+        template = f"page_{note}" if note in ("sla_warning", "sla_breached", "rating_request", "assigned") else "page"
         rendered = self.renderer.render(
             template, language, mentions=(user_id,), notify=True, params=Params(payload.params), link=link, **values
         )

@@ -40,7 +40,7 @@ from opsroom.config import Config, ConfigError, read_config
 from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
 from opsroom.provision import Catalog, apply_file_of, provision
-from opsroom.workers import WorkerPool, api_token_book, build_domain, refresh_intake, refresh_rules, relay_socket_path
+from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
 from reports.mail import ReportMailer
@@ -200,7 +200,7 @@ class Opsroom:
             domain=self.domain,
             actions=TicketActions(self.domain),
             sources=SourceBook.from_config(config.sources),
-            api_callers=api_token_book(config),
+            api_callers=TokenBook.from_config(config.api.tokens),
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,

@@ -104,11 +104,8 @@ def refresh_rules(rules: StaticRules, config: Config, retired_rooms: Sequence[To
 def refresh_intake(intake: IntakeContext, config: Config) -> None:
     """New sources accepted and removed ones refused from the next request (failure counts kept)."""
     intake.sources.sources = SourceBook.from_config(config.sources).sources
-    intake.api_callers.tokens = api_token_book(config).tokens
-
-
-def api_token_book(config: Config) -> TokenBook:
-    return TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens})
+    book = TokenBook.from_config(config.api.tokens)
+    intake.api_callers.tokens, intake.api_callers.scopes = book.tokens, book.scopes
 
 
 # ---- the primary's side -------------------------------------------------------------------
@@ -346,7 +343,7 @@ async def serve(orders: WorkerOrders) -> int:
         domain=domain,
         actions=TicketActions(domain),
         sources=SourceBook.from_config(config.sources),
-        api_callers=api_token_book(config),
+        api_callers=TokenBook.from_config(config.api.tokens),
         max_body_bytes=config.http.max_body_bytes,
         public_url=config.http.public_url,
         report_form=config.report_form,
