@@ -23,7 +23,7 @@ from bot.crypto.service import EncryptionSettings
 from bot.matrix import MatrixSettings
 from bot.service import Bot
 from intake import routes as intake_routes
-from intake.auth import SourceBook
+from intake.auth import SourceBook, TokenBook
 from intake.batching import AlarmBatcher
 from intake.context import IntakeContext
 from intake.mail.imap import MailIntake
