@@ -32,6 +32,7 @@ from reports.schedule import ScheduledReport, check_schedules
 from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
 from tickets.workflow import LifecycleConfig, TicketTypeConfig
+from texts.i18n import LANGUAGES
 
 EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
 
@@ -391,6 +392,8 @@ def check_consistency(config: Config) -> list[Problem]:
         seen_keys.add(room.key)
         if room.default:
             defaults.append(path)
+        if room.language not in LANGUAGES:
+            problems.append(Problem(f"{path}.language", _not_shipped(room.language)))
         if room.regulation not in config.regulations:
             known = ", ".join(sorted(config.regulations)) or "none defined"
             problems.append(Problem(f"{path}.regulation", f"unknown regulation {room.regulation!r} (known: {known})"))
@@ -438,10 +441,17 @@ def check_consistency(config: Config) -> list[Problem]:
     problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
     problems.extend(check_service_levels(config))
+    problems.extend(Problem(f"reports[{index}].language", _not_shipped(report.language))
+                    for index, report in enumerate(config.reports) if report.language not in LANGUAGES)
     problems.extend(Problem(path, message) for path, message in check_schedules(config.reports, seen_keys, config.mail.smtp is not None))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
     return problems
+
+
+def _not_shipped(language: str) -> str:
+    """A known language whose catalogue is not in this build yet (texts.i18n.LANGUAGES)."""
+    return f"{language!r} is not translated in this version yet (shipped: {', '.join(LANGUAGES)})"
 
 
 def _check_report_form(config: Config) -> list[Problem]:

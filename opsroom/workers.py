@@ -314,7 +314,7 @@ async def serve(orders: WorkerOrders) -> int:
         domain=domain,
         actions=TicketActions(domain),
         sources=SourceBook.from_config(config.sources),
-        api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
+        api_callers=TokenBook.from_config(config.api.tokens),
         max_body_bytes=config.http.max_body_bytes,
         public_url=config.http.public_url,
         report_form=config.report_form,
