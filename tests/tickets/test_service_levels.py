@@ -112,6 +112,13 @@ async def test_friday_afternoon_warning_is_due_monday_and_warns_before(regulated
     # 11:31: breached, recorded for the reports
     await travel(room, datetime(2026, 11, 30, 11, 31, tzinfo=PRAGUE))
     await room.thread_note(alice, root["event_id"], "breached")
+    await lead.wait_for_direct_message(
+        lambda rid, e: about_warning in body(e) and "resolution (standard) is breached" in body(e), what="the SLA breach DM to the lead"
+    )
+    await alice.wait_for(  # the announcement shows the breached target in red
+        lambda rid, e: rid == room.room_id and (e["content"].get("m.relates_to") or {}).get("event_id") == root["event_id"]
+        and "#d11a1a" in (e["content"].get("m.new_content") or {}).get("formatted_body", ""), what="the breach in red",
+    )
     events = await room.wait_events(warning["ticket"], lambda ev: "sla_breached" in kinds(ev))
     _, ticket = await room.get_ticket(warning["ticket"])
     resolution = {c["target"]: c for c in ticket["sla"]}["resolution"]
