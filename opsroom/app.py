@@ -19,6 +19,7 @@ from admin_portal import store as portal_store
 from admin_portal.access import roles_from_catalog
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
+from application.catalog import CatalogService
 from application.tickets import TicketActions
 from bot.crypto.service import EncryptionSettings
 from bot.matrix import MatrixSettings
@@ -42,7 +43,7 @@ from common.secrets import SecretBox, SecretKeyError, load_key
 from opsroom.config import Config, ConfigError, read_config
 from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
-from opsroom.provision import Catalog, apply_file_of, provision
+from opsroom.provision import Catalog, apply_file_of, provision, validator
 from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
@@ -214,6 +215,7 @@ class Opsroom:
             knowledge=self.knowledge,
             reports=self.reports,
         )
+        self.intake.catalog = CatalogService(self.pool, validator(config))
         self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
         self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms)
