@@ -106,7 +106,7 @@ def refresh_intake(intake: IntakeContext, config: Config) -> None:
     """New sources accepted and removed ones refused from the next request (failure counts kept)."""
     intake.sources.sources = SourceBook.from_config(config.sources).sources
     book = TokenBook.from_config(config.api.tokens)
-    intake.api_callers.tokens, intake.api_callers.scopes = book.tokens, book.scopes
+    intake.api_callers.tokens, intake.api_callers.scopes, intake.api_callers.until = book.tokens, book.scopes, book.until
 
 
 # ---- the primary's side -------------------------------------------------------------------
