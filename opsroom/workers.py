@@ -80,7 +80,7 @@ def build_domain(config: Config) -> Domain:
         service_levels=build_service_levels(config),
     )
     counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
-    return Domain.build(rules, announcements=counter)
+    return Domain.build(rules, announcements=counter, page_window=config.bot.page_window)
 
 
 # ---- the primary's side -------------------------------------------------------------------
