@@ -17,8 +17,9 @@ from aiohttp import web
 from admin_portal.auth_pages import require
 from admin_portal.context import gettext, portal, render
 from application import read_models
-from application.catalog_views import SampleAlarm, chain_timeline, explain_route
+from application.catalog_views import SampleAlarm, chain_timeline, explain_route, severities_shown
 from application.policy import catalog_read_refusal
+from common.values import SEVERITIES
 from texts.i18n import N_
 
 ALARM_LIMIT = 64 * 1024
@@ -108,8 +109,12 @@ async def list_regulations(request: web.Request) -> web.StreamResponse:
             regulation = rules.regulation(name)
         except KeyError:
             continue
-        regulations.append((name, regulation, chain_timeline(regulation, "unclaimed"), chain_timeline(regulation, "unresolved"),
-                            [room for room in rules.rooms if room.regulation == name]))
+        named = severities_shown(regulation)
+        chains = [(severity, chain_timeline(regulation, "unclaimed", severity), chain_timeline(regulation, "unresolved", severity))
+                  for severity in named]
+        if len(named) < len(SEVERITIES):
+            chains.append((None, chain_timeline(regulation, "unclaimed"), chain_timeline(regulation, "unresolved")))
+        regulations.append((name, regulation, chains, [room for room in rules.rooms if room.regulation == name]))
     return render(request, "regulations.html", title=gettext(request, N_("Regulations")), regulations=regulations)
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Mapping, Sequence
 
+from common.durations import SEVERITY_DEFAULT, Duration
+from common.values import SEVERITIES
 from escalation.chain import Chain, next_step
 from regulations.model import Regulation
 from rooms.model import TopicRoom
@@ -65,24 +67,51 @@ def explain_route(alarm: SampleAlarm, rooms: Sequence[TopicRoom]) -> RouteAnswer
 
 @dataclass(frozen=True)
 class ChainPoint:
-    after: timedelta  # from the start of the chain (the announcement, or the claim)
+    after: timedelta  # wall-clock time from the start of the chain (the announcement, or the claim)
     level: int
     repeat: int  # 0: the level's first call
     exhausted: bool  # the chain ends here: nobody more is called by itself
-    next_deadline: timedelta | None
+    next_deadline: Duration | None
+    after_business: Duration | None = None  # business time on top of ``after`` (counted on the calendar)
 
 
-def chain_timeline(regulation: Regulation, chain: Chain, start_level: int = 1, *, limit: int = 30) -> list[ChainPoint]:
-    """What happens when nobody acts: the first deadline, each level called in turn, the top
-    level called again, the end of the chain (as the deadline engine will do it)."""
-    first = regulation.claim_within if chain == "unclaimed" else regulation.resolve_within
+def severities_shown(regulation: Regulation) -> list[str]:
+    """The severities whose chains differ from the default one: each gets a timeline of its own."""
+    values = [regulation.claim_within, regulation.resolve_within]
+    for step in [*regulation.escalation.unclaimed, *regulation.escalation.unresolved]:
+        values += [v for v in (getattr(step, "claim_within", None), getattr(step, "resolve_within", None)) if v]
+    named = {severity for value in values for severity in value.severities}
+    return [severity for severity in SEVERITIES if severity in named]
+
+
+def chain_timeline(regulation: Regulation, chain: Chain, severity: str = SEVERITY_DEFAULT, start_level: int = 1, *,
+                   limit: int = 30) -> list[ChainPoint]:
+    """What happens when nobody acts on a ticket of ``severity`` (``default``: any severity not
+    named): the first deadline, each level called in turn, the top level called again, the end of
+    the chain (as the deadline engine will do it). Business time is summed apart from wall time:
+    how long it takes on the clock depends on when the ticket opens."""
+    severity = _severity_with_values(regulation, severity)
+    first = (regulation.claim_within if chain == "unclaimed" else regulation.resolve_within).of(severity)
     points = [ChainPoint(timedelta(0), start_level, 0, False, first)]
-    after, level, repeats, within = timedelta(0), start_level, 0, first
+    wall, business, days = timedelta(0), timedelta(0), 0
+    level, repeats, within = start_level, 0, first
     while len(points) < limit:
-        after += within
-        decision = next_step(regulation, chain, level, repeats)
-        points.append(ChainPoint(after, decision.level, decision.repeat, decision.exhausted, decision.within))
+        if within.business:
+            business, days = business + within.time, days + within.days
+        else:
+            wall += within.time
+        decision = next_step(regulation, chain, level, repeats, severity)
+        after_business = Duration(business, business=True, days=days) if within.business or business or days else None
+        points.append(ChainPoint(wall, decision.level, decision.repeat, decision.exhausted, decision.within, after_business))
         if decision.exhausted or decision.within is None:
             break
         level, repeats, within = decision.level, decision.repeat, decision.within
     return points
+
+
+def _severity_with_values(regulation: Regulation, severity: str) -> str:
+    """``default`` stands for the severities no duration names; when every severity is named, the first."""
+    if severity != SEVERITY_DEFAULT:
+        return severity
+    named = set(severities_shown(regulation))
+    return next((s for s in SEVERITIES if s not in named), SEVERITIES[0])

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from admin_portal.catalog_pages import parse_alarm
-from application.catalog_views import SampleAlarm, chain_timeline, explain_route
+from application.catalog_views import SampleAlarm, chain_timeline, explain_route, severities_shown
 from regulations.model import EscalationPolicy, Regulation, UnclaimedStep
 from rooms.model import TopicRoom
 
@@ -77,3 +77,24 @@ async def test_catalog_pages_for_admins_and_managers_not_for_specialists(portal_
     for path in ("/admin/rooms", "/admin/regulations", "/admin/maintenance", "/admin/checks", f"/admin/rooms/{room.key}"):
         page = await alice.get(path)
         assert page.status == 403 and "only administrators and managers may see the catalog" in page.text, path
+
+
+def test_a_chain_per_severity_sums_business_time_apart():
+    from datetime import timedelta
+
+    from common.durations import BySeverity
+
+    regulation = Regulation(
+        claim_within=BySeverity.from_config({"critical": "5m", "default": "30m business"}),
+        resolve_within=BySeverity.from_config("4h business"),
+        escalation=EscalationPolicy(unclaimed=[UnclaimedStep(level=2, claim_within=BySeverity.from_config({"critical": "10m", "default": "1h"}))],
+                                    repeat_top=0),
+        calendar="office")
+    assert severities_shown(regulation) == ["critical"]
+    critical = chain_timeline(regulation, "unclaimed", "critical")
+    assert [(p.after, p.after_business, p.level, p.exhausted) for p in critical] == [
+        (timedelta(0), None, 1, False), (timedelta(minutes=5), None, 2, False), (timedelta(minutes=15), None, 2, True)]
+    other = chain_timeline(regulation, "unclaimed")
+    assert [(p.after, str(p.after_business), p.level, p.exhausted) for p in other] == [
+        (timedelta(0), "None", 1, False), (timedelta(0), "30m business", 2, False), (timedelta(hours=1), "30m business", 2, True)]
+    assert str(other[0].next_deadline) == "30m business"
