@@ -197,7 +197,7 @@ class TicketDelivery:
         view = TicketView(first_room, language)
         rendered = self.renderer.render(
             "page_bundle", language, mentions=(bundle.user_id,), notify=True,
-            items=items[:PAGE_LISTED], total=len(items), prefix=self.prefix, **view.functions(),
+            paged=items[:PAGE_LISTED], total=len(items), prefix=self.prefix, **view.functions(),
         )
         if bundle.event_id is None or bundle.room_id is None:
             direct_room = await self.deliverer.direct_room(bundle.user_id)
