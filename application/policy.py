@@ -12,8 +12,8 @@ The rules:
   hold and resume its tickets, silence its alarms and answer reporters by mail;
 - resolving needs the responsible person, staff of level 2 or higher, or an administrator
   who is staff of the room;
-- assigning a ticket to someone needs staff of level 2 or higher (or an administrator or
-  manager), and the assignee must be staff of the ticket's room;
+- assigning a ticket to someone needs the responsible person (handing it on), staff of level 2
+  or higher, or an administrator or manager; the assignee must be staff of the ticket's room;
 - specialists see the tickets of their rooms; managers and administrators see every room;
 - in a direct chat with the bot a person follows the tickets they raised, and only those;
 - the catalog is read by managers and administrators and changed by administrators only;
@@ -123,8 +123,11 @@ def ticket_refusal(
             {"holder": ticket.responsible or "-", "id": ticket.id},
         )
     if action is TicketAction.ASSIGN:
-        if not (level >= 2 or actor.is_admin or actor.is_manager):
-            return NOT_LEAD
+        if not (actor.user_id == ticket.responsible or level >= 2 or actor.is_admin or actor.is_manager):
+            return Refusal(
+                N_("Only the responsible person (%(holder)s) or staff of level 2 or higher may assign #%(id)s."),
+                {"holder": ticket.responsible or "-", "id": ticket.id},
+            )
         if assignee_level is None:
             return Refusal(N_("%(person)s is not on the staff of this room."), {"person": assignee or "-"})
     return None

@@ -1,4 +1,5 @@
-"""Ticket commands: claim, take, resolve, escalate, wanted, status, list, mine, pending, resume.
+"""Ticket commands: claim, take, assign, resolve, escalate, wanted, status, list, mine, pending,
+resume, state, type, reopen.
 
 A ticket is named ``#N`` or, inside a ticket's thread, left out. In a direct chat with the bot,
 ``!status`` and ``!mine`` answer about the tickets the person raised, and only those (the policy). Each command is one
@@ -15,6 +16,7 @@ from application import policy
 from application.policy import Permission
 from application.tickets import TicketActions
 from bot.commands import Text, TicketRef, UsageError, Word, command
+from rooms.model import USER_ID
 from bot.context import CommandContext
 from texts.i18n import N_
 from storage import clock
@@ -96,6 +98,39 @@ async def take(ctx: CommandContext, ticket: int | None) -> None:
         return
     outcome = await actions(ctx).take_over(ctx.conn, ctx.actor, ticket_id, now())
     if not outcome.ok:
+        await explain(ctx, outcome, ticket_id)
+
+
+def assignee_of(ctx: CommandContext, person: str) -> str:
+    """The colleague a ``!assign`` names: a Matrix ID, a staff member's name in the room
+    (``@alice`` or ``alice``), or the one person a client's mention pill points to."""
+    text = person.strip()
+    if USER_ID.match(text):
+        return text
+    staff = [member.user for member in ctx.topic_room.staff] if ctx.topic_room else []
+    name = text.removeprefix("@").rstrip(":").lower()
+    by_name = [user for user in staff if user[1:].split(":", 1)[0].lower() == name]
+    if len(by_name) == 1:
+        return by_name[0]
+    mentions = ctx.event.content.get("m.mentions") or {}
+    mentioned = [user for user in mentions.get("user_ids") or [] if user != ctx.deps.user_id and user in staff]
+    if len(mentioned) == 1:
+        return mentioned[0]
+    raise UsageError(N_("name the person as @name:server"))
+
+
+@command("assign", arguments=[TICKET, Text("person", shown=N_("@person"))], permission=Permission.STAFF,
+         help=N_("Hand a ticket to a named colleague, who is paged and responsible from now on."),
+         details=N_("For the responsible person and staff of level 2 or higher; the resolution deadline runs on."))
+async def assign(ctx: CommandContext, ticket: int | None, person: str) -> None:
+    assignee = assignee_of(ctx, person)
+    ticket_id = await find_ticket(ctx, ticket)
+    if ticket_id is None:
+        return
+    outcome = await actions(ctx).assign(ctx.conn, ctx.actor, ticket_id, assignee, now())
+    if outcome.status is Status.YOURS_ALREADY:
+        await ctx.say(N_("%(person)s is already responsible for #%(id)s."), person=assignee, id=ticket_id)
+    elif not outcome.ok:
         await explain(ctx, outcome, ticket_id)
 
 

@@ -304,7 +304,7 @@ class TicketDelivery:
 DIGEST_LISTED = 30
 PAGE_LISTED = 30
 # direct messages about a ticket with a text of their own (the rest are escalation pages queued before bundles)
-PAGE_TEMPLATES = ("sla_warning", "sla_breached", "rating_request", "reporter_claimed", "reporter_resolved")  # tickets a page lists; it says how many more
+PAGE_TEMPLATES = ("sla_warning", "sla_breached", "rating_request", "assigned", "reporter_claimed", "reporter_resolved")  # tickets a page lists; it says how many more
 
 
 def edit_content(original_event_id: str, rendered: Message) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from common.schema import Secret
 
@@ -56,7 +57,27 @@ class SourceConfig:
         return [(key, secret) for key, secret in found if secret is not None]
 
 
+# What an API token may do. ``read``: everything the API offered before scopes (read tickets,
+# checks, reports and the knowledge base; raise tickets, comment and write articles under the
+# token's own name); ``act``: ticket actions as a named person (X-Opsroom-Acting-User);
+# ``admin``: change the catalog. Each is granted on its own: none implies another.
+Scope = Literal["read", "act", "admin"]
+SCOPES: tuple[str, ...] = ("read", "act", "admin")
+DEFAULT_SCOPES: tuple[str, ...] = ("read",)  # a token configured before scopes keeps what it could do
+
+
+def _check_scopes(value: list[str]) -> str | None:
+    if not value:
+        return "give at least one of read, act, admin"
+    if len(set(value)) != len(value):
+        return "a scope is listed twice"
+    return None
+
+
 @dataclass(frozen=True)
 class ApiToken:
+    """A caller of the REST API and what it may do (``scopes``, default ``[read]``)."""
+
     name: str
     token: Secret
+    scopes: list[Scope] = field(default_factory=lambda: list(DEFAULT_SCOPES), metadata={"check": _check_scopes})

@@ -1,4 +1,5 @@
-"""The REST API for external systems: create, list and read tickets, comment on them.
+"""The REST API for external systems: create, list and read tickets, comment on them (the
+ticket actions taken as a named person are in ``intake.ticket_actions``).
 
 Every answer is JSON; every refusal is a 4xx naming the field or parameter at fault, and a
 refused request changes nothing. Tickets created here take the one path every channel takes
@@ -15,10 +16,12 @@ from multidict import MultiMapping
 
 from application import read_models
 from application.actor import system_actor
+from intake import ticket_actions
 from intake.auth import authenticate
 from intake.context import INTAKE
-from intake.validation import (
+from intake.validation import (  # noqa: F401  (ascii_number, ticket_number: used from here by other handlers)
     InvalidInput,
+    ascii_number,
     choice,
     clean_text,
     email,
@@ -29,6 +32,7 @@ from intake.validation import (
     read_json_object,
     string,
     string_map,
+    ticket_number,
     timestamp,
 )
 from storage import clock
@@ -45,19 +49,6 @@ LIST_PARAMETERS = frozenset({"room", "state", "severity", "since", "until", "q",
 STATES = ("open", "claimed", "resolved")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-_MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
-
-
-def ascii_number(text: str) -> int | None:
-    """A whole number written in ASCII digits (``²`` and ``١`` are digits to ``str.isdigit``, not here)."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
-
-
-def ticket_number(request: web.Request) -> int:
-    number = ascii_number(request.match_info["ticket_id"].lstrip("#"))
-    if number is None or not 0 < number <= _MAX_TICKET_NUMBER:
-        raise InvalidInput("ticket", "expected a ticket number")
-    return number
 
 
 def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str, types: list[str] | None = None) -> ReportInput:
@@ -90,7 +81,7 @@ def parse_ticket(data: dict[str, Any], rooms: list[str], caller: str, types: lis
 
 async def create_ticket(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    caller = authenticate(request, intake.api_callers)
+    caller = authenticate(request, intake.api_callers, "read")
     try:
         data = await read_json_object(request, intake.max_body_bytes)
         rules = intake.domain.rules
@@ -168,7 +159,7 @@ def parse_listing(query: MultiMapping[str], rooms: list[str]) -> tuple[TicketQue
 
 async def list_tickets(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     try:
         filters, limit, cursor = parse_listing(request.query, [room.key for room in intake.domain.rules.rooms])
         async with intake.pool.acquire() as conn:
@@ -181,8 +172,11 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 
 async def add_comment(request: web.Request) -> web.Response:
+    """The caller's comment (``read`` scope), or with ``X-Opsroom-Acting-User`` a person's (``act``)."""
     intake = request.app[INTAKE]
-    caller = authenticate(request, intake.api_callers)
+    if ticket_actions.ACTING_USER in request.headers:
+        return await ticket_actions.comment_as_person(request, intake)
+    caller = authenticate(request, intake.api_callers, "read")
     try:
         ticket_id = ticket_number(request)
         data = await read_json_object(request, intake.max_body_bytes)
@@ -205,7 +199,7 @@ async def add_comment(request: web.Request) -> web.Response:
 
 async def get_ticket(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     try:
         ticket_id = ticket_number(request)
     except InvalidInput as error:

@@ -1,5 +1,9 @@
 """Credentials of sources and API callers, compared in constant time, never logged.
 
+An API caller is let through only with the scope the route needs (``read``, ``act``,
+``admin``): a known token without it is a 403 naming the scope, checked before anything is read
+or changed.
+
 Sources (monitoring systems) authenticate with any one of their configured credentials: a
 bearer token, HTTP basic credentials, an HMAC-SHA256 signature of the body in a header, or (on
 the Events API v2 endpoints) the event's ``routing_key``. Every presented credential is compared
@@ -13,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,10 +25,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from aiohttp import web
 
+from catalog.sources import DEFAULT_SCOPES
 from intake.validation import read_body
 
 if TYPE_CHECKING:
-    from catalog.sources import SourceConfig
+    from catalog.sources import ApiToken, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,20 @@ class TokenBook:
     kind: str  # "source" or "API caller", for messages
     tokens: dict[str, str]  # token -> name
     failures: Counter[str] = field(default_factory=Counter)  # by reason, exposed in /healthz
+    # name -> scopes; a name not listed has the default scopes (what tokens could do before scopes)
+    scopes: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, tokens: Iterable[ApiToken]) -> TokenBook:
+        tokens = list(tokens)
+        return cls(
+            "API caller",
+            {entry.token.reveal(): entry.name for entry in tokens},
+            scopes={entry.name: frozenset(entry.scopes) for entry in tokens},
+        )
+
+    def scopes_of(self, name: str) -> frozenset[str]:
+        return self.scopes.get(name, frozenset(DEFAULT_SCOPES))
 
     def check(self, presented: str | None) -> str | None:
         found = None
@@ -61,8 +81,9 @@ def bearer_token(request: web.Request) -> str | None:
     return value.strip()
 
 
-def authenticate(request: web.Request, book: TokenBook) -> str:
-    """The caller's name, or a 401 with a JSON body (the token is never echoed or logged).
+def authenticate(request: web.Request, book: TokenBook, scope: str) -> str:
+    """The caller's name, or a 401 with a JSON body (the token is never echoed or logged), or a
+    403 naming ``scope`` when the caller's token lacks it.
 
     Exactly one Authorization header: with two, one of them is not what the caller meant to send."""
     presented = bearer_token(request)
@@ -75,6 +96,17 @@ def authenticate(request: web.Request, book: TokenBook) -> str:
             text=f'{{"error": "{reason} bearer token", "hint": "send Authorization: Bearer <token> of a configured {book.kind}"}}',
             content_type="application/json",
             headers={"WWW-Authenticate": 'Bearer realm="opsroom"'},
+        )
+    if scope not in book.scopes_of(name):
+        book.failures["scope"] += 1
+        log.warning("%s: API caller %s lacks the %s scope", request.path, name, scope)
+        raise web.HTTPForbidden(
+            text=json.dumps({
+                "error": f"this API token lacks the {scope} scope",
+                "scope": scope,
+                "hint": f"add {scope} to api.tokens[].scopes of {name!r}",
+            }),
+            content_type="application/json",
         )
     return name
 

@@ -15,7 +15,7 @@ PARAMETERS = frozenset({"room"})
 
 async def get_checks(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     try:
         check_query(request.query, PARAMETERS)
     except InvalidInput as error:

@@ -121,7 +121,7 @@ def _not_found(reference: int | str) -> web.Response:
 
 async def create_article(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers)
+    caller = authenticate(request, intake.api_callers, "read")
     try:
         data = await read_json_object(request, intake.max_body_bytes)
         article_input, author = parse_article(data, ARTICLE_FIELDS)
@@ -140,7 +140,7 @@ async def create_article(request: web.Request) -> web.Response:
 
 async def get_article(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     async with intake.pool.acquire() as conn:
         article = await store.article(conn, reference)
@@ -151,7 +151,7 @@ async def get_article(request: web.Request) -> web.Response:
 
 async def update_article(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers)
+    caller = authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
@@ -216,7 +216,7 @@ def _language(request: web.Request) -> str | None:
 
 async def list_articles(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     try:
         _known_parameters(request, LIST_PARAMETERS)
         visibilities = _visibilities(request, VISIBILITIES)
@@ -238,7 +238,7 @@ async def list_articles(request: web.Request) -> web.Response:
 
 async def list_versions(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     async with intake.pool.acquire() as conn:
         article = await store.article(conn, reference)
@@ -250,7 +250,7 @@ async def list_versions(request: web.Request) -> web.Response:
 
 async def get_version(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     text = request.match_info["version"]
     if not text.isdigit() or not 0 < int(text) < 2**31:
@@ -272,7 +272,7 @@ async def add_attachments(request: web.Request) -> web.Response:
     """``multipart/form-data`` with one or more ``file`` parts; the text of PDF, DOCX and text
     files becomes searchable. Read whole before anything is stored: a part too large refuses all."""
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers)
+    caller = authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     limit = intake.domain.rules.attachment_max_bytes
     files: list[tuple[str, str, bytes]] = []
@@ -317,7 +317,7 @@ async def add_attachments(request: web.Request) -> web.Response:
 
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     text = request.match_info["attachment_id"]
     if not text.isdigit() or not 0 < int(text) < 2**63:
@@ -340,7 +340,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
 
 async def add_link(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers)
+    caller = authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
@@ -366,7 +366,7 @@ async def add_link(request: web.Request) -> web.Response:
 
 async def remove_link(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     try:
         ticket = ticket_number(request)
@@ -386,7 +386,7 @@ async def remove_link(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     try:
         _known_parameters(request, SEARCH_PARAMETERS)
         words = (_single(request, "q") or "").strip()
@@ -410,7 +410,7 @@ async def search(request: web.Request) -> web.Response:
 
 async def known_about_ticket(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     try:
         ticket_id = ticket_number(request)
     except InvalidInput as error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta, timezone
-from typing import get_args
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -20,12 +19,12 @@ from intake.context import INTAKE
 from intake.validation import InvalidInput, json_error
 from reports.model import FORMATS_OF, KINDS, LABEL_SCOPE, ReportRequest, Scope
 from reports.periods import MAX_DAYS, Period, PeriodError, days, parse_period
-from rooms.model import Language, check_timezone
+from rooms.model import check_timezone
+from texts.i18n import LANGUAGES
 
 log = logging.getLogger(__name__)
 
 PARAMETERS = frozenset({"period", "from", "to", "room", "label", "format", "lang", "tz"})
-LANGUAGES: tuple[str, ...] = get_args(Language)  # the languages rooms may speak
 
 
 def _single(query: MultiMapping[str], name: str) -> str | None:
@@ -108,7 +107,7 @@ def _label(first: str, last: str | None, now: datetime, zone: str) -> str:
 
 async def get_report(request: web.Request) -> web.StreamResponse:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers)
+    authenticate(request, intake.api_callers, "read")
     kind = request.match_info["kind"]
     if kind not in KINDS:
         return json_error(404, f"no report {kind!r} (known: {', '.join(KINDS)})", field="kind")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from intake import alarms, alertmanager, api, events_v2, grafana, openapi, rating_page, web_form
-from intake import checks_api, heartbeats, kb_api, kb_board, report_api
+from intake import checks_api, heartbeats, kb_api, kb_board, report_api, ticket_actions
 from intake.context import INTAKE, IntakeContext
 
 
@@ -27,6 +27,7 @@ def setup(app: web.Application, context: IntakeContext) -> None:
     app.router.add_post("/api/v1/tickets", api.create_ticket)
     app.router.add_get("/api/v1/tickets/{ticket_id}", api.get_ticket)
     app.router.add_post("/api/v1/tickets/{ticket_id}/comments", api.add_comment)
+    ticket_actions.setup(app)
     app.router.add_post("/api/v1/heartbeat/{name}", heartbeats.post_heartbeat)
     app.router.add_get("/api/v1/checks", checks_api.get_checks)
     if context.knowledge is not None:

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from rooms.model import check_user_id
+from texts.i18n import N_, Np_, in_english
 
 
 def json_error(status: int, error: str, **details: Any) -> web.Response:
@@ -27,10 +28,15 @@ def retry_later(response: web.Response, seconds: int) -> web.Response:
 
 
 class InvalidInput(Exception):
-    def __init__(self, field: str | None, message: str) -> None:
-        super().__init__(message)
+    """Bad input, named by its field. ``message`` is English (the JSON answer); ``text`` and
+    ``values`` let a page show it in its own language (texts marked with ``N_``/``Np_``)."""
+
+    def __init__(self, field: str | None, message: str, values: dict[str, Any] | None = None) -> None:
+        self.text = message
+        self.values = values or {}
+        self.message = in_english(message, self.values)
+        super().__init__(self.message)
         self.field = field
-        self.message = message
 
     def response(self) -> web.Response:
         body: dict[str, Any] = {"error": f"{self.field}: {self.message}" if self.field else self.message}
@@ -124,11 +130,11 @@ def _nested_too_deep(data: Any) -> bool:
 def text_problem(value: str) -> str | None:
     """What makes a string unstorable (PostgreSQL text holds neither NUL nor lone surrogates)."""
     if "\x00" in value:
-        return "contains a NUL character (\\u0000)"
+        return N_("contains a NUL character (\\u0000)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "contains a lone surrogate (not valid Unicode)"
+        return N_("contains a lone surrogate (not valid Unicode)")
     return None
 
 
@@ -168,16 +174,16 @@ def string(data: dict[str, Any], name: str, *, required: bool = False, max_lengt
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidInput(name, "required")
+            raise InvalidInput(name, N_("required"))
         return None
     if not isinstance(value, str):
         raise InvalidInput(name, f"expected a string, got {type(value).__name__}")
     clean_text(name, value)
     value = value.strip()
     if required and not value:
-        raise InvalidInput(name, "must not be empty")
+        raise InvalidInput(name, N_("must not be empty"))
     if len(value) > max_length:
-        raise InvalidInput(name, f"longer than {max_length} characters")
+        raise InvalidInput(name, Np_("longer than %(count)s character", "longer than %(count)s characters"), {"count": max_length})
     return value or None
 
 
@@ -228,7 +234,7 @@ _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 def email(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = string(data, name, required=required, max_length=254)
     if value is not None and not _EMAIL.match(value):
-        raise InvalidInput(name, "not an e-mail address (expected name@example.org)")
+        raise InvalidInput(name, N_("not an e-mail address (expected name@example.org)"))
     return value
 
 
@@ -252,7 +258,7 @@ def mapping(data: dict[str, Any], name: str, *, required: bool = False) -> dict[
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidInput(name, "required")
+            raise InvalidInput(name, N_("required"))
         return None
     if not isinstance(value, dict):
         raise InvalidInput(name, f"expected an object, got {type(value).__name__}")
@@ -263,7 +269,7 @@ def array(data: dict[str, Any], name: str, *, required: bool = False, max_items:
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidInput(name, "required")
+            raise InvalidInput(name, N_("required"))
         return []
     if not isinstance(value, list):
         raise InvalidInput(name, f"expected a list, got {type(value).__name__}")
@@ -313,3 +319,19 @@ def _moment(value: str) -> datetime | str | None:
     if not in_range(moment):
         return RANGE_TEXT
     return moment
+
+
+_MAX_TICKET_NUMBER = 2**63 - 1  # PostgreSQL bigint
+
+
+def ascii_number(text: str) -> int | None:
+    """A whole number written in ASCII digits (``²`` and ``١`` are digits to ``str.isdigit``, not here)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+
+
+def ticket_number(request: web.Request) -> int:
+    """The ticket number in the path (``{ticket_id}``, ``#`` allowed)."""
+    number = ascii_number(request.match_info["ticket_id"].lstrip("#"))
+    if number is None or not 0 < number <= _MAX_TICKET_NUMBER:
+        raise InvalidInput("ticket", "expected a ticket number")
+    return number

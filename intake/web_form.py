@@ -6,6 +6,10 @@ a device opens the form bound to it), ``POST /report`` creates the ticket throug
 number, ``GET /report/label`` is that QR label as SVG. The page works without JavaScript,
 can be shown in an intranet page's iframe (``frame-ancestors``) and reads on a phone.
 
+The page speaks the language asked for with ``?lang=`` (kept in the form's address, so the
+confirmation and any refusal speak it too), else the browser's ``Accept-Language``, else
+English; every shipped language (``texts.i18n.LANGUAGES``) can be chosen.
+
 The form is public, so it defends itself: posts must come from its own page (an Origin
 check against cross-site request forgery), a hidden honeypot field catches bots, a sliding
 window limits posts per client address, and sizes are checked while the body streams in.
@@ -25,7 +29,6 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import segno
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -34,6 +37,7 @@ from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, read_body, string
 from storage import clock
+from texts.i18n import N_, Np_, negotiate, translations
 from texts.pages import page_environment
 from tickets.model import Attachment, ReportInput
 
@@ -48,7 +52,6 @@ FIELDS_BYTES = 128 * 1024  # the text fields together, with multipart headers
 PART_OVERHEAD_BYTES = 2048  # per file part: its headers and boundary
 CHUNK_BYTES = 64 * 1024
 STYLE_SHEET = Path(__file__).with_name("static") / "report_form.css"
-LANGUAGE = "en"  # the form's texts go through gettext, so a language can be chosen later
 
 
 @dataclass
@@ -58,7 +61,6 @@ class ReportForm:
     context: IntakeContext
     limiter: RateLimiter
     trusted_proxies: list[Any]
-    templates: jinja2.Environment
 
     @property
     def settings(self) -> Any:
@@ -83,7 +85,6 @@ def setup(app: web.Application, context: IntakeContext) -> None:
         context=context,
         limiter=RateLimiter(settings.rate_limit.requests, settings.rate_limit.per.total_seconds()),
         trusted_proxies=parse_networks(settings.trusted_proxies),
-        templates=page_environment(LANGUAGE),
     )
     app.router.add_get("/report", show_form)
     app.router.add_post("/report", submit_form)
@@ -101,8 +102,16 @@ class Submission:
     problems: list[InvalidInput] = field(default_factory=list)
     too_large: bool = False
 
-    def problem(self, field_name: str | None, message: str) -> None:
-        self.problems.append(InvalidInput(field_name, message))
+    def problem(self, field_name: str | None, message: str, values: dict[str, Any] | None = None) -> None:
+        self.problems.append(InvalidInput(field_name, message, values))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem as the page shows it, in the page's language."""
+
+    field: str | None
+    message: str
 
 
 def _headers(form: ReportForm, *, private: bool) -> dict[str, str]:
@@ -119,10 +128,18 @@ def _headers(form: ReportForm, *, private: bool) -> dict[str, str]:
     }
 
 
-def _page(form: ReportForm, template: str, status: int, *, private: bool, headers: dict[str, str] | None = None,
-          **values: Any) -> web.Response:
-    html = form.templates.get_template(template).render(
-        language=LANGUAGE,
+def page_language(request: web.Request) -> str:
+    """``?lang=`` when it is a shipped language, else the browser's Accept-Language, else English."""
+    return negotiate(request.query.get("lang"), request.headers.get("Accept-Language"))
+
+
+def _page(request: web.Request, form: ReportForm, template: str, status: int, *, private: bool,
+          headers: dict[str, str] | None = None, **values: Any) -> web.Response:
+    language = page_language(request)
+    html = page_environment(language).get_template(template).render(
+        language=language,
+        # the language travels with the form's address only when asked for; else the browser decides again
+        lang_query=f"?lang={language}" if (request.query.get("lang") or "").strip().lower() == language else "",
         limits=TEXT_FIELDS,
         required=REQUIRED_FIELDS,
         max_attachments=form.settings.max_attachments,
@@ -133,14 +150,17 @@ def _page(form: ReportForm, template: str, status: int, *, private: bool, header
                         headers={**_headers(form, private=private), **(headers or {})})
 
 
-def _form_page(form: ReportForm, values: dict[str, str], problems: list[InvalidInput], status: int,
+def _form_page(request: web.Request, form: ReportForm, values: dict[str, str], problems: list[InvalidInput], status: int,
                headers: dict[str, str] | None = None) -> web.Response:
+    translate = translations(page_language(request)).gettext
+    shown = [Problem(problem.field, translate(problem.text) % problem.values if problem.values else translate(problem.text))
+             for problem in problems]  # the form's own texts and validation's are marked; others stay English
     by_field: dict[str, str] = {}
-    for problem in problems:
+    for problem in shown:
         if problem.field and problem.field not in by_field:
             by_field[problem.field] = problem.message
-    return _page(form, "report_form.html", status, private=bool(problems), headers=headers,
-                 values=values, problems=problems, field_problems=by_field)
+    return _page(request, form, "report_form.html", status, private=bool(problems), headers=headers,
+                 values=values, problems=shown, field_problems=by_field)
 
 
 def _size(size: int) -> str:
@@ -160,7 +180,7 @@ async def show_form(request: web.Request) -> web.Response:
         problems.append(problem)
     else:
         values["device"] = device or ""
-    return _form_page(form, values, problems, 400 if problems else 200)
+    return _form_page(request, form, values, problems, 400 if problems else 200)
 
 
 async def style_sheet(request: web.Request) -> web.Response:
@@ -176,19 +196,20 @@ async def submit_form(request: web.Request) -> web.Response:
         submission = await _read_submission(request, form)  # read, so the page keeps what was typed
         log.info("report form: rate limit reached by %s", address)
         minutes = max(1, round(wait / 60))
-        problem = InvalidInput(None, f"Too many reports from your address. Please try again in {minutes} "
-                                     f"minute{'s' if minutes != 1 else ''}.")
-        return _form_page(form, submission.values, [problem], 429, headers={"Retry-After": str(max(1, round(wait)))})
+        problem = InvalidInput(None, Np_("Too many reports from your address. Please try again in %(count)s minute.",
+                                         "Too many reports from your address. Please try again in %(count)s minutes."),
+                               {"count": minutes})
+        return _form_page(request, form, submission.values, [problem], 429, headers={"Retry-After": str(max(1, round(wait)))})
     if not _same_origin(request, form):
         log.warning("report form: refused a post from origin %s (address %s)", _presented_origin(request), address)
-        problem = InvalidInput(None, "This form can only be sent from its own page. Please open the form again and send it from there.")
-        return _form_page(form, {}, [problem], 403)
+        problem = InvalidInput(None, N_("This form can only be sent from its own page. Please open the form again and send it from there."))
+        return _form_page(request, form, {}, [problem], 403)
     submission = await _read_submission(request, form)
     if not submission.problems:
         _check_values(submission)
     if submission.problems:
         status = 413 if submission.too_large else 400
-        return _form_page(form, submission.values, submission.problems, status)
+        return _form_page(request, form, submission.values, submission.problems, status)
     values = submission.values
     report = ReportInput(
         title=values["title"],
@@ -203,7 +224,7 @@ async def submit_form(request: web.Request) -> web.Response:
     async with intake.pool.acquire() as conn, conn.transaction():
         ticket_id = await intake.domain.by_people.open_report(conn, report, clock.now())
     log.info("report form: ticket #%d from %s", ticket_id, address)
-    return _page(form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
+    return _page(request, form, "report_sent.html", 201, private=True, ticket=ticket_id, title=report.title,
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])
 
 
@@ -211,7 +232,7 @@ def _check_values(submission: Submission) -> None:
     """The text fields, as the JSON API checks its fields (same rules, same messages)."""
     values = submission.values
     if values.get(HONEYPOT_FIELD):
-        submission.problem(HONEYPOT_FIELD, "must be left empty (it is there to catch automated posts)")
+        submission.problem(HONEYPOT_FIELD, N_("must be left empty (it is there to catch automated posts)"))
     for name, limit in TEXT_FIELDS.items():
         try:
             if name == "email":
@@ -236,9 +257,9 @@ async def _read_submission(request: web.Request, form: ReportForm) -> Submission
             await _read_multipart(request, form, submission)
         except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as error:  # a part's headers too
             log.info("report form: unreadable multipart body (%s)", type(error).__name__)
-            submission.problem(None, "The form arrived damaged. Please send it again.")
+            submission.problem(None, N_("The form arrived damaged. Please send it again."))
     else:
-        submission.problem(None, "Please send the form from its page (multipart/form-data).")
+        submission.problem(None, N_("Please send the form from its page (multipart/form-data)."))
     return submission
 
 
@@ -247,7 +268,7 @@ async def _read_urlencoded(request: web.Request, submission: Submission) -> None
         raw = await read_body(request, FIELDS_BYTES)
     except web.HTTPRequestEntityTooLarge:
         submission.too_large = True
-        submission.problem(None, f"The form is larger than {_size(FIELDS_BYTES)}.")
+        submission.problem(None, N_("The form is larger than %(size)s."), {"size": _size(FIELDS_BYTES)})
         return
     for name, value in urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
         if name in TEXT_FIELDS or name == HONEYPOT_FIELD:
@@ -276,8 +297,8 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
             total += len(chunk)
             if total > form.body_max_bytes:
                 submission.too_large = True
-                submission.problem(FILE_FIELD, f"The form is larger than {_size(form.body_max_bytes)} in all. "
-                                               "Please send fewer or smaller files.")
+                submission.problem(FILE_FIELD, N_("The form is larger than %(size)s in all. Please send fewer or smaller files."),
+                                   {"size": _size(form.body_max_bytes)})
                 return  # the rest is not read; aiohttp discards it before closing
             if not over:
                 data += chunk
@@ -292,11 +313,12 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
         files += 1
         filename = _clean_filename(part.filename or "attachment")
         if files > form.settings.max_attachments:
-            submission.problem(FILE_FIELD, f"At most {form.settings.max_attachments} files can be attached.")
+            submission.problem(FILE_FIELD, Np_("At most %(count)s file can be attached.", "At most %(count)s files can be attached."),
+                               {"count": form.settings.max_attachments})
         elif over:
             submission.too_large = True
-            submission.problem(FILE_FIELD, f"{filename} is larger than {_size(form.attachment_max_bytes)}, "
-                                           "the largest file accepted.")
+            submission.problem(FILE_FIELD, N_("%(file)s is larger than %(size)s, the largest file accepted."),
+                               {"file": filename, "size": _size(form.attachment_max_bytes)})
         else:
             content_type = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if not MIME_TYPE.fullmatch(content_type):  # empty, or control characters a browser never sends

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-LANGUAGES: tuple[str, ...] = ("en", "cs", "pl", "ru", "hr", "zh")
+from common.languages import KNOWN
+
+LANGUAGES: tuple[str, ...] = KNOWN  # articles may be in any known language, translated texts or not
 # our language code -> simplemma's (Croatian is part of its Serbo-Croatian dictionary)
 _SIMPLEMMA_CODES = {"en": "en", "cs": "cs", "pl": "pl", "ru": "ru", "hr": "hbs"}
 MAX_TERM_LENGTH = 100  # longer tokens (a pasted blob) are not searchable terms

@@ -35,6 +35,7 @@ from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
 from opsroom.config import Config
 from opsroom.http import HttpServer, build_app
+from opsroom.provision import provision
 from opsroom.workers import WorkerPool, build_domain, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
@@ -128,12 +129,15 @@ class Opsroom:
         self._probe: aiohttp.ClientSession | None = None
         self._started_at = time.monotonic()
         self._stopped = False
+        self.catalog_version = 0
 
     async def start(self) -> None:
         config = self.config
         applied = await apply_migrations(self.dsn)
         if applied:
             log.info("database migrated to version %d", applied[-1])
+        await self._provision()
+        config = self.config
         self.pool = await create_pool(
             self.dsn, min_size=config.database.min_connections, max_size=config.database.max_connections
         )
@@ -187,7 +191,7 @@ class Opsroom:
             domain=self.domain,
             actions=TicketActions(self.domain),
             sources=SourceBook.from_config(config.sources),
-            api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
+            api_callers=TokenBook.from_config(config.api.tokens),
             max_body_bytes=config.http.max_body_bytes,
             public_url=config.http.public_url,
             report_form=config.report_form,
@@ -227,6 +231,18 @@ class Opsroom:
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
             await self.mail_intake.start()
+
+    async def _provision(self) -> None:
+        """The file's catalog applied to the catalog rows; the running catalog is the rows'."""
+        catalog = await provision(self.dsn, self.config)
+        self.catalog_version = catalog.version
+        if catalog.config is self.config and not catalog.retired_rooms:
+            return  # the file's catalog is the catalog: what __init__ built stands
+        if self.domain.alarms.announcements is not None:
+            await self.domain.alarms.announcements.close()
+        self.config = config = catalog.config
+        self.domain = build_domain(config, catalog.retired_rooms)
+        self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
 
     def _portal_context(self) -> PortalContext:
         assert self.pool is not None and self._probe is not None and self.config.homeserver is not None

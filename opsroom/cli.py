@@ -1,4 +1,4 @@
-"""``opsroom`` command line: up, run, migrate, outbox, check-config."""
+"""``opsroom`` command line: up, run, migrate, outbox, config, check-config."""
 
 from __future__ import annotations
 
@@ -160,6 +160,22 @@ async def _outbox(args: argparse.Namespace, dsn: str) -> int:
         await conn.close()
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """``opsroom config export``: the catalog as a configuration file, on standard output."""
+    dsn = _database_url(args)
+    if not dsn:
+        return 2
+    from opsroom.provision import export
+
+    try:
+        text = asyncio.run(export(dsn))
+    except Exception as error:  # connection refused, authentication, not migrated
+        print(f"cannot read the catalog: {type(error).__name__}: {error}".replace(dsn, "***"), file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -235,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument("--data-dir", default="./.opsroom", help="the data directory of `opsroom up` (default ./.opsroom)")
     box.add_argument("--all", action="store_true", help="dead: list acknowledged rows too")
     box.set_defaults(handler=cmd_outbox)
+
+    catalog = commands.add_parser("config", help="the catalog in the database: export it")
+    catalog.add_argument("action", choices=("export",), help="export: print the whole catalog as a configuration file")
+    catalog.add_argument("--config", help="configuration file (else OPSROOM_DATABASE_URL, else --data-dir)")
+    catalog.add_argument("--data-dir", default="./.opsroom", help="the data directory of `opsroom up` (default ./.opsroom)")
+    catalog.set_defaults(handler=cmd_config)
 
     check = commands.add_parser("check-config", help="check a configuration file and print every problem")
     check.add_argument("file")

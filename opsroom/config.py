@@ -33,6 +33,7 @@ from reports.schedule import ScheduledReport, check_schedules
 from rooms.model import Person, TopicRoom, check_user_id
 from rooms.silences import MaintenanceWindow
 from tickets.workflow import LifecycleConfig, TicketTypeConfig
+from texts.i18n import LANGUAGES
 
 EXAMPLE_CONFIG = Path(__file__).with_name("opsroom.example.yaml")
 
@@ -192,6 +193,11 @@ class Config:
     portal: PortalConfig = field(default_factory=PortalConfig)
     # scheduled reports, delivered to a room or by mail
     reports: list[ScheduledReport] = field(default_factory=list)
+    # the checked file's data (environment expanded): the catalog is provisioned from it
+    # (opsroom/provision.py); not part of the file's keys, of equality or of repr (it holds secrets)
+    document: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
+    # the file it was read from (named by provisioned catalog entries)
+    source_path: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def server_name(self) -> str:
@@ -239,7 +245,9 @@ def read_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(error, "problem", None) or "not valid YAML"
         raise ConfigError([Problem("", f"{where}{reason}")]) from None
-    return parse_config(data, environ)
+    config = parse_config(data, environ)
+    object.__setattr__(config, "source_path", str(Path(source).resolve()))
+    return config
 
 
 def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
@@ -266,6 +274,7 @@ def parse_config(data: Any, environ: Mapping[str, str]) -> Config:
         error.partial = config  # type: ignore[attr-defined]  # what the rest could be checked on
         error.set_aside = set_aside  # type: ignore[attr-defined]
         raise error
+    object.__setattr__(config, "document", data)
     return config
 
 
@@ -392,6 +401,8 @@ def check_consistency(config: Config) -> list[Problem]:
         seen_keys.add(room.key)
         if room.default:
             defaults.append(path)
+        if room.language not in LANGUAGES:
+            problems.append(Problem(f"{path}.language", _not_shipped(room.language)))
         if room.regulation not in config.regulations:
             known = ", ".join(sorted(config.regulations)) or "none defined"
             problems.append(Problem(f"{path}.regulation", f"unknown regulation {room.regulation!r} (known: {known})"))
@@ -439,10 +450,17 @@ def check_consistency(config: Config) -> list[Problem]:
     problems.extend(check_monitors(config.checks, config.heartbeats, source_names))
     problems.extend(_check_mail(config))
     problems.extend(check_service_levels(config))
+    problems.extend(Problem(f"reports[{index}].language", _not_shipped(report.language))
+                    for index, report in enumerate(config.reports) if report.language not in LANGUAGES)
     problems.extend(Problem(path, message) for path, message in check_schedules(config.reports, seen_keys, config.mail.smtp is not None))
     if config.bot.password and config.bot.access_token:
         problems.append(Problem("bot", "give either password or access_token, not both"))
     return problems
+
+
+def _not_shipped(language: str) -> str:
+    """A known language whose catalogue is not in this build yet (texts.i18n.LANGUAGES)."""
+    return f"{language!r} is not translated in this version yet (shipped: {', '.join(LANGUAGES)})"
 
 
 def _check_report_form(config: Config) -> list[Problem]:
@@ -549,6 +567,7 @@ def check_production(config: Config) -> list[Problem]:
 def with_runtime(config: Config, *, database_url: str | None = None, homeserver_url: str | None = None,
                  bot_user_id: str | None = None, bot_password: str | None = None) -> Config:
     """A copy completed with what the embedded runtime provides."""
+    original = config
     if database_url is not None:
         config = replace(config, database=replace(config.database, url=Secret(database_url)))
     if homeserver_url is not None:
@@ -557,4 +576,11 @@ def with_runtime(config: Config, *, database_url: str | None = None, homeserver_
         config = replace(config, bot=replace(config.bot, user_id=bot_user_id))
     if bot_password is not None:
         config = replace(config, bot=replace(config.bot, password=Secret(bot_password), access_token=None))
+    return carried(config, original)
+
+
+def carried(config: Config, original: Config) -> Config:
+    """``config`` (a ``replace`` of ``original``) with the file's document and path kept."""
+    object.__setattr__(config, "document", original.document)
+    object.__setattr__(config, "source_path", original.source_path)
     return config

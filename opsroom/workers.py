@@ -34,7 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -46,6 +46,7 @@ from opsroom.config import Config
 from opsroom.http import RELAYED_PEER
 from opsroom.service_levels import build_service_levels
 from application.domain import Domain
+from rooms.model import TopicRoom
 from rooms.people import PeopleDirectory
 from rooms.store import AnnouncementCounter
 from tickets.rules import StaticRules
@@ -67,7 +68,7 @@ def default_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def build_domain(config: Config) -> Domain:
+def build_domain(config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> Domain:
     """The domain services of a configuration (the primary's and every worker's are alike):
     alarm intake counts storm windows on a connection of its own (rooms.store.AnnouncementCounter)."""
     rules = StaticRules(
@@ -78,6 +79,7 @@ def build_domain(config: Config) -> Domain:
         attachment_max_bytes=config.attachments.max_bytes,
         mail_out=config.mail.smtp is not None,
         service_levels=build_service_levels(config),
+        retired_rooms=retired_rooms,
     )
     counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
     return Domain.build(rules, announcements=counter, page_window=config.bot.page_window)
@@ -312,7 +314,7 @@ async def serve(orders: WorkerOrders) -> int:
         domain=domain,
         actions=TicketActions(domain),
         sources=SourceBook.from_config(config.sources),
-        api_callers=TokenBook("API caller", {t.token.reveal(): t.name for t in config.api.tokens}),
+        api_callers=TokenBook.from_config(config.api.tokens),
         max_body_bytes=config.http.max_body_bytes,
         public_url=config.http.public_url,
         report_form=config.report_form,

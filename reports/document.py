@@ -103,7 +103,41 @@ def overview_figures(texts: Texts, overview: Overview) -> list[Figure]:
         Figure(texts._(N_("Resolution deadlines met (share)")), c.resolve_rate, "percent"),
         Figure(texts._(N_("Escalations")), sum(steps for _level, steps, _tickets in overview.escalations), "int"),
         Figure(texts._(N_("Escalation exhausted")), overview.exhausted, "int"),
+        *_sla_figures(texts, overview),
     ]
+
+
+def _sla_figures(texts: Texts, overview: Overview) -> list[Figure]:
+    """SLA targets over every policy, per target (first response, resolution)."""
+    figures = []
+    for target, label in (("first_response", N_("SLA first response")), ("resolution", N_("SLA resolution"))):
+        met = sum(row.met for row in overview.sla if row.target == target)
+        missed = sum(row.missed for row in overview.sla if row.target == target)
+        name = texts._(label)
+        figures += [
+            Figure(texts._(N_("%(name)s met"), name=name), met, "int"),
+            Figure(texts._(N_("%(name)s missed"), name=name), missed, "int"),
+            Figure(texts._(N_("%(name)s met (share)"), name=name), Compliance.rate(met, missed), "percent"),
+        ]
+    return figures
+
+
+def _sla_table(texts: Texts, overview: Overview) -> Table:
+    return Table(
+        name=texts._(N_("SLA"))[:31],
+        columns=[Column("policy", "text", 20), Column("target", "word", 16), Column("met", "int"), Column("missed", "int"),
+                 Column("met_share", "percent")],
+        rows=[(row.policy, row.target, row.met, row.missed, row.rate) for row in overview.sla],
+    )
+
+
+def _sla_chart(texts: Texts, overview: Overview) -> Chart:
+    categories = [f"{row.policy} · {texts.value(row.target)}" for row in overview.sla]
+    return Chart(
+        texts._(N_("SLA targets met and missed")), "column", categories,
+        [(texts.value("met"), [row.met for row in overview.sla]), (texts.value("missed"), [row.missed for row in overview.sla])],
+        texts._(N_("targets")),
+    )
 
 
 def _counts_table(texts: Texts, overview: Overview, dimension: str, key_column: str) -> Table:
@@ -157,6 +191,8 @@ def overview_document(request: ReportRequest, texts: Texts, overview: Overview) 
             texts._(N_("Escalations by level")), "column", [str(level) for level, _s, _t in overview.escalations],
             [(texts.column("escalations"), [steps for _l, steps, _t in overview.escalations])], texts._(N_("escalations")),
         ))
+    if overview.sla:
+        charts.append(_sla_chart(texts, overview))
     escalations = Table(
         name=texts._(N_("Escalations"))[:31],
         columns=[Column("level", "int"), Column("escalations", "int"), Column("tickets", "int")],
@@ -165,8 +201,8 @@ def overview_document(request: ReportRequest, texts: Texts, overview: Overview) 
     return Document(
         kind="overview", title=texts.kind("overview"), subtitle="", figures=overview_figures(texts, overview), charts=charts,
         tables=[_counts_table(texts, overview, "room", "room"), _counts_table(texts, overview, "severity", "severity"),
-                _counts_table(texts, overview, "source", "source"), _times_table(texts, overview), escalations,
-                _top_table(texts, overview)],
+                _counts_table(texts, overview, "source", "source"), _times_table(texts, overview), _sla_table(texts, overview),
+                escalations, _top_table(texts, overview)],
         top=_top_table(texts, overview),
     )
 
@@ -279,6 +315,8 @@ def customer_document(request: ReportRequest, texts: Texts, report: CustomerRepo
               [(texts.value("met"), [c.claim_met, c.resolve_met]), (texts.value("missed"), [c.claim_missed, c.resolve_missed])],
               texts._(N_("tickets"))),
     ]
+    if overview.sla:
+        charts.append(_sla_chart(texts, overview))
     if report.availability:
         charts.append(Chart(texts.column("availability"), "bar", [a.check for a in report.availability],
                             [(texts.column("availability"), [round((a.availability or 0) * 100, 3) for a in report.availability])], "%"))
@@ -287,6 +325,7 @@ def customer_document(request: ReportRequest, texts: Texts, report: CustomerRepo
         tables=[
             _counts_table(texts, overview, "severity", "severity"),
             _times_table(texts, overview),
+            _sla_table(texts, overview),
             Table(texts.column("availability")[:31],
                   [Column("check", "text", 30), Column("outages", "int"), Column("down", "duration"), Column("availability", "percent")],
                   [(a.check, a.outages, a.down_seconds, a.availability) for a in report.availability]),

@@ -118,6 +118,20 @@ class Compliance:
 
 
 @dataclass(frozen=True)
+class SlaCount:
+    """The targets of one SLA policy judged in the period: met (reached in time) and missed (breached)."""
+
+    policy: str
+    target: str  # first_response | resolution
+    met: int
+    missed: int
+
+    @property
+    def rate(self) -> float | None:
+        return Compliance.rate(self.met, self.missed)
+
+
+@dataclass(frozen=True)
 class Overview:
     counts: list[Counts]
     mtta: TimeStats
@@ -127,6 +141,7 @@ class Overview:
     escalations: list[tuple[int, int, int]]  # (level, escalations, tickets)
     exhausted: int
     top: list[dict[str, Any]]  # key, title, room, tickets, occurrences
+    sla: list[SlaCount] = field(default_factory=list)  # per SLA policy and target
 
     def total(self) -> Counts:
         for row in self.counts:

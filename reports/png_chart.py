@@ -1,10 +1,17 @@
 """A PNG of the report's charts for chat: matplotlib with the Agg backend, no display needed;
-the object API (no pyplot state), so builds in threads do not share a figure."""
+the object API (no pyplot state), so builds in threads do not share a figure.
+
+Text falls back glyph by glyph from DejaVu Sans to Noto Sans CJK (a wheel, no system font), so
+Chinese reports and rooms with Chinese names read in any report language instead of boxes. The
+font list is set once, at import, never per build: builds in threads see the same settings."""
 
 from __future__ import annotations
 
 from typing import BinaryIO
 
+import matplotlib
+import noto_cjk_sans_otc
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as PlotFigure
 from matplotlib.ticker import MaxNLocator
@@ -12,6 +19,13 @@ from matplotlib.ticker import MaxNLocator
 from reports.document import Document
 
 WIDTH, HEIGHT, DPI = 12.0, 8.0, 100
+# a collection: matplotlib >= 3.10 registers each face (SC first: Simplified Chinese glyph shapes), older ones the JP face
+CJK_FAMILIES = ["Noto Sans CJK SC", "Noto Sans CJK JP"]
+
+font_manager.fontManager.addfont(str(noto_cjk_sans_otc.FONT_PATH))
+_REGISTERED = {entry.name for entry in font_manager.fontManager.ttflist}
+# families named one by one: a generic family ("sans-serif") would give only its first font, no fallback
+matplotlib.rcParams["font.family"] = ["DejaVu Sans", next(name for name in CJK_FAMILIES if name in _REGISTERED)]
 
 
 def write_png(document: Document, out: BinaryIO) -> None:

@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from common.languages import Language
 from reports import requests
 from reports.model import FORMATS_OF, Scope
 from reports.periods import parse_period
-from rooms.model import Language, check_email, check_timezone
+from rooms.model import check_email, check_timezone
 
 if TYPE_CHECKING:
     from reports.service import ReportService

@@ -11,6 +11,13 @@ Definitions (README, "Reports", says the same for people):
 - a claim deadline is *met* by a ticket claimed in the period before any claim deadline of it
   passed, *missed* when its first claim deadline passed in the period (the same for resolution
   deadlines and resolutions);
+- an SLA target (``sla_policies``: first response, resolution) is *met* in the period when it
+  was reached in time in it (the ``sla_finished`` event, outcome met), *missed* when it was
+  breached in it (``sla_breached``, or reached late: ``sla_finished``, outcome breached), each
+  target of a ticket counted once, when its breach is first recorded; a reopened ticket's
+  resolution target is judged again at its next resolution. Counted per policy from the events
+  (append-only), so a past month reads the same after a reopen; ``sla_clocks`` holds the
+  figures of each target as it stands now;
 - queue snapshots (R-1, R-2, the people holding tickets) are taken at the period's end, or now
   while the period lasts; the time left against a deadline then is rebuilt from the deadline
   rows and the pauses, so a past month reads as it stood.
@@ -36,6 +43,7 @@ from reports.model import (
     QueueRow,
     Queues,
     ReportRequest,
+    SlaCount,
     TimeStats,
 )
 
@@ -229,6 +237,33 @@ async def escalations(conn: asyncpg.Connection, values: dict[str, Any]) -> tuple
     return [(row["level"], row["steps"], row["tickets"]) for row in rows], exhausted[0]["tickets"]
 
 
+async def sla_counts(conn: asyncpg.Connection, values: dict[str, Any]) -> list[SlaCount]:
+    """SLA targets met and missed in the period, per policy and target (definitions above)."""
+    rows = await fetch(
+        conn,
+        f"""
+        WITH verdicts AS (
+            SELECT e.ticket_id, e.data ->> 'policy' AS policy, e.data ->> 'target' AS target,
+                   bool_or(e.kind = 'sla_breached' OR e.data ->> 'outcome' = 'breached') AS missed
+            FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+            WHERE e.kind IN ('sla_finished', 'sla_breached') AND e.at >= :start AND e.at < :end AND {SCOPE}
+              AND NOT EXISTS (  -- a breach recorded before the period was counted then
+                  SELECT 1 FROM ticket_events b
+                  WHERE b.ticket_id = e.ticket_id AND b.kind IN ('sla_breached', 'sla_finished') AND b.at < :start
+                    AND b.data ->> 'target' = e.data ->> 'target'
+                    AND (b.kind = 'sla_breached' OR b.data ->> 'outcome' = 'breached'))
+            GROUP BY 1, 2, 3
+        )
+        SELECT policy, target, count(*) FILTER (WHERE NOT missed) AS met, count(*) FILTER (WHERE missed) AS missed
+        FROM verdicts
+        GROUP BY 1, 2
+        ORDER BY 1, 2
+        """,
+        values,
+    )
+    return [SlaCount(row["policy"], row["target"], row["met"], row["missed"]) for row in rows]
+
+
 TOP_PROBLEMS = 10
 
 
@@ -266,13 +301,13 @@ async def overview(conn: asyncpg.Connection, values: dict[str, Any], run: Runner
 
     queries: list[Query] = [
         lambda c: counts(c, values), lambda c: response_times(c, values), lambda c: compliance(c, values),
-        lambda c: escalations(c, values), lambda c: top_problems(c, values),
+        lambda c: escalations(c, values), lambda c: top_problems(c, values), lambda c: sla_counts(c, values),
     ]
     if run is None:
         results = [await query(conn) for query in queries]
     else:
         results = await asyncio.gather(*(run(query) for query in queries))
-    counted, times, met, (levels, exhausted), top = results
+    counted, times, met, (levels, exhausted), top, sla = results
     mtta, mttr = times.pop(None)
     return Overview(
         counts=counted,
@@ -283,6 +318,7 @@ async def overview(conn: asyncpg.Connection, values: dict[str, Any], run: Runner
         escalations=levels,
         exhausted=exhausted,
         top=top,
+        sla=sla,
     )
 
 

@@ -88,6 +88,10 @@ COLUMNS = {
     "median": N_("Median"),
     "p90": N_("90th percentile"),
     "target": N_("Target"),
+    "policy": N_("SLA policy"),
+    "met": N_("Met"),
+    "missed": N_("Missed"),
+    "met_share": N_("Met (share)"),
 }
 
 VALUES = {
@@ -103,6 +107,8 @@ VALUES = {
     "minor": N_("minor"),
     "warning": N_("warning"),
     "info": N_("info"),
+    "first_response": N_("first response"),
+    "resolution": N_("resolution"),
 }
 
 DIMENSIONS = {"room": N_("By room"), "severity": N_("By severity"), "source": N_("By source")}

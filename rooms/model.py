@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from common.languages import Language
 from common.values import check_timezone
 
 USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 ROOM_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
-
-Language = Literal["en", "cs"]
 
 
 def check_user_id(value: str) -> str | None:

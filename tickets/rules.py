@@ -82,13 +82,16 @@ class StaticRules:
     attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
     mail_out: bool = False
     service_levels: ServiceLevels = field(default_factory=ServiceLevels)
+    # rooms retired from the catalog: no alarm is routed to them, their tickets still find them
+    retired_rooms: Sequence[TopicRoom] = ()
 
     @property
     def rooms(self) -> Sequence[TopicRoom]:
         return self.room_list
 
     def find_room(self, key: str) -> TopicRoom | None:
-        return next((room for room in self.room_list if room.key == key), None)
+        found = next((room for room in self.room_list if room.key == key), None)
+        return found or next((room for room in self.retired_rooms if room.key == key), None)
 
     def regulation(self, name: str) -> Regulation:
         return self.regulations[name]

@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from regulations import store as deadlines
+from storage import outbox
 from tickets import notices, pages, ratings, service_levels, statuses, store
 from tickets.model import Ticket
 from tickets.rules import Outcome, Status, TicketRules, load_open, regulation_of, room_of, span_of
@@ -155,6 +156,10 @@ class PersonSteps:
         await notices.note(
             conn, ticket, "assigned", {"actor": actor, "assignee": assignee, "previous": previous}, mentions=mentions, notify=True
         )
+        if assignee != actor:  # paged directly too: the resolution deadline runs on, they must know now
+            resolve_due = next((d.due_at for d in await deadlines.active(conn, ticket.id) if d.kind == "resolve"), None)
+            params = {"note": "assigned", "actor": actor, "previous": previous, "due_at": resolve_due}
+            await outbox.enqueue_many(conn, [notices.page_row(ticket, assignee, params)])
         await notices.refresh(conn, ticket.id, ticket.room_key)
         await pages.follow(conn, ticket.id)
         if previous is None:

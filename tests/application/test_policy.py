@@ -89,10 +89,15 @@ def test_the_same_actor_gets_the_same_answer_through_every_face() -> None:
     assert answers["chat"] is not None and answers["api"] == answers["chat"] == answers["portal"]
 
 
-def test_assigning_needs_a_lead_and_an_assignee_on_the_staff() -> None:
+def test_assigning_needs_a_lead_or_the_holder_and_an_assignee_on_the_staff() -> None:
     open_ticket = ticket()
     assert ticket_refusal(person("@lead:x.org"), TicketAction.ASSIGN, open_ticket, assignee="@bob:x.org", assignee_level=1) is None
-    assert ticket_refusal(person("@alice:x.org"), TicketAction.ASSIGN, open_ticket, assignee="@bob:x.org", assignee_level=1) == NOT_LEAD
+    refused = ticket_refusal(person("@alice:x.org"), TicketAction.ASSIGN, open_ticket, assignee="@bob:x.org", assignee_level=1)
+    assert refused is not None and refused.text() == "Only the responsible person (-) or staff of level 2 or higher may assign #7."
+    # the holder hands it on; a colleague of the same level may not take it from them this way
+    held = ticket("@alice:x.org")
+    assert ticket_refusal(person("@alice:x.org"), TicketAction.ASSIGN, held, assignee="@bob:x.org", assignee_level=1) is None
+    assert ticket_refusal(person("@bob:x.org"), TicketAction.ASSIGN, held, assignee="@bob:x.org", assignee_level=1) is not None
     refused = ticket_refusal(person("@lead:x.org"), TicketAction.ASSIGN, open_ticket, assignee="@eve:x.org", assignee_level=None)
     assert refused is not None and refused.text() == "@eve:x.org is not on the staff of this room."
 

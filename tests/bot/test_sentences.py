@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from bot.commands import REGISTRY
 from application.policy import WHO_MAY
-from texts.i18n import LOCALES_DIR
+from texts.i18n import LANGUAGES as SHIPPED
 from texts.render import Renderer
 from bot.service import COMMAND_MODULES
 from texts.render import Params as _Params
@@ -38,7 +38,7 @@ from tickets.model import Ticket, TicketEvent
 
 RENDERER = Renderer()
 TEMPLATES = Path(jinja2.PackageLoader("texts", "templates")._template_root)  # type: ignore[attr-defined]
-LANGUAGES = ["en", *sorted(p.name for p in LOCALES_DIR.iterdir() if (p / "LC_MESSAGES").is_dir())]
+LANGUAGES = list(SHIPPED)
 NOW = datetime(2026, 11, 30, 5, 30, 12, tzinfo=timezone.utc)
 PEOPLE = ["@alice:localhost", "@lead:localhost"]
 

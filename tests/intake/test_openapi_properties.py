@@ -44,6 +44,8 @@ def sections(_key, _staff):
     return {
         "sources": [{"name": "prometheus", "token": SOURCE_TOKEN}, {"name": "zabbix", "routing_key": ROUTING_KEY}],
         "heartbeats": [{"name": "backup", "every": "1h"}],
+        # generated requests reach the ticket actions' parsing and steps, not only the scope check
+        "api": {"tokens": [{"name": "tests", "token": API_TOKEN, "scopes": ["read", "act"]}]},
     }
 
 

@@ -77,6 +77,26 @@ async def test_the_form_prefills_the_device_and_may_be_embedded(people_desk):
         assert "<script>x" not in await response.text()  # escaped, never markup
 
 
+async def test_the_form_and_its_confirmation_speak_the_asked_language(people_desk):
+    """``?lang=`` first (kept in the form's address), else Accept-Language, else English."""
+    desk = await people_desk()
+    czech = {"Accept-Language": "cs-CZ,cs;q=0.9,en;q=0.5"}
+    for params, headers, language in [({}, czech, "cs"), ({"lang": "cs"}, {}, "cs"), ({"lang": "en"}, czech, "en"),
+                                      ({"lang": "xx"}, czech, "cs"), ({}, {"Accept-Language": "de-DE,de"}, "en")]:
+        async with desk.http.get(desk.base_url + "/report", params=params, headers=headers) as response:
+            page = await response.text()
+        assert f'<html lang="{language}">' in page, (params, headers)
+        assert ("<h1>Nahlásit problém</h1>" in page) == (language == "cs")
+    async with desk.http.get(desk.base_url + "/report", params={"lang": "cs", "device": "INV-1"}) as response:
+        assert '<form method="post" action="report?lang=cs"' in await response.text()
+    async with desk.http.post(desk.base_url + "/report?lang=cs", data=form({**GOOD, "title": " "})) as response:
+        assert response.status == 400
+        assert problems_listed(await response.text()) == ["Co nefunguje, jednou větou: nesmí být prázdné"]
+    async with desk.http.post(desk.base_url + "/report", data=form(GOOD), headers=czech) as response:
+        page = await response.text()
+        assert response.status == 201 and "<h1>Děkujeme</h1>" in page and "Vaše hlášení je tiket" in page
+
+
 async def test_a_report_with_attachments_becomes_a_ticket_in_the_room(people_desk, specialists):
     alice = await specialists("alice")
     desk = await people_desk(staff=[{"user": alice.user_id, "level": 1}])

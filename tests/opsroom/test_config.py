@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from opsroom import config as config_module
 from opsroom.config import EXAMPLE_CONFIG, ConfigError, check_production, parse_config, read_config
 from common.durations import Duration
+from common.languages import KNOWN
 from common.schema import Secret
 
 EXAMPLE_ENV = {"OPSROOM_PROMETHEUS_TOKEN": "prom-token-123", "OPSROOM_API_TOKEN": "api-token-456",
@@ -73,6 +75,23 @@ def test_references_between_sections_are_checked():
     assert "rooms[1].key: duplicate room key 'db'" in found
     assert "rooms: one room needs `default: true` to receive alarms that no rule matches" in found
     assert "regulations.standard.escalation.unclaimed: levels must rise from step to step" in found
+
+
+def test_rooms_speak_every_known_language_whose_texts_ship(monkeypatch):
+    rooms = [{"key": code, "name": code, "language": code, "default": code == "en"} for code in KNOWN]
+    monkeypatch.setattr(config_module, "LANGUAGES", KNOWN)
+    regulations = {"standard": {"claim_within": "5m", "resolve_within": "1h"}}
+    assert [room.language for room in parse_config({"rooms": rooms, "regulations": regulations}, {}).rooms] == list(KNOWN)
+    monkeypatch.setattr(config_module, "LANGUAGES", ("en", "cs"))  # a build with two catalogues
+    report = {"name": "monthly", "kind": "overview", "language": "zh", "deliver_to": {"room": "en"}}
+    found = problems_of({"rooms": rooms, "regulations": regulations, "reports": [report]})
+    assert [problem for problem in found if "not translated" in problem] == [
+        *(f"rooms[{index}].language: {code!r} is not translated in this version yet (shipped: en, cs)"
+          for index, code in enumerate(KNOWN) if code not in ("en", "cs")),
+        "reports[0].language: 'zh' is not translated in this version yet (shipped: en, cs)",
+    ]
+    assert any(problem.startswith("rooms[0].language: must be one of 'en', 'cs', 'pl', 'ru', 'hr', 'zh'")
+               for problem in problems_of({"rooms": [{"key": "x", "name": "X", "default": True, "language": "de"}]}))
 
 
 def test_secrets_come_from_the_environment():

@@ -30,7 +30,9 @@ from typing import Any
 import asyncpg
 
 from regulations import store as deadlines
+from common.durations import BySeverity
 from regulations.model import EscalationPolicy, Regulation, UnclaimedStep, UnresolvedStep
+from regulations.sla import PolicyMatch, SlaPolicy
 from rooms.model import StaffMember, TopicRoom
 from application.domain import Domain
 from tickets.rules import StaticRules
@@ -75,10 +77,11 @@ class History:
 
 
 class Writer:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, levels: ServiceLevels | None = None) -> None:
         self.conn = conn
         # the fixed history has no auto-closing: its figures count resolutions, not closings
-        self.domain = Domain.build(StaticRules(ROOMS, REGULATIONS, service_levels=ServiceLevels(lifecycle=LifecycleConfig(auto_close_after=None))))
+        levels = levels or ServiceLevels(lifecycle=LifecycleConfig(auto_close_after=None))
+        self.domain = Domain.build(StaticRules(ROOMS, REGULATIONS, service_levels=levels))
 
     async def alarm(self, when: str, **fields: Any) -> int:
         async with self.conn.transaction():
@@ -156,3 +159,55 @@ async def write_history(conn: asyncpg.Connection) -> History:
     await w.step("resume", t5, "2026-11-01 02:00", BOB)
     await w.step("resolve", t5, "2026-11-01 03:00", BOB, "vacuum restarted")
     return History({"T1": t1, "T2": t2, "T3": t3, "T4": t4, "T5": t5, "T6": t6, "T7": t7, "T8": t8})
+
+
+# SLA policies of the second history (wall-clock targets, no warnings: only breaches are due)
+SLA_LEVELS = ServiceLevels(
+    policies=[
+        SlaPolicy("gold", PolicyMatch(severity=["critical"]), first_response=BySeverity.single("15m"),
+                  resolution=BySeverity.single("1h"), warn_at=[]),
+        SlaPolicy("standard", first_response=BySeverity.single("1h"), resolution=BySeverity.single("8h"), warn_at=[]),
+    ],
+    lifecycle=LifecycleConfig(auto_close_after=None),
+)
+
+
+async def write_sla_history(conn: asyncpg.Connection) -> dict[str, int]:
+    """Tickets under SLA policies in the web room (its regulation's deadlines are 60 days, so only
+    SLA breaches fall due). October's verdicts:
+
+    - S3 standard: raised 09-30 20:00, claimed 20:10 (first response met in September), resolved
+      10-01 03:00 (7 h of 8: resolution met in October).
+    - S1 gold: raised 10-05 08:00, claimed 08:10, resolved 08:50: both met.
+    - S2 gold: raised 10-06 08:00, first response breached 08:15, claimed 08:20 (late: still one
+      miss), resolution breached 09:00, resolved 09:30: both missed.
+    - S6 gold: raised 10-07 10:00, claimed 10:05, resolved 10:20: both met.
+    - S4 standard: raised 10-20 10:00, first response breached 11:00, resolution breached 18:00,
+      never claimed: both missed.
+    - S5 standard: raised 10-31 20:00, claimed 20:30 (met), resolution breached 11-01 04:00 and
+      resolved 05:00: missed in November, once.
+    """
+    w = Writer(conn, SLA_LEVELS)
+    web = dict(source="prometheus", service="web")
+    s3 = await w.alarm("2026-09-30 20:00", title="S3", severity="warning", fingerprint="s3", **web)
+    await w.step("claim", s3, "2026-09-30 20:10", BOB, 1)
+    await w.step("resolve", s3, "2026-10-01 03:00", BOB, "done")
+    s1 = await w.alarm("2026-10-05 08:00", title="S1", severity="critical", fingerprint="s1", **web)
+    await w.step("claim", s1, "2026-10-05 08:10", ALICE, 1)
+    await w.step("resolve", s1, "2026-10-05 08:50", ALICE, "done")
+    s2 = await w.alarm("2026-10-06 08:00", title="S2", severity="critical", fingerprint="s2", **web)
+    await w.fire("2026-10-06 08:15", 1)
+    await w.step("claim", s2, "2026-10-06 08:20", ALICE, 1)
+    await w.fire("2026-10-06 09:00", 1)
+    await w.step("resolve", s2, "2026-10-06 09:30", ALICE, "done")
+    s6 = await w.alarm("2026-10-07 10:00", title="S6", severity="critical", fingerprint="s6", **web)
+    await w.step("claim", s6, "2026-10-07 10:05", BOB, 1)
+    await w.step("resolve", s6, "2026-10-07 10:20", BOB, "done")
+    s4 = await w.alarm("2026-10-20 10:00", title="S4", severity="warning", fingerprint="s4", **web)
+    await w.fire("2026-10-20 11:00", 1)
+    await w.fire("2026-10-20 18:00", 1)
+    s5 = await w.alarm("2026-10-31 20:00", title="S5", severity="warning", fingerprint="s5", **web)
+    await w.step("claim", s5, "2026-10-31 20:30", BOB, 1)
+    await w.fire("2026-11-01 04:00", 1)
+    await w.step("resolve", s5, "2026-11-01 05:00", BOB, "done")
+    return {"S1": s1, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6}

@@ -22,7 +22,7 @@ from reports.model import Scope
 from reports.periods import parse_period
 from reports.service import ReportService
 from storage.pool import create_pool
-from tests.reports.history import ALICE, BOB, CAROL, LEAD, REGULATIONS, ROOMS, ZONE, write_history
+from tests.reports.history import ALICE, BOB, CAROL, LEAD, REGULATIONS, ROOMS, ZONE, write_history, write_sla_history
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)  # after the history: October is over
@@ -297,3 +297,40 @@ async def test_a_room_scope_counts_only_its_tickets(reports):
         ("room", "net", 1), ("total", "", 1)]
     assert overview["mtta"] == {"count": 1, "mean": 300.0, "median": 300.0, "p90": 300.0}
     assert overview["escalations"] == [] and overview["exhausted"] == 0
+
+
+@pytest.fixture
+async def sla_reports(database: str):
+    pool = await create_pool(database, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await write_sla_history(conn)
+    yield ReportService(pool, ROOMS, REGULATIONS, lambda language: translations(language).gettext)
+    await pool.close()
+
+
+async def test_sla_targets_met_and_missed_per_policy(sla_reports, tmp_path):
+    """Counted from the events that judged each target, once per target and period (history.py:
+    write_sla_history)."""
+    overview = (await as_json(sla_reports, "overview"))["overview"]
+    assert overview["sla"] == [
+        {"policy": "gold", "target": "first_response", "met": 2, "missed": 1},
+        {"policy": "gold", "target": "resolution", "met": 2, "missed": 1},
+        {"policy": "standard", "target": "first_response", "met": 1, "missed": 1},
+        {"policy": "standard", "target": "resolution", "met": 1, "missed": 1},
+    ]
+    november = sla_reports.request("overview", parse_period("2026-11", ZONE, NOW), Scope(), "json", "en")
+    # S5's resolution: breached, then resolved late: one miss, not two
+    assert json.loads(await build(sla_reports, november))["overview"]["sla"] == [
+        {"policy": "standard", "target": "resolution", "met": 0, "missed": 1}]
+
+    data = await build(sla_reports, october(sla_reports, "overview", "xlsx"))
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    figures = key_figures(workbook)
+    assert (figures["SLA first response met"], figures["SLA first response missed"]) == (3, 2)
+    assert same(figures["SLA resolution met (share)"], 3 / 5)
+    sheet = workbook["SLA"]
+    assert [[cell.value for cell in row] for row in sheet.iter_rows(min_row=1, max_col=4)] == [
+        ["SLA policy", "Target", "Met", "Missed"], ["gold", "first response", 2, 1], ["gold", "resolution", 2, 1],
+        ["standard", "first response", 1, 1], ["standard", "resolution", 1, 1]]
+    assert sheet["E2"].number_format == "0.0%" and same(sheet["E2"].value, 2 / 3)
+    check_charts(data, workbook, 4)  # tickets by room and by severity, response times by room, SLA

@@ -125,7 +125,8 @@ def room_config(key: str, staff: dict[str, Specialist], *, language: str = "en",
 async def open_room(make_config, run_opsroom, specialists, *, regulation: dict[str, Any] | None = None,
                     language: str = "en", instances: int = 1,
                     sections: Callable[[str, dict[str, Specialist]], dict[str, Any]] | None = None, **options: Any) -> Room:
-    """``sections(room_key, staff)`` may add configuration sections; its ``room`` entry adds keys to the room."""
+    """``sections(room_key, staff)`` may add configuration sections; its ``room`` entry adds keys to the room,
+    its ``api`` entry replaces the API tokens (keep API_TOKEN among them for the helpers)."""
     staff = {name: await specialists(name) for name in ("alice", "bob", "lead", "head")}
     outsider = await specialists("outsider")
     key = new_localpart("room")
@@ -134,7 +135,7 @@ async def open_room(make_config, run_opsroom, specialists, *, regulation: dict[s
         rooms=[{**room_config(key, staff, language=language), **extra.pop("room", {})}],
         regulations={"standard": regulation or {"claim_within": "5m", "resolve_within": "4h"}},
         sources=extra.pop("sources", [{"name": "prometheus", "token": SOURCE_TOKEN}]),
-        api={"tokens": [{"name": "tests", "token": API_TOKEN}]},
+        api=extra.pop("api", {"tokens": [{"name": "tests", "token": API_TOKEN}]}),
         **extra,
     )
     app = await run_opsroom(config, **options)

@@ -276,3 +276,43 @@ async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp
     _, ticket = await room.get_ticket(number)
     assert (ticket["status"], ticket["state"]) == ("closed", "resolved")
     assert [e["data"] for e in ticket["events"] if e["kind"] == "closed"] == [{"reason": "incomplete"}]
+
+
+async def test_assign_hands_a_ticket_to_a_named_colleague_who_is_paged(regulated) -> None:
+    room = await regulated()
+    alice, bob, lead = room.staff["alice"], room.staff["bob"], room.staff["lead"]
+    _, created = await room.post_alarm({"title": "Replication lag", "severity": "major", "host": "db-03"})
+    number = created["ticket"]
+    root = await room.announcement(alice, number)
+
+    # a specialist who does not hold it may not hand it around
+    asked = await bob.send(room.room_id, f"!assign #{number} {alice.user_id}")
+    refused = await bob.wait_for(replying_to(asked), what="the refusal")
+    assert "Only the responsible person (-) or staff of level 2 or higher may assign" in body(refused)
+
+    await alice.send(room.room_id, f"!claim #{number}")
+    await room.wait_events(number, lambda ev: "claimed" in kinds(ev))
+    _, ticket = await room.get_ticket(number)
+    resolve_due = next(d["due_at"] for d in ticket["deadlines"] if d["kind"] == "resolve")
+
+    # the holder hands it on, in the thread without #N: bob is paged in the thread and directly
+    await alice.send(room.room_id, f"!assign {bob.user_id}", thread_root=root["event_id"])
+    note = await room.thread_note(alice, root["event_id"], "who is responsible now")
+    assert bob.user_id in note["content"]["m.mentions"]["user_ids"]
+    page = await bob.wait_for_direct_message(lambda rid, e: f"#{number} in " in body(e) and "to you" in body(e), what="the assign DM")
+    assert "the resolution deadline runs on" in body(page)
+    _, ticket = await room.get_ticket(number)
+    assert ticket["responsible"] == bob.user_id
+    assigned = [e for e in ticket["events"] if e["kind"] == "assigned"]
+    assert [(e["actor"], e["data"]["to"], e["data"]["from"]) for e in assigned] == [(alice.user_id, bob.user_id, alice.user_id)]
+    # the resolution deadline continues: not restarted
+    assert [d["due_at"] for d in ticket["deadlines"] if d["kind"] == "resolve"] == [resolve_due]
+
+    # a lead names someone already responsible / someone not on the staff / nobody
+    asked = await lead.send(room.room_id, f"!assign #{number} {bob.user_id}")
+    assert "is already responsible for" in body(await lead.wait_for(replying_to(asked), what="already"))
+    asked = await lead.send(room.room_id, f"!assign #{number} {room.outsider.user_id}")
+    assert "is not on the staff of this room" in body(await lead.wait_for(replying_to(asked), what="not staff"))
+    asked = await lead.send(room.room_id, f"!assign #{number}")
+    assert "Usage: !assign [#N] @person" in body(await lead.wait_for(replying_to(asked), what="the usage"))
+    assert kinds(await room.events_of(number)).count("assigned") == 1
