@@ -68,7 +68,7 @@ async def test_actions_are_the_persons_steps_in_the_room_under_the_chats_rules(r
     status, answer = await act(room, number, "claim", alice.user_id, note="x")
     assert (status, answer["field"]) == (400, "note")
     status, answer = await act(room, number, "assign", alice.user_id, assignee=bob.user_id)
-    assert (status, answer["error"]) == (403, "only staff of level 2 or higher may do this")
+    assert (status, answer["error"]) == (403, f"Only the responsible person (-) or staff of level 2 or higher may assign #{number}.")
     status, answer = await act(room, number, "assign", lead.user_id, assignee=outsider.user_id)
     assert (status, answer["error"]) == (403, f"{outsider.user_id} is not on the staff of this room.")
     status, answer = await act(room, 999999, "claim", alice.user_id)
