@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from bot.commands import Text, UsageError, command
 from bot.context import CommandContext
-from texts.i18n import N_
+from texts.i18n import N_, Np_
 from bot.ticket_commands import find_ticket
 from texts.ticket_view import TicketView
 from knowledge import store as kb_store
@@ -77,7 +77,7 @@ async def kb(ctx: CommandContext, request: str | None) -> None:
 
 async def search(ctx: CommandContext, words: str) -> None:
     if len(words) > 500:
-        raise UsageError(N_("The search is longer than %(limit)s characters"), {"limit": 500})
+        raise UsageError(Np_("The search is longer than %(count)s character", "The search is longer than %(count)s characters"), {"count": 500})
     hits = await knowledge(ctx).search(ctx.conn, words, viewer(ctx), limit=RESULTS,
                                        room_key=ctx.topic_room.key if ctx.topic_room else None)
     articles = await kb_store.articles(ctx.conn, [hit.ref_id for hit in hits if hit.kind == "article"])

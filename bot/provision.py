@@ -1,4 +1,5 @@
-"""Topic rooms at start: create the missing ones, invite their staff, set power levels.
+"""Topic rooms at start and at catalog changes: create the missing ones, keep their name and
+topic, invite their staff, set power levels.
 
 Idempotent: a second start finds every room by its stored ID (or by its alias, if the
 database is new) and changes only what the configuration changed.
@@ -120,6 +121,7 @@ async def ensure_topic_room(
             log.warning("room %s: cannot join %s: %s", room.key, room_id, error)
     directory.remember(room.key, room_id)
     await _secure(session, room, room_id)
+    await _name_and_topic(session, room, room_id)
     await _sync_staff(session, pool, room, room_id, admins)
     return room_id
 
@@ -140,6 +142,23 @@ async def _secure(session: MatrixSession, room: TopicRoom, room_id: str) -> None
             log.info("room %s: %s set to %s (was %s)", room.key, key, value, current.get(key, "unset"))
         except MatrixRequestError as error:
             log.warning("room %s: cannot set %s to %s: %s", room.key, key, value, error)
+
+
+async def _name_and_topic(session: MatrixSession, room: TopicRoom, room_id: str) -> None:
+    """The room's name and topic as the catalog says (a renamed catalog room is renamed in Matrix)."""
+    api = session.api
+    for kind, key, value in (("m.room.name", "name", room.name), ("m.room.topic", "topic", room.topic)):
+        try:
+            current = await api.api.request(Method.GET, Path.v3.rooms[room_id].state[kind][""])
+        except MNotFound:
+            current = {}
+        if (current.get(key) or "") == value:
+            continue
+        try:
+            await api.api.request(Method.PUT, Path.v3.rooms[room_id].state[kind][""], {key: value})
+            log.info("room %s: %s set to %r", room.key, key, value)
+        except MatrixRequestError as error:
+            log.warning("room %s: cannot set its %s: %s", room.key, key, error)
 
 
 async def _sync_staff(session: MatrixSession, pool: asyncpg.Pool, room: TopicRoom, room_id: str, admins: Sequence[str]) -> None:

@@ -11,7 +11,7 @@ from application import read_models
 from bot.commands import Text, UsageError, command
 from bot.context import CommandContext
 from bot.ticket_commands import actions, now
-from texts.i18n import N_
+from texts.i18n import N_, Np_
 from tickets.model import ReportInput
 from tickets.rules import room_of
 
@@ -29,9 +29,11 @@ def split_report(text: str) -> tuple[str, str | None]:
     if not title:
         raise UsageError(N_("Missing %(argument)s"), {"argument": "<title>"})
     if len(title) > TITLE_MAX:
-        raise UsageError(N_("The title is longer than %(limit)s characters; put the rest after |"), {"limit": TITLE_MAX})
+        raise UsageError(Np_("The title is longer than %(count)s character; put the rest after |",
+                             "The title is longer than %(count)s characters; put the rest after |"), {"count": TITLE_MAX})
     if description and len(description) > DESCRIPTION_MAX:
-        raise UsageError(N_("The description is longer than %(limit)s characters"), {"limit": DESCRIPTION_MAX})
+        raise UsageError(Np_("The description is longer than %(count)s character", "The description is longer than %(count)s characters"),
+                         {"count": DESCRIPTION_MAX})
     return title, description
 
 

@@ -17,7 +17,7 @@ from bot.crypto.service import BotEncryption, EncryptionSettings
 from bot.delivery import MatrixDeliverer
 from bot.events import EventProcessor
 from bot.matrix import MatrixSession, MatrixSettings, retry_transient
-from bot.provision import ensure_topic_rooms
+from bot.provision import ensure_topic_room, ensure_topic_rooms
 from bot.reactions import on_reaction, on_thread_message
 from bot.report_requests import ReportDelivery
 from bot.sync import SyncLoop
@@ -123,7 +123,24 @@ class Bot:
         await self.session.api.set_displayname(self.session.settings.display_name)
 
     async def _provision(self) -> None:
-        await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name, sorted(self.deps.admins))
+        while True:  # again if the catalog's rooms changed meanwhile
+            rooms = self.directory.rooms
+            await ensure_topic_rooms(self.session, self._pool, self.directory, self._server_name, sorted(self.deps.admins))
+            if self.directory.rooms is rooms:
+                return
+
+    async def catalog_changed(self, rooms: list[TopicRoom]) -> None:
+        """The catalog's rooms changed: new ones are created, changed ones brought in line in
+        Matrix (name, topic, staff invited, power levels). Before the first provisioning (the bot
+        still logging in) the new list is simply what that provisioning will see."""
+        before = {room.key: room for room in self.directory.rooms}
+        self.directory.rooms = list(rooms)
+        if not self.rooms_ready.is_set():
+            return
+        for room in rooms:
+            if before.get(room.key) != room:
+                await retry_transient(f"provision topic room {room.key}", lambda room=room: ensure_topic_room(
+                    self.session, self._pool, self.directory, room, self._server_name, sorted(self.deps.admins)))
 
     @property
     def task(self) -> asyncio.Task[None] | None:

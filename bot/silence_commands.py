@@ -13,7 +13,7 @@ from application.policy import Permission
 from bot.commands import Text, UsageError, Word, command
 from bot.context import CommandContext
 from common.durations import parse_duration
-from texts.i18n import N_
+from texts.i18n import N_, Np_
 from texts.ticket_view import TicketView
 from rooms.silences import Matcher, MatcherError, parse_matcher, split_words
 
@@ -103,4 +103,5 @@ async def unsilence(ctx: CommandContext, id: str) -> None:
     if announced is None:
         await ctx.say(N_("Silence %(id)s has ended already."), id=silence_id)
         return
-    await ctx.say(N_("Silence %(id)s ended; %(count)s tickets it kept quiet are announced now."), id=silence_id, count=len(announced))
+    await ctx.say(Np_("Silence %(id)s ended; %(count)s ticket it kept quiet is announced now.",
+                      "Silence %(id)s ended; %(count)s tickets it kept quiet are announced now."), id=silence_id, count=len(announced))

@@ -52,6 +52,11 @@ async def rows(conn: asyncpg.Connection, *, kind: str | None = None) -> list[Row
     return [Row(**dict(record)) for record in found]
 
 
+async def row(conn: asyncpg.Connection, kind: str, key: str) -> Row | None:
+    found = await conn.fetchrow(f"SELECT {_COLUMNS} FROM catalog_entries WHERE kind = $1 AND key = $2", kind, key)
+    return Row(**dict(found)) if found else None
+
+
 async def version(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT version FROM catalog_state")
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from intake.batching import AlarmBatcher
     from monitors.runner import MonitorService
     from reports.service import ReportService
+    from application.catalog import CatalogService
 
 
 @dataclass
@@ -39,6 +40,8 @@ class IntakeContext:
     knowledge: "KnowledgeBase | None" = None
     # reports as files (GET /api/v1/reports/{kind})
     reports: "ReportService | None" = None
+    # the catalog's write path (/api/v1/rooms, /regulations, ..., /api/v1/catalog/changes)
+    catalog: "CatalogService | None" = None
 
 
 INTAKE = web.AppKey("intake", IntakeContext)

@@ -20,7 +20,27 @@ DOCUMENT = Path(__file__).with_name("openapi.yaml")
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     with DOCUMENT.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        spec = yaml.safe_load(handle)
+    _catalog_paths(spec)
+    return spec
+
+
+def _catalog_paths(spec: dict[str, Any]) -> None:
+    """The catalog's routes, written once in ``x-catalog-routes``, put under ``paths`` for each
+    kind (a method already documented at a path, as ``GET /api/v1/checks``, is kept)."""
+    template = spec.pop("x-catalog-routes", None)
+    if not template:
+        return
+    for word in template["words"]:
+        for part, path in (("collection", f"/api/v1/{word}"), ("item", f"/api/v1/{word}/{{key}}"),
+                           ("restore", f"/api/v1/{word}/{{key}}/restore")):
+            item = spec["paths"].setdefault(path, {})
+            for method, operation in template[part].items():
+                if method in item:
+                    continue
+                filled = json.loads(json.dumps(operation).replace("{word}", word))
+                filled["operationId"] = f"{method}{part.title()}{word.title()}"
+                item[method] = filled
 
 
 @lru_cache(maxsize=1)

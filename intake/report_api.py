@@ -84,7 +84,7 @@ def parse_request(kind: str, query: MultiMapping[str], rooms: dict[str, tuple[st
         try:
             period = parse_period(period_text, zone, now)
         except PeriodError as error:
-            raise InvalidInput("period", error.args[0] % error.args[1]) from None
+            raise InvalidInput("period", error.args[0], error.args[1]) from None
     elif first is not None:
         start = _moment(first, "from", zone, end=False)
         end = _moment(last, "to", zone, end=True) if last else now

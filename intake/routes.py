@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from intake import alarms, alertmanager, api, events_v2, grafana, openapi, rating_page, web_form
-from intake import checks_api, heartbeats, kb_api, kb_board, report_api, ticket_actions
+from intake import catalog_api, checks_api, heartbeats, kb_api, kb_board, report_api, ticket_actions
 from intake.context import INTAKE, IntakeContext
 
 
@@ -36,5 +36,7 @@ def setup(app: web.Application, context: IntakeContext) -> None:
             kb_board.setup(app)
     app.router.add_get("/api/v1/reports/{kind}", report_api.get_report)
     rating_page.setup(app)
+    if context.catalog is not None:
+        catalog_api.setup(app)
     if context.report_form.enabled:
         web_form.setup(app, context)

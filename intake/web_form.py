@@ -1,7 +1,8 @@
 """The public web form where people raise tickets, and the device label that opens it.
 
 ``GET /report`` shows the form (``?device=INV-00412`` fills in the device, so a QR label on
-a device opens the form bound to it), ``POST /report`` creates the ticket through
+a device opens the form bound to it; ``?type=service_request`` makes its tickets of that
+configured type, for an intranet's "request a service" link), ``POST /report`` creates the ticket through
 ``ByPeople.open_report`` and answers with a confirmation page carrying the ticket
 number, ``GET /report/label`` is that QR label as SVG. The page works without JavaScript,
 can be shown in an intranet page's iframe (``frame-ancestors``) and reads on a phone.
@@ -44,7 +45,7 @@ from tickets.model import Attachment, ReportInput
 log = logging.getLogger(__name__)
 
 # field -> longest accepted text, in characters
-TEXT_FIELDS: dict[str, int] = {"name": 200, "email": 254, "title": 500, "description": 20000, "device": 100}
+TEXT_FIELDS: dict[str, int] = {"name": 200, "email": 254, "title": 500, "description": 20000, "device": 100, "type": 100}
 REQUIRED_FIELDS = ("name", "email", "title")
 FILE_FIELD = "attachments"
 HONEYPOT_FIELD = "website"  # hidden from people; bots fill it in
@@ -170,16 +171,30 @@ def _size(size: int) -> str:
     return f"{size} bytes"
 
 
+def _ticket_type(form: ReportForm, values: dict[str, str]) -> str | None:
+    """The ticket type the form was opened for (a hidden field), checked like the API's ``type``."""
+    ticket_type = string(values, "type", max_length=TEXT_FIELDS["type"])
+    known = sorted(form.context.domain.rules.service_levels.workflows)
+    if ticket_type is not None and ticket_type not in known:
+        raise InvalidInput("type", N_("no such ticket type (known: %(known)s)"), {"known": ", ".join(known)})
+    return ticket_type
+
+
 async def show_form(request: web.Request) -> web.Response:
     form = request.app[REPORT_FORM]
     problems: list[InvalidInput] = []
     values: dict[str, str] = {}
+    query = dict(request.query)
     try:
-        device = string(dict(request.query), "device", max_length=TEXT_FIELDS["device"])
+        device = string(query, "device", max_length=TEXT_FIELDS["device"])
     except InvalidInput as problem:
         problems.append(problem)
     else:
         values["device"] = device or ""
+    try:
+        values["type"] = _ticket_type(form, query) or ""
+    except InvalidInput as problem:
+        problems.append(problem)
     return _form_page(request, form, values, problems, 400 if problems else 200)
 
 
@@ -206,7 +221,7 @@ async def submit_form(request: web.Request) -> web.Response:
         return _form_page(request, form, {}, [problem], 403)
     submission = await _read_submission(request, form)
     if not submission.problems:
-        _check_values(submission)
+        _check_values(form, submission)
     if submission.problems:
         status = 413 if submission.too_large else 400
         return _form_page(request, form, submission.values, submission.problems, status)
@@ -219,6 +234,7 @@ async def submit_form(request: web.Request) -> web.Response:
         reporter_email=values["email"],
         device=values.get("device") or None,
         attachments=tuple(submission.attachments),
+        ticket_type=values.get("type") or None,
     )
     intake = form.context
     async with intake.pool.acquire() as conn, conn.transaction():
@@ -228,7 +244,7 @@ async def submit_form(request: web.Request) -> web.Response:
                  device=report.device or "", attachments=[a.filename for a in submission.attachments])
 
 
-def _check_values(submission: Submission) -> None:
+def _check_values(form: ReportForm, submission: Submission) -> None:
     """The text fields, as the JSON API checks its fields (same rules, same messages)."""
     values = submission.values
     if values.get(HONEYPOT_FIELD):
@@ -237,6 +253,8 @@ def _check_values(submission: Submission) -> None:
         try:
             if name == "email":
                 cleaned = email(values, name, required=True)
+            elif name == "type":
+                cleaned = _ticket_type(form, values)
             else:
                 cleaned = string(values, name, required=name in REQUIRED_FIELDS, max_length=limit)
         except InvalidInput as problem:

@@ -108,6 +108,10 @@ class KnowledgeBase:
     def __init__(self, rooms: Sequence[TopicRoom], settings: KnowledgeConfig | None = None, *, public_url: str | None = None) -> None:
         self.settings = settings or KnowledgeConfig()
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.use_rooms(rooms)
+
+    def use_rooms(self, rooms: Sequence[TopicRoom]) -> None:
+        """The catalog's rooms (again, when the catalog changed)."""
         self._languages = {room.key: room.language for room in rooms}
         self.room_keys = [room.key for room in rooms]
         # the team's languages: query words are read in each of them (English always)

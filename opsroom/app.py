@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from admin_portal import routes as portal_routes
 from admin_portal.access import roles_from_catalog
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
+from application.catalog import CatalogService
 from application.tickets import TicketActions
 from bot.crypto.service import EncryptionSettings
 from bot.matrix import MatrixSettings
@@ -33,10 +35,13 @@ from knowledge.worker import KnowledgeWorker
 from mailout.smtp import SmtpSender, SmtpSettings
 from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
-from opsroom.config import Config
+from catalog.provisioning import CatalogProblems
+from common.schema import Problem
+from opsroom.config import Config, ConfigError, read_config
+from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
-from opsroom.provision import provision
-from opsroom.workers import WorkerPool, build_domain, relay_socket_path
+from opsroom.provision import Catalog, apply_file_of, provision, validator
+from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
 from reports.mail import ReportMailer
@@ -49,6 +54,7 @@ from storage.pool import connect, create_pool
 from texts.i18n import translations
 from texts.mail import MailComposer
 from tickets import notices
+from tickets.rules import StaticRules
 from tickets.silencing import SilenceExpiry
 
 log = logging.getLogger(__name__)
@@ -130,6 +136,10 @@ class Opsroom:
         self._started_at = time.monotonic()
         self._stopped = False
         self.catalog_version = 0
+        self.retired_rooms: tuple[Any, ...] = ()
+        self.catalog: CatalogWatcher | None = None
+        self._room_changes: list[asyncio.Task[None]] = []
+        self._room_lock = asyncio.Lock()
 
     async def start(self) -> None:
         config = self.config
@@ -198,6 +208,7 @@ class Opsroom:
             knowledge=self.knowledge,
             reports=self.reports,
         )
+        self.intake.catalog = CatalogService(self.pool, validator(config))
         self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
         self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms)
@@ -216,6 +227,7 @@ class Opsroom:
             assert self.http.unix_path is not None
             self.workers = WorkerPool(config, count=self._worker_count - 1, host=config.http.host, port=self.http.port,
                                       relay_path=self.http.unix_path)
+            self.workers.catalog_version, self.workers.retired_rooms = self.catalog_version, tuple(self.retired_rooms)
             await self.workers.start()
         await self.bot.start()
         await self.dispatcher.start()
@@ -231,11 +243,76 @@ class Opsroom:
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
             await self.mail_intake.start()
+        self.catalog = CatalogWatcher(self.dsn, config, self.catalog_version, self.apply_catalog)
+        self.catalog.start()
+
+    async def apply_catalog(self, catalog: Catalog) -> None:
+        """A new catalog version in force in this process: the rules every step reads, the
+        sources and API callers, rooms in Matrix (in the background), checks and heartbeats."""
+        config = catalog.config
+        before = self.config
+        self.config = config
+        self.retired_rooms = catalog.retired_rooms
+        assert isinstance(self.domain.rules, StaticRules)
+        refresh_rules(self.domain.rules, config, catalog.retired_rooms)
+        if self.intake is not None:
+            refresh_intake(self.intake, config)
+        self.knowledge.use_rooms(config.rooms)
+        if self.reports is not None:
+            self.reports.rooms = {room.key: room for room in config.rooms}
+            self.reports.regulations = config.regulations
+        if self.report_access is not None:
+            self.report_access.rooms = list(config.rooms)
+            self.report_access.people = self.domain.rules.people
+        if self.workers is not None:
+            self.workers.config = config
+            self.workers.catalog_version, self.workers.retired_rooms = catalog.version, tuple(catalog.retired_rooms)
+        if self.monitors is not None and (before.checks, before.heartbeats) != (config.checks, config.heartbeats):
+            await self.monitors.stop()
+            assert self.pool is not None
+            self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
+            if self.intake is not None:
+                self.intake.monitors = self.monitors
+            await self.monitors.start()
+        if self.bot is not None and before.rooms != config.rooms:
+            self._room_changes.append(asyncio.create_task(self._rooms_changed(config.rooms)))
+            self._room_changes = [task for task in self._room_changes if not task.done()]
+
+    async def _rooms_changed(self, rooms: list[Any]) -> None:
+        assert self.bot is not None
+        async with self._room_lock:  # one change after the other, in version order
+            try:
+                await self.bot.catalog_changed(list(rooms))
+            except Exception as error:  # the homeserver refused: the next start or change tries again
+                log.warning("catalog: topic rooms not brought in line in Matrix: %s: %s", type(error).__name__, error)
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload in the background."""
+        self._room_changes.append(asyncio.ensure_future(self.reload()))
+
+    async def reload(self) -> None:
+        """Apply the configuration file again (SIGHUP); every process follows through the database."""
+        try:
+            config = self.read_file()
+            applied = await apply_file_of(self.dsn, config)
+        except (ConfigError, CatalogProblems) as error:
+            log.error("reload: the configuration file was not applied: %s", "; ".join(str(p) for p in error.problems))
+            return
+        log.info("reload: %s", applied.summary())
+        if self.catalog is not None:
+            self.catalog.wake()
+
+    def read_file(self) -> Config:
+        """The configuration file again (``opsroom up`` replaces this to add its generated secrets)."""
+        if self.config.source_path is None:
+            raise ConfigError([Problem("", "this process was not started from a file")])
+        return read_config(Path(self.config.source_path))
 
     async def _provision(self) -> None:
         """The file's catalog applied to the catalog rows; the running catalog is the rows'."""
         catalog = await provision(self.dsn, self.config)
         self.catalog_version = catalog.version
+        self.retired_rooms = catalog.retired_rooms
         if catalog.config is self.config and not catalog.retired_rooms:
             return  # the file's catalog is the catalog: what __init__ built stands
         if self.domain.alarms.announcements is not None:
@@ -294,6 +371,10 @@ class Opsroom:
         if self._stopped:
             return
         self._stopped = True
+        if self.catalog is not None:
+            await self.catalog.stop()
+        for task in self._room_changes:
+            task.cancel()
         if self.traps is not None:
             await self.traps.stop()
         if self.monitors is not None:

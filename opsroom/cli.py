@@ -161,7 +161,10 @@ async def _outbox(args: argparse.Namespace, dsn: str) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    """``opsroom config export``: the catalog as a configuration file, on standard output."""
+    """``opsroom config export``: the catalog as a configuration file, on standard output;
+    ``opsroom config reload``: the file's catalog applied (every running process follows)."""
+    if args.action == "reload":
+        return _reload(args)
     dsn = _database_url(args)
     if not dsn:
         return 2
@@ -173,6 +176,48 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"cannot read the catalog: {type(error).__name__}: {error}".replace(dsn, "***"), file=sys.stderr)
         return 1
     sys.stdout.write(text)
+    return 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    """Through the database: the file is checked and applied here, the processes follow the
+    catalog's version within a moment (no signal, no process ID needed)."""
+    from opsroom.provision import apply_file_of
+    from catalog.provisioning import CatalogProblems
+
+    up_data = Path(args.data_dir) / "postgres" / "data"
+    try:
+        if up_data.is_dir() and not os.environ.get("OPSROOM_DATABASE_URL"):  # the stack of `opsroom up`
+            from opsroom.embedded.datadir import Layout
+            from opsroom.embedded.postgres import EmbeddedPostgres
+            from opsroom.embedded.up import load_config
+
+            layout = Layout(Path(args.data_dir).resolve())
+            config = load_config(Path(args.config) if args.config else None, layout, os.environ).config
+            dsn: str | None = EmbeddedPostgres(layout.postgres).dsn("opsroom")
+        elif args.config:
+            config = read_config(Path(args.config))
+            dsn = config.database.url.reveal() if config.database.url else os.environ.get("OPSROOM_DATABASE_URL")
+        else:
+            print("config reload: give --config FILE (or the --data-dir of `opsroom up`)", file=sys.stderr)
+            return 2
+    except ConfigError as error:
+        print_problems(error.problems, args.config or "configuration")
+        return 2
+    if not dsn:
+        print("database.url: required (in --config FILE or OPSROOM_DATABASE_URL)", file=sys.stderr)
+        return 2
+    try:
+        applied = asyncio.run(apply_file_of(dsn, config))
+    except CatalogProblems as error:
+        print_problems(error.problems, f"{args.config or 'configuration'} (with the catalog's database entries)")
+        return 2
+    except Exception as error:  # connection refused, authentication, not migrated
+        print(f"cannot apply the catalog: {type(error).__name__}: {error}".replace(dsn, "***"), file=sys.stderr)
+        return 1
+    for kind, key in applied.left_out:
+        print(f"{kind} {key!r}: left out, an entry of that name belongs to the database", file=sys.stderr)
+    print(f"catalog: {applied.summary()} (version {applied.version}); running processes follow within 2 s")
     return 0
 
 
@@ -206,6 +251,7 @@ async def serve(config: Config) -> int:
         log.error("opsroom could not start: %s: %s", type(error).__name__, error)
         await app.stop()
         return 1
+    loop.add_signal_handler(signal.SIGHUP, app.request_reload)  # apply the file again
     failed = asyncio.create_task(app.wait_failed())
     stop_wait = asyncio.create_task(stopping.wait())
     await asyncio.wait([failed, stop_wait], return_when=asyncio.FIRST_COMPLETED)
@@ -252,8 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument("--all", action="store_true", help="dead: list acknowledged rows too")
     box.set_defaults(handler=cmd_outbox)
 
-    catalog = commands.add_parser("config", help="the catalog in the database: export it")
-    catalog.add_argument("action", choices=("export",), help="export: print the whole catalog as a configuration file")
+    catalog = commands.add_parser("config", help="the catalog in the database: export it, reload it from the file")
+    catalog.add_argument("action", choices=("export", "reload"),
+                         help="export: print the whole catalog as a configuration file; reload: apply the file's catalog "
+                              "(running processes follow within 2 s; SIGHUP to a process does the same)")
     catalog.add_argument("--config", help="configuration file (else OPSROOM_DATABASE_URL, else --data-dir)")
     catalog.add_argument("--data-dir", default="./.opsroom", help="the data directory of `opsroom up` (default ./.opsroom)")
     catalog.set_defaults(handler=cmd_config)

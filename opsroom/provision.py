@@ -88,6 +88,26 @@ def retired_rooms(entries: list[Entry]) -> tuple[TopicRoom, ...]:
     return tuple(rooms)
 
 
+async def apply_file_of(dsn: str, config: Config) -> provisioning.Applied:
+    """Apply a configuration file's catalog (``opsroom config reload``, SIGHUP); processes follow."""
+    conn = await connect(dsn)
+    try:
+        return await _apply(conn, config)
+    finally:
+        await conn.close()
+
+
+async def _apply(conn: Any, config: Config) -> provisioning.Applied:
+    applied = await provisioning.apply_file(
+        conn, entries_of(config.document or {}), provisioned_from=config.source_path or NO_FILE,
+        validate=validator(config),
+    )
+    if applied.changed:
+        log.info("catalog provisioned from %s: %s (catalog version %d)",
+                 config.source_path or NO_FILE, applied.summary(), applied.version)
+    return applied
+
+
 async def provision(dsn: str, config: Config) -> Catalog:
     """Apply the file's catalog (when ``config`` came from a file) and load the catalog.
     Raises ``CatalogProblems`` (nothing changed) when the catalog that would result is invalid."""
@@ -95,13 +115,7 @@ async def provision(dsn: str, config: Config) -> Catalog:
     try:
         applied = None
         if config.document is not None:
-            applied = await provisioning.apply_file(
-                conn, entries_of(config.document), provisioned_from=config.source_path or NO_FILE,
-                validate=validator(config),
-            )
-            if applied.changed:
-                log.info("catalog provisioned from %s: %s (catalog version %d)",
-                         config.source_path or NO_FILE, applied.summary(), applied.version)
+            applied = await _apply(conn, config)
         active, retired, version = await provisioning.load(conn)
     finally:
         await conn.close()

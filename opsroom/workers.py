@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from aiohttp import web
 from yarl import URL
 
 from intake.auth import SourceBook, TokenBook
+from intake.context import IntakeContext
 from intake.validation import json_error, retry_later
 from opsroom.config import Config
 from opsroom.http import RELAYED_PEER
@@ -71,7 +73,13 @@ def default_count() -> int:
 def build_domain(config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> Domain:
     """The domain services of a configuration (the primary's and every worker's are alike):
     alarm intake counts storm windows on a connection of its own (rooms.store.AnnouncementCounter)."""
-    rules = StaticRules(
+    rules = build_domain_rules(config, retired_rooms)
+    counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
+    return Domain.build(rules, announcements=counter, page_window=config.bot.page_window)
+
+
+def build_domain_rules(config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> StaticRules:
+    return StaticRules(
         config.rooms,
         config.regulations,
         maintenance=config.maintenance,
@@ -81,8 +89,23 @@ def build_domain(config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> Dom
         service_levels=build_service_levels(config),
         retired_rooms=retired_rooms,
     )
-    counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
-    return Domain.build(rules, announcements=counter, page_window=config.bot.page_window)
+
+
+def refresh_rules(rules: StaticRules, config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> None:
+    """Put a new catalog into the rules every domain service reads at each step (in place: the
+    services keep the one object). A rating link's address found at start is kept."""
+    fresh = build_domain_rules(config, retired_rooms)
+    if fresh.service_levels.public_url is None:
+        fresh.service_levels.public_url = rules.service_levels.public_url
+    for name in (f.name for f in dataclasses.fields(StaticRules)):
+        setattr(rules, name, getattr(fresh, name))
+
+
+def refresh_intake(intake: IntakeContext, config: Config) -> None:
+    """New sources accepted and removed ones refused from the next request (failure counts kept)."""
+    intake.sources.sources = SourceBook.from_config(config.sources).sources
+    book = TokenBook.from_config(config.api.tokens)
+    intake.api_callers.tokens, intake.api_callers.scopes = book.tokens, book.scopes
 
 
 # ---- the primary's side -------------------------------------------------------------------
@@ -112,6 +135,8 @@ class WorkerPool:
         self.port = port
         self.relay_path = relay_path
         self.workers = [WorkerState(index) for index in range(1, count + 1)]
+        self.catalog_version = 0  # the catalog a restarted worker starts with (kept current by the primary)
+        self.retired_rooms: tuple[TopicRoom, ...] = ()
         self._watchers: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -137,7 +162,8 @@ class WorkerPool:
         )
         worker.started_at = time.monotonic()
         assert worker.process.stdin is not None
-        orders = WorkerOrders(self.config, worker.index, self.host, self.port, self.relay_path)
+        orders = WorkerOrders(self.config, worker.index, self.host, self.port, self.relay_path,
+                              self.catalog_version, self.retired_rooms)
         worker.process.stdin.write(pickle.dumps(orders))
         await worker.process.stdin.drain()
         worker.process.stdin.close()
@@ -231,6 +257,8 @@ class WorkerOrders:
     host: str
     port: int
     relay_path: str
+    catalog_version: int = 0  # of ``config``'s catalog; the worker follows the catalog from there
+    retired_rooms: tuple[TopicRoom, ...] = ()
 
 
 HOP_BY_HOP = frozenset({
@@ -297,8 +325,9 @@ async def serve(orders: WorkerOrders) -> int:
     from application.tickets import TicketActions
     from intake import routes as intake_routes
     from intake.batching import AlarmBatcher
-    from intake.context import IntakeContext
     from opsroom.http import HttpServer, build_app
+    from opsroom.live_catalog import CatalogWatcher
+    from opsroom.provision import Catalog
     from storage.pool import create_pool
 
     config = orders.config
@@ -308,7 +337,7 @@ async def serve(orders: WorkerOrders) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     pool = await create_pool(config.database.url.reveal(), min_size=1, max_size=max(2, min(8, config.database.max_connections)))
-    domain = build_domain(config)
+    domain = build_domain(config, orders.retired_rooms)
     intake = IntakeContext(
         pool=pool,
         domain=domain,
@@ -320,6 +349,14 @@ async def serve(orders: WorkerOrders) -> int:
         report_form=config.report_form,
     )
     intake.alarms = AlarmBatcher(pool, domain.alarms)
+
+    async def apply_catalog(catalog: Catalog) -> None:
+        assert isinstance(domain.rules, StaticRules)
+        refresh_rules(domain.rules, catalog.config, catalog.retired_rooms)
+        refresh_intake(intake, catalog.config)
+
+    watcher = CatalogWatcher(config.database.url.reveal(), config, orders.catalog_version, apply_catalog)
+    watcher.start()
     intake.alarms.start()
     app = build_app(None, max_body_bytes=config.http.max_body_bytes)
     intake_routes.setup_gateways(app, intake)
@@ -347,6 +384,7 @@ async def serve(orders: WorkerOrders) -> int:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), STATS_EVERY)
         report()
+    await watcher.stop()
     await server.stop()  # no new connections; the requests accepted are answered
     await intake.alarms.stop()
     report()

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from reports.texts import N_
+from texts.i18n import Np_
 
 MAX_DAYS = 366 * 5  # a longer period is most likely a typo
 
@@ -55,7 +56,7 @@ def days(first: date, last: date, zone_name: str, label: str | None = None) -> P
     if last < first:
         raise PeriodError(N_("The period ends before it starts: %(text)s"), {"text": f"{first}..{last}"})
     if (last - first).days >= MAX_DAYS:
-        raise PeriodError(N_("The period is longer than %(days)s days"), {"days": MAX_DAYS})
+        raise PeriodError(Np_("The period is longer than %(count)s day", "The period is longer than %(count)s days"), {"count": MAX_DAYS})
     zone = ZoneInfo(zone_name)
     if label is None:
         label = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"

@@ -12,6 +12,7 @@ from pptx.util import Emu, Inches, Pt
 
 from reports.document import Chart, Document, Figure, Table
 from reports.texts import N_, Texts
+from texts.i18n import Np_
 
 SLIDE_ROWS = 12  # table rows on one slide
 _CHART_TYPES = {
@@ -84,7 +85,8 @@ def _table_slides(presentation: Any, texts: Texts, table: Table) -> None:
     _table(slide, [texts.column(column.key) for column in shown], body, [max(6, column.width) for column in shown])
     if len(rows) > SLIDE_ROWS:
         box = slide.shapes.add_textbox(Inches(0.4), Inches(7.0), Inches(9), Inches(0.4))
-        box.text_frame.text = texts._(N_("… and %(count)s more in the spreadsheet"), count=texts.number(len(rows) - SLIDE_ROWS))
+        box.text_frame.text = texts._(Np_("… and %(count)s more in the spreadsheet", "… and %(count)s more in the spreadsheet"),
+                                         count=texts.number(len(rows) - SLIDE_ROWS))
 
 
 def write_pptx(document: Document, texts: Texts, out: BinaryIO) -> None:

@@ -25,6 +25,7 @@ from reports import requests
 from reports.model import FORMATS_OF, Scope
 from reports.periods import parse_period
 from rooms.model import check_email, check_timezone
+from texts.i18n import in_english
 
 if TYPE_CHECKING:
     from reports.service import ReportService
@@ -103,7 +104,7 @@ def check_schedules(schedules: list[ScheduledReport], room_keys: set[str], mail_
             try:
                 parse_period(schedule.period, "UTC", datetime.now(timezone.utc))
             except ValueError as error:
-                problems.append((f"{path}.period", error.args[0] % error.args[1]))
+                problems.append((f"{path}.period", in_english(error.args[0], error.args[1])))
     return problems
 
 

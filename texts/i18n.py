@@ -14,6 +14,7 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -38,38 +39,52 @@ def N_(message: str) -> str:
 
 
 class Plural(str):
-    """A text with a count, marked with ``Np_``: the singular msgid (so it passes wherever a
-    message id passes), its plural, and the name of the value that counts."""
+    """A text with a count, marked with ``Np_``: the singular msgid (so it passes, and is stored,
+    wherever a message id does) and its plural."""
 
     plural: str
-    count: str
 
-    def __new__(cls, singular: str, plural: str, count: str = "count") -> Plural:
+    def __new__(cls, singular: str, plural: str) -> Plural:
         text = super().__new__(cls, singular)
-        text.plural, text.count = plural, count
+        text.plural = plural
         return text
 
 
-def Np_(singular: str, plural: str, count: str = "count") -> Plural:  # noqa: N802 (a gettext marker)
-    """Mark a text with a count; its form is chosen by the language's plural rule when the
-    translated text is %-formatted with ``values[count]`` (an int)."""
-    return Plural(singular, plural, count)
+def Np_(singular: str, plural: str) -> Plural:  # noqa: N802 (a gettext marker)
+    """Mark a text with a count. Its count is always ``%(count)s``; the language's form for it is
+    chosen when the translation is %-formatted with the values (see ``PluralText``)."""
+    return Plural(singular, plural)
+
+
+COUNT = "count"  # the placeholder that counts in every plural text
+
+
+def _count_of(values: object) -> int:
+    """``values["count"]``, also when already formatted for a locale ("1 234"); else a plural form's."""
+    count = values.get(COUNT) if isinstance(values, dict) else None
+    if isinstance(count, int):
+        return count
+    digits = "".join(ch for ch in str(count or "") if ch.isdigit())
+    return int(digits) if digits else 2  # counts are whole numbers; group separators are dropped
 
 
 class PluralText(str):
-    """The translation of a ``Plural``: reads as its singular form, and picks the language's
-    form for ``values[count]`` when %-formatted, so every ``gettext(message) % values`` in the
-    faces handles counts without knowing about them."""
+    """The translation of a text with a count: reads as its singular form and, when %-formatted,
+    takes the language's form for ``values["count"]``. So every ``gettext(msgid) % values`` in
+    the faces handles counts without knowing which texts have them, also for a msgid that was
+    stored (a mail's problems) and so lost its ``Plural`` marker."""
 
-    def __new__(cls, catalogue: gettext.NullTranslations, message: Plural) -> PluralText:
-        text = super().__new__(cls, catalogue.ngettext(str(message), message.plural, 1))
-        text._catalogue, text._message = catalogue, message
+    _catalogue: gettext.NullTranslations
+    _singular: str
+    _plural: str
+
+    def __new__(cls, catalogue: gettext.NullTranslations, singular: str, plural: str) -> PluralText:
+        text = super().__new__(cls, catalogue.ngettext(singular, plural, 1))
+        text._catalogue, text._singular, text._plural = catalogue, singular, plural
         return text
 
     def __mod__(self, values: object) -> str:
-        count = values.get(self._message.count) if isinstance(values, dict) else None
-        number = count if isinstance(count, int) else 2  # a count that is not a number: a plural form
-        return self._catalogue.ngettext(str(self._message), self._message.plural, number) % values  # type: ignore[no-any-return]
+        return self._catalogue.ngettext(self._singular, self._plural, _count_of(values)) % values  # type: ignore[no-any-return]
 
 
 def in_english(message: str, values: dict[str, object] | None = None) -> str:
@@ -79,29 +94,48 @@ def in_english(message: str, values: dict[str, object] | None = None) -> str:
     return text % values if values else text
 
 
+def _read(language: str) -> Catalog:
+    with catalogue_path(language).open("rb") as handle:
+        return read_po(handle, locale=language, domain=DOMAIN)
+
+
+@lru_cache(maxsize=None)
+def plural_ids() -> dict[str, str]:
+    """Singular msgid -> plural msgid of every text with a count (the catalogues all hold them)."""
+    ids: dict[str, str] = {}
+    for language in LANGUAGES:
+        if language != SOURCE_LANGUAGE:
+            ids.update((entry.id[0], entry.id[1]) for entry in _read(language) if entry.pluralizable)
+    return ids
+
+
 class _SourceTexts(gettext.NullTranslations):
     """English: the msgids themselves, plural texts included."""
 
     def gettext(self, message: str) -> str:
-        return PluralText(self, message) if isinstance(message, Plural) else message
+        plural = message.plural if isinstance(message, Plural) else plural_ids().get(message)
+        return PluralText(self, message, plural) if plural is not None else message
 
 
 class _Catalogue(gettext.GNUTranslations):
+    def __init__(self, compiled: BytesIO, plurals: dict[str, str]) -> None:
+        super().__init__(compiled)
+        self._plurals = plurals
+
     def gettext(self, message: str) -> str:
-        return PluralText(self, message) if isinstance(message, Plural) else super().gettext(message)
+        plural = message.plural if isinstance(message, Plural) else self._plurals.get(message)
+        return PluralText(self, message, plural) if plural is not None else super().gettext(message)
 
 
 @lru_cache(maxsize=None)
 def translations(language: str) -> gettext.NullTranslations:
-    po_file = catalogue_path(language)
-    if not po_file.exists():
+    if language == SOURCE_LANGUAGE or not catalogue_path(language).exists():
         return _SourceTexts()
-    with po_file.open("rb") as handle:
-        catalog = read_po(handle, locale=language, domain=DOMAIN)
+    catalog = _read(language)
     compiled = BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
-    return _Catalogue(compiled)
+    return _Catalogue(compiled, {entry.id[0]: entry.id[1] for entry in catalog if entry.pluralizable})
 
 
 def negotiate(asked: str | None, accept_language: str | None, available: tuple[str, ...] = LANGUAGES) -> str:

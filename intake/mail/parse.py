@@ -26,6 +26,7 @@ from email.errors import (
 from email.message import EmailMessage, Message
 
 from intake.mail.html_text import html_to_text
+from texts.i18n import Np_
 from tickets.model import Attachment
 
 def N_(message: str) -> str:
@@ -43,7 +44,8 @@ DAMAGED_STRUCTURE = N_("the mail's structure was damaged; only its readable text
 UNREADABLE_TEXT = N_("a part of the text could not be read")
 UNKNOWN_CHARSET = N_("a text in an unknown character set (%(charset)s) was read as well as possible")
 WRONG_CHARSET = N_("a text that was not valid %(charset)s was read as well as possible")
-LONG_TEXT = N_("the text was longer than %(count)s characters and was cut there")
+LONG_TEXT = Np_("the text was longer than %(count)s character and was cut there",
+                "the text was longer than %(count)s characters and was cut there")
 
 MAX_TEXT_CHARS = 100_000
 _BOUNDARY_LINE = re.compile(rb"(?m)^--([0-9A-Za-z'()+_,./:=?-][ 0-9A-Za-z'()+_,./:=?-]{0,68}[0-9A-Za-z'()+_,./:=?-])(--)?[ \t]*\r?$")

@@ -239,7 +239,11 @@ class Stack:
         from opsroom.workers import default_count
 
         self.app = Opsroom(config, workers=config.http.workers or default_count())
+        source = config.source_path
+        # a reload reads the file with the secrets `up` generated for it
+        self.app.read_file = lambda: load_config(Path(source) if source else None, self.layout, os.environ).config
         await self.app.start()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.app.request_reload)
         await self._wait_healthy()
         self._print_banner(rooms_ready=await self._wait_rooms())
 

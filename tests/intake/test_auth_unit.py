@@ -1,4 +1,5 @@
-"""Source authentication: every method, every failure reason, and no secret in answers or logs."""
+"""Source authentication: every method, every failure reason, and no secret in answers or logs; API
+token scopes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import base64
 import logging
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from intake.auth import AuthFailure, SourceBook, sign
+from intake.auth import AuthFailure, SourceBook, TokenBook, authenticate, sign
 from opsroom.config import parse_config
 
 BODY = b'{"title": "Disk full"}'
@@ -98,3 +100,20 @@ def test_headers_without_credentials_need_no_body(book):
     assert not book.presents_credentials(request(**{"Content-Type": "application/json"}))
     assert book.presents_credentials(request(Authorization="Bearer x"))
     assert book.presents_credentials(request(**{"X-Hub-Signature-256": "sha256=ab"}))
+
+
+def test_api_tokens_pass_only_with_the_scope_asked_and_a_refusal_names_it(caplog):
+    tokens = parse_config({"api": {"tokens": [
+        {"name": "old", "token": "old-token-0123456789"},  # configured before scopes: read
+        {"name": "desk", "token": "desk-token-0123456789", "scopes": ["act"]},
+    ]}}, {}).api.tokens
+    book = TokenBook.from_config(tokens)
+    old, desk = (make_mocked_request("POST", "/api/v1/tickets/1/claim", headers={"Authorization": f"Bearer {who}-token-0123456789"})
+                 for who in ("old", "desk"))
+    assert authenticate(old, book, "read") == "old" and authenticate(desk, book, "act") == "desk"
+    for request_, scope in ((old, "act"), (old, "admin"), (desk, "read")):
+        with pytest.raises(web.HTTPForbidden) as refused:
+            authenticate(request_, book, scope)
+        assert f"lacks the {scope} scope" in refused.value.text and '"scope": "%s"' % scope in refused.value.text
+    assert book.failures["scope"] == 3
+    assert "token-0123456789" not in caplog.text

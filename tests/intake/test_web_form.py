@@ -144,6 +144,27 @@ async def test_the_device_routes_the_ticket(people_desk):
         number = int(re.search(r"#(\d+)", await response.text()).group(1))
     _, ticket = await desk.api("GET", f"/api/v1/tickets/{number}")
     assert ticket["room_key"] == desk.rooms[1] and ticket["reporter_name"] == "Jana Nováková"
+    assert ticket["ticket_type"] == "incident"
+
+
+async def test_a_form_opened_for_a_ticket_type_raises_tickets_of_that_type(people_desk):
+    desk = await people_desk()
+    async with desk.http.get(desk.base_url + "/report", params={"type": "service_request"}) as response:
+        assert response.status == 200
+        assert '<input type="hidden" name="type" value="service_request">' in await response.text()
+    status, page, _ = await post(desk, form({**GOOD, "type": "service_request"}))
+    assert status == 201, page
+    number = int(re.search(r"#(\d+)", page).group(1))
+    _, ticket = await desk.api("GET", f"/api/v1/tickets/{number}")
+    assert ticket["ticket_type"] == "service_request"
+    # a type nobody configured: the form says so, nothing is stored
+    async with desk.http.get(desk.base_url + "/report", params={"type": "wish"}) as response:
+        assert response.status == 400 and any("no such ticket type" in p for p in problems_listed(await response.text()))
+    _, before = await desk.api("GET", "/api/v1/tickets")
+    status, page, _ = await post(desk, form({**GOOD, "type": "wish"}))
+    assert status == 400 and problems_listed(page) == ["no such ticket type (known: incident, problem, service_request)"]
+    _, after = await desk.api("GET", "/api/v1/tickets")
+    assert len(after["tickets"]) == len(before["tickets"])
 
 
 async def test_missing_and_wrong_fields_are_listed_and_what_was_typed_is_kept(people_desk):

@@ -110,6 +110,19 @@ async def test_a_reply_joins_its_ticket_by_references_or_by_the_number_in_the_su
     assert [c["data"]["via"] for c in comments] == ["mail", "mail"]
     assert comments[0]["actor"] == "jana.novakova@firma.cz" and comments[1]["actor"] == "eva@example.cz"
 
+    # resolved: a reply of someone else is a comment; the reporter's reply reopens it (the problem is back)
+    await alice.send(mail.room.room_id, f"!claim #{number}")
+    await alice.send(mail.room.room_id, f"!resolve #{number} fuser replaced")
+    await mail.room.wait_events(number, lambda ev: "resolved" in [e["kind"] for e in ev])
+    await mail.deliver(made_mail(f"Re: Tiskárna [#{number}]", "Díky!\n"))
+    await mail.room.thread_note(alice, root, "Díky!")
+    await mail.deliver(made_mail(f"Re: Tiskárna [#{number}]", "Zase netiskne.\n", sender="Jana Nováková <jana.novakova@firma.cz>"))
+    events = await mail.room.wait_events(number, lambda ev: "reopened" in [e["kind"] for e in ev])
+    [reopened] = [e for e in events if e["kind"] == "reopened"]
+    assert (reopened["actor"], reopened["data"]["via"], reopened["data"]["status"]) == ("jana.novakova@firma.cz", "mail", "analysis")
+    _, ticket = await mail.room.get_ticket(number)
+    assert (ticket["state"], ticket["reopened"], ticket["responsible"]) == ("open", 1, None)
+
 
 async def test_a_crash_between_storing_and_flagging_only_flags_and_a_mail_seen_twice_makes_one_ticket(mail_room):
     mail = await mail_room()

@@ -14,6 +14,7 @@ from opsroom.app import Opsroom
 from tests.support.matrix import new_localpart
 
 API_TOKEN = "people-api-token-0123456789"
+ADMIN_TOKEN = "people-admin-token-0123456789"  # scopes read and admin: the catalog API
 PUBLIC_URL = "https://opsroom.example.org/help-desk"
 
 
@@ -62,7 +63,8 @@ async def people_desk(make_config, run_opsroom) -> AsyncIterator[Callable[..., A
                 {"key": general, "name": "General", "default": True, "staff": staff or []},
                 {"key": printers, "name": "Printers", "match": {"device": ["INV-90001", "INV-90002"]}},
             ],
-            "api": {"tokens": [{"name": "servicedesk", "token": API_TOKEN}]},
+            "api": {"tokens": [{"name": "servicedesk", "token": API_TOKEN},
+                               {"name": "catalog-admin", "token": ADMIN_TOKEN, "scopes": ["read", "admin"]}]},
             # tests post often from one address; the rate limit's own test sets it low
             "report_form": {"enabled": True, "rate_limit": {"requests": 1000, "per": "1m"}, **(report_form or {})},
             "http": {"public_url": public_url} if public_url else {},

@@ -57,6 +57,16 @@ def test_known_languages_have_names_and_locales() -> None:
     assert {p.name for p in LOCALES_DIR.iterdir() if p.is_dir()} <= set(KNOWN), "a catalogue for an unknown language"
 
 
+def test_a_text_with_a_count_counts_with_count() -> None:
+    """The form of a plural text is chosen by ``values["count"]`` (texts.i18n.PluralText), so
+    that placeholder is in both English forms, and no text is marked both with and without one."""
+    messages = extracted_messages()
+    plurals = [message for message in messages if isinstance(message, tuple)]
+    assert len(plurals) > 20
+    assert [message for message in plurals if "count" not in PLACEHOLDER.findall(message[1])] == []
+    assert [message for message in plurals if message[0] in messages] == []
+
+
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_catalogue_covers_every_text(language: str) -> None:
     messages = extracted_messages()

@@ -23,6 +23,14 @@ def test_a_plural_text_passes_as_its_msgid_and_reads_in_english() -> None:
     assert translations("en").gettext(FILES) % {"count": 7} == "At most 7 files can be attached."
 
 
+def test_a_stored_msgid_of_a_plural_text_still_takes_its_form() -> None:
+    """A text stored as its singular msgid (a mail's problems) has no Plural marker any more."""
+    stored = str(FILES)
+    assert translations("cs").gettext(stored) % {"count": 5} == "Přiložit lze nejvýše 5 souborů."
+    assert translations("cs").gettext(stored) % {"count": "1\xa0234"} == "Přiložit lze nejvýše 1\xa0234 souborů."
+    assert in_english(stored, {"count": 1}) == "At most 1 file can be attached."
+
+
 @pytest.mark.parametrize(("asked", "header", "expected"), [
     ("cs", "en", "cs"), ("CS", None, "cs"), ("xx", "cs-CZ,cs;q=0.9", "cs"), (None, "de,cs;q=0.5,en;q=0.4", "cs"),
     (None, "de-DE", "en"), (None, "cs;q=0", "en"), (None, "*", "en"), (None, "", "en"), (None, "cs;q=abc, en;q=0.1", "en"),

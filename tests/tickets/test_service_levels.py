@@ -112,6 +112,13 @@ async def test_friday_afternoon_warning_is_due_monday_and_warns_before(regulated
     # 11:31: breached, recorded for the reports
     await travel(room, datetime(2026, 11, 30, 11, 31, tzinfo=PRAGUE))
     await room.thread_note(alice, root["event_id"], "breached")
+    await lead.wait_for_direct_message(
+        lambda rid, e: about_warning in body(e) and "resolution (standard) is breached" in body(e), what="the SLA breach DM to the lead"
+    )
+    await alice.wait_for(  # the announcement shows the breached target in red
+        lambda rid, e: rid == room.room_id and (e["content"].get("m.relates_to") or {}).get("event_id") == root["event_id"]
+        and "#d11a1a" in (e["content"].get("m.new_content") or {}).get("formatted_body", ""), what="the breach in red",
+    )
     events = await room.wait_events(warning["ticket"], lambda ev: "sla_breached" in kinds(ev))
     _, ticket = await room.get_ticket(warning["ticket"])
     resolution = {c["target"]: c for c in ticket["sla"]}["resolution"]
@@ -227,6 +234,19 @@ async def test_rating_by_link_and_by_reaction_then_auto_close(regulated, smtp_se
     events = await room.wait_events(by_chat, lambda ev: "rated" in kinds(ev))
     assert [e["data"]["score"] for e in events if e["kind"] == "rated"] == [5]
 
+    # a reporter whose problem is back reopens the ticket from the rating page
+    again = await create_report(room, title="Mail quota full", reporter_email="eva@customer.example")
+    await alice.send(room.room_id, f"!claim #{again}")
+    await alice.send(room.room_id, f"!resolve #{again} quota raised")
+    sent = await smtp_server.wait_for(lambda m: f"[#{again}]" in str(m["Subject"]), what="the second rating mail", timeout=45)
+    link = re.search(r"http://\S+/rate/\S+", sent.get_body(("plain",)).get_content()).group(0)
+    async with room.http.post(link, data={"score": "2", "comment": "full again", "reopen": "1"}) as done:
+        assert done.status == 200 and "The ticket is open again" in await done.text()
+    events = await room.wait_events(again, lambda ev: "reopened" in kinds(ev))
+    assert [e["data"]["via"] for e in events if e["kind"] == "reopened"] == ["rating page"]
+    _, ticket = await room.get_ticket(again)
+    assert (ticket["status"], ticket["state"], ticket["reopened"]) == ("analysis", "open", 1)
+
     # nobody reopens: both close 72 hours after their resolution
     await travel(room, datetime(2026, 12, 4, 9, 0, tzinfo=PRAGUE))
     for number in (by_mail, by_chat):
@@ -236,7 +256,8 @@ async def test_rating_by_link_and_by_reaction_then_auto_close(regulated, smtp_se
     assert room.app.pool is not None
     async with room.app.pool.acquire() as conn:
         stored = await conn.fetch("SELECT ticket_id, score, comment, via FROM ticket_ratings ORDER BY ticket_id")
-    assert [tuple(r) for r in stored] == [(by_mail, 4, "quick, thanks", "link"), (by_chat, 5, None, "reaction")]
+    assert [tuple(r) for r in stored] == [(by_mail, 4, "quick, thanks", "link"), (by_chat, 5, None, "reaction"),
+                                          (again, 2, "full again", "link")]
 
 
 async def test_an_incomplete_report_waits_is_reminded_and_closed(regulated, smtp_server) -> None:

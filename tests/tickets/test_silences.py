@@ -74,7 +74,7 @@ async def test_unsilence_ends_a_silence_early_and_bad_usage_is_explained(regulat
     _, quiet = await room.post_alarm({"title": "FYI", "severity": "info"})
     asked = await alice.send(room.room_id, "!unsilence 1")
     answer = await alice.wait_for(replying_to(asked), what="the unsilence confirmation")
-    assert "Silence 1 ended; 1 tickets it kept quiet are announced now." in body(answer)
+    assert "Silence 1 ended; 1 ticket it kept quiet is announced now." in body(answer)
     await room.announcement(alice, quiet["ticket"])
     asked = await alice.send(room.room_id, "!unsilence 1")
     answer = await alice.wait_for(replying_to(asked), what="already ended")

@@ -1,0 +1,106 @@
+"""A catalog change is in force in every process on the database without a restart: rooms
+created and renamed in Matrix, staff invited, power levels lowered, sources accepted and
+refused at once; deadlines already set do not move."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import pytest
+
+from opsroom.provision import apply_file_of
+from tests.tickets.conftest import regulated  # noqa: F401  (the staffed room with opsroom running)
+from tests.support.matrix import new_localpart
+from tests.support.regulation import API_TOKEN, SOURCE_TOKEN, room_config
+
+pytestmark = pytest.mark.integration
+
+NEW_TOKEN = "test-source-token-rotated-0123456789"
+
+
+async def until(predicate, what: str, timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.1)
+
+
+async def state(app, room_id: str, kind: str) -> dict[str, Any]:
+    from mautrix.api import Method, Path
+
+    return await app.bot.session.api.api.request(Method.GET, Path.v3.rooms[room_id].state[kind][""])
+
+
+async def test_a_reloaded_catalog_is_in_force_in_every_process(regulated, make_config):
+    room = await regulated(instances=2)
+    app, other = room.app, room.extra_apps[0]
+    status, answer = await room.post_alarm({"title": "Disk full", "severity": "critical"})
+    assert status == 202
+    number = answer["ticket"]
+    async with app.pool.acquire() as conn:
+        due_before = await conn.fetchval("SELECT due_at FROM deadlines WHERE ticket_id = $1 AND kind = 'claim'", number)
+    assert (await state(app, room.room_id, "m.room.power_levels"))["users"].get(room.staff["lead"].user_id) == 50
+
+    # the file changes: the room renamed, the lead no longer a lead, a new room for the outsider,
+    # the regulation slower, the source's token rotated; `opsroom config reload` applies it
+    document = copy.deepcopy(app.config.document)
+    assert document is not None
+    staffed = room_config(room.key, room.staff)
+    staffed.update(name="Renamed room", topic="Where disks fill up")
+    for member in staffed["staff"]:
+        if member["user"] == room.staff["lead"].user_id:
+            member["level"] = 1
+    new_key = new_localpart("live")
+    document["rooms"] = [staffed, {"key": new_key, "name": "New room", "match": {"service": ["ceph"]},
+                                   "staff": [{"user": room.staff["alice"].user_id, "level": 1},
+                                             {"user": room.outsider.user_id, "level": 1}]}]
+    document["regulations"]["standard"]["claim_within"] = "1h"
+    document["sources"] = [{"name": "prometheus", "token": NEW_TOKEN}]
+    changed = make_config(**{key: document[key] for key in ("rooms", "regulations", "sources")},
+                          api={"tokens": [{"name": "tests", "token": API_TOKEN}]})
+    before = {instance: instance.catalog.version for instance in (app, other)}
+    applied = await apply_file_of(app.dsn, changed)
+    assert applied.changed and ("rooms", new_key) in applied.created
+
+    for instance in (app, other):  # each process follows (through NOTIFY)
+        await until(lambda i=instance: asyncio.sleep(0, i.catalog.version == applied.version), "the new catalog version")
+        assert instance.catalog.version > before[instance]
+        assert [r.key for r in instance.domain.rules.rooms] == [room.key, new_key]
+        assert instance.domain.rules.regulation("standard").claim_within.of("critical").time.total_seconds() == 3600
+
+    # sources: the rotated token is accepted at once, the old one refused, in both processes
+    for instance in (app, other):
+        url = f"http://127.0.0.1:{instance.http.port}/api/v1/alarms"
+        async with room.http.post(url, json={"title": "old"}, headers={"Authorization": f"Bearer {SOURCE_TOKEN}"}) as response:
+            assert response.status == 401
+        async with room.http.post(url, json={"title": "ceph slow", "service": "ceph"},
+                                  headers={"Authorization": f"Bearer {NEW_TOKEN}"}) as response:
+            assert response.status == 202
+            routed = (await response.json())["ticket"]
+        async with app.pool.acquire() as conn:
+            assert await conn.fetchval("SELECT room_key FROM tickets WHERE id = $1", routed) == new_key
+
+    # a changed regulation moves no deadline already set
+    async with app.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT due_at FROM deadlines WHERE ticket_id = $1 AND kind = 'claim'", number) == due_before
+
+    # Matrix: the new room is created and its staff invited; the old one renamed; the lead's power lowered
+    new_room_id = await until(lambda: asyncio.sleep(0, app.bot.directory.room_id(new_key)), "the new room")
+    await room.outsider.wait_for_invite(new_room_id)
+    await until(lambda: _named(app, room.room_id), "the room renamed")
+    assert (await state(app, room.room_id, "m.room.topic"))["topic"] == "Where disks fill up"
+    await until(lambda: _lowered(app, room.room_id, room.staff["lead"].user_id), "the lead's power lowered")
+
+
+async def _named(app, room_id: str) -> bool:
+    return (await state(app, room_id, "m.room.name")).get("name") == "Renamed room"
+
+
+async def _lowered(app, room_id: str, user_id: str) -> bool:
+    return user_id not in (await state(app, room_id, "m.room.power_levels")).get("users", {})
