@@ -4,6 +4,7 @@ deadlines, and the lifecycle walked through from chat. Time moves through opsroo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import Any, AsyncIterator
@@ -337,3 +338,39 @@ async def test_assign_hands_a_ticket_to_a_named_colleague_who_is_paged(regulated
     asked = await lead.send(room.room_id, f"!assign #{number}")
     assert "Usage: !assign [#N] @person" in body(await lead.wait_for(replying_to(asked), what="the usage"))
     assert kinds(await room.events_of(number)).count("assigned") == 1
+
+
+async def test_sla_timers_missed_while_stopped_fire_once_with_two_processes(regulated, run_opsroom) -> None:
+    def wall_clock_policy(key: str, staff: dict[str, Any]) -> dict[str, Any]:
+        return {"sla_policies": [{"name": "urgent", "first_response": "15m", "resolution": "1h", "warn_at": [0.75]}]}
+
+    room = await regulated(sections=wall_clock_policy, instances=2)
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=PRAGUE)
+    await travel(room, start)
+    _, created = await room.post_alarm({"title": "Payments failing", "severity": "critical"})
+    number = created["ticket"]
+    await room.announcement(room.staff["alice"], number)
+
+    # both processes stop; the first-response warning (09:11:15) and breach (09:15) pass meanwhile
+    for app in (room.app, *room.extra_apps):
+        await app.stop()
+    clock.travel_to(datetime(2026, 12, 1, 9, 20, tzinfo=PRAGUE), stopped=True)
+    room.app = await run_opsroom(room.app.config)
+    second = await run_opsroom(room.app.config, wait_synced=False)
+    await asyncio.gather(room.app.deadlines.ring(), second.deadlines.ring())  # both look at once
+
+    events = await room.wait_events(number, lambda ev: "sla_breached" in kinds(ev))
+    assert room.app.pool is not None
+    async with room.app.pool.acquire() as conn:
+        while await conn.fetchval(  # until neither process holds a due SLA step any more
+            "SELECT count(*) FROM deadlines WHERE ticket_id = $1 AND kind LIKE 'sla_%' AND state = 'pending' AND due_at <= $2",
+            number, clock.now(),
+        ):
+            await asyncio.sleep(0.1)
+        clocks = await conn.fetch("SELECT target, warned, breached_at FROM sla_clocks WHERE ticket_id = $1 ORDER BY target", number)
+    events = await room.events_of(number)
+    # each once (the two processes may have shared them, so in either order)
+    assert sorted((e["kind"], e["data"]["target"]) for e in events if e["kind"] in ("sla_warning", "sla_breached")) == [
+        ("sla_breached", "first_response"), ("sla_warning", "first_response")]
+    assert [(c["target"], list(c["warned"]), c["breached_at"] is not None) for c in clocks] == [
+        ("first_response", [0.75], True), ("resolution", [], False)]
