@@ -18,6 +18,7 @@ from aiohttp import web
 from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
 from application.domain import Domain
+from common.secrets import SecretBox
 from application.tickets import TicketActions
 from knowledge.service import KnowledgeBase
 from reports.access import ReportAccess
@@ -44,6 +45,8 @@ class PortalContext:
     roles_of: RoleResolver
     # the server part of user IDs: "alice" at the login form means @alice:<server_name>
     server_name: str
+    # encrypts what the portal keeps secret at rest (TOTP secrets), under opsroom's secret key
+    box: SecretBox
     # http.public_url: when it is https, cookies are Secure even behind a TLS-terminating proxy
     public_url: str | None = None
     languages: list[str] = field(default_factory=language_choice.available_languages)
