@@ -18,6 +18,7 @@ from aiohttp import web
 
 from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
+from application.catalog import CatalogService
 from application.domain import Domain
 from common.languages import LOCALES, SOURCE_LANGUAGE
 from common.secrets import SecretBox
@@ -57,6 +58,10 @@ class PortalContext:
     # the application layer: the live catalog's rules, and the steps people take
     domain: Domain | None = None
     actions: TicketActions | None = None
+    # the catalog's write path (rooms, staff, regulations, sources, tokens, ...), and a wait until
+    # this process runs the catalog just changed (so the page after a change shows it)
+    catalog: CatalogService | None = None
+    catalog_settled: Callable[[], Awaitable[None]] | None = None
     # the knowledge base (articles, versions, attachments)
     knowledge: KnowledgeBase | None = None
     # reports: the service that builds them, and who may ask for which rooms

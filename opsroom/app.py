@@ -367,6 +367,8 @@ class Opsroom:
             actions=self.intake.actions if self.intake else TicketActions(self.domain),
             server_name=config.server_name,
             box=self.secret_box,
+            catalog=self.intake.catalog if self.intake else None,
+            catalog_settled=self.catalog_settled,
             public_url=config.http.public_url,
             health=self.health,
             reports=self.reports,
