@@ -189,7 +189,7 @@ async def _logged_in(request: web.Request, user_id: str, next_page: str, *, meth
         return await _login_page(request, status=403, user=user_id, problem=gettext(
             request, N_("Your account has no role in opsroom (administrator, manager or staff of a room).")))
     await store.clear_failures(context.pool, "account", user_id)
-    account = await store.account(context.pool, user_id)
+    account = await store.account(context.pool, user_id, context.box)
     if account is not None and account.totp_confirmed:
         stage, lifetime, target = "second_factor", SECOND_FACTOR_WITHIN, f"{PREFIX}/login/second-factor?{urlencode({'next': next_page})}"
     elif visitor.is_admin and context.settings.require_2fa:
@@ -287,7 +287,7 @@ async def submit_second_factor(request: web.Request) -> web.StreamResponse:
     if refusal is not None:
         return render(request, "second_factor.html", status=429, title=title, next=next_page,
                       problem=_refusal_text(request, refusal))
-    account = await store.account(context.pool, session.user_id)
+    account = await store.account(context.pool, session.user_id, context.box)
     accepted, method = False, "totp"
     if account is not None and account.totp_secret:
         step = two_factor.matching_step(account.totp_secret, code)
@@ -324,7 +324,7 @@ def _enrolling_or_full(request: web.Request) -> Any:
 async def show_two_factor(request: web.Request, *, problem: str | None = None, status: int = 200) -> web.StreamResponse:
     session = _enrolling_or_full(request)
     context = portal(request)
-    account = await store.account(context.pool, session.user_id)
+    account = await store.account(context.pool, session.user_id, context.box)
     title = gettext(request, N_("Two-factor authentication"))
     if account is not None and account.totp_confirmed:
         return render(request, "two_factor.html", status=status, title=title, enrolled=True, problem=problem,
@@ -332,7 +332,7 @@ async def show_two_factor(request: web.Request, *, problem: str | None = None, s
     secret = account.totp_secret if account is not None and account.totp_secret else None
     if secret is None:
         secret = two_factor.new_secret()
-        await store.start_totp(context.pool, session.user_id, secret)
+        await store.start_totp(context.pool, session.user_id, secret, context.box)
     uri = two_factor.provisioning_uri(secret, session.user_id, context.settings.totp_issuer)
     return render(request, "two_factor.html", status=status, title=title, enrolled=False, problem=problem,
                   secret=secret, qr=two_factor.qr_data_uri(uri), required=session.stage == "enrol")
@@ -347,7 +347,7 @@ async def confirm_two_factor(request: web.Request) -> web.StreamResponse:
     session = _enrolling_or_full(request)
     context = portal(request)
     form = await request.post()
-    account = await store.account(context.pool, session.user_id)
+    account = await store.account(context.pool, session.user_id, context.box)
     if account is None or account.totp_confirmed or not account.totp_secret:
         raise redirect("/account/two-factor")
     step = two_factor.matching_step(account.totp_secret, str(form.get("code", "")))
@@ -368,7 +368,7 @@ async def confirm_two_factor(request: web.Request) -> web.StreamResponse:
 async def new_recovery_codes(request: web.Request) -> web.StreamResponse:
     visitor = require(request)
     context = portal(request)
-    account = await store.account(context.pool, visitor.user_id)
+    account = await store.account(context.pool, visitor.user_id, context.box)
     if account is None or not account.totp_confirmed:
         raise redirect("/account/two-factor")
     codes = two_factor.new_recovery_codes()
@@ -384,7 +384,7 @@ async def remove_two_factor(request: web.Request) -> web.StreamResponse:
         return await show_two_factor(request, status=403, problem=gettext(
             request, N_("Administrators must keep a second factor.")))
     form = await request.post()
-    account = await store.account(context.pool, visitor.user_id)
+    account = await store.account(context.pool, visitor.user_id, context.box)
     step = two_factor.matching_step(account.totp_secret, str(form.get("code", ""))) if account and account.totp_secret else None
     if step is None or not await store.use_totp_step(context.pool, visitor.user_id, step):
         return await show_two_factor(request, status=400, problem=gettext(
@@ -397,7 +397,7 @@ async def remove_two_factor(request: web.Request) -> web.StreamResponse:
 async def show_account(request: web.Request) -> web.StreamResponse:
     visitor = require(request)
     context = portal(request)
-    account = await store.account(context.pool, visitor.user_id)
+    account = await store.account(context.pool, visitor.user_id, context.box)
     sessions = await store.sessions_of(context.pool, visitor.user_id)
     current = session_of(request)
     notices = {

@@ -99,8 +99,7 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         request[SESSION] = session
         request[SESSION_TOKEN] = token
         request[VISITOR] = visitor
-        account = await store.account(context.pool, session.user_id)
-        account_language = account.language if account else None
+        account_language = await store.account_language(context.pool, session.user_id)
     language = account_language if account_language in context.languages else None
     request[LANGUAGE] = language or languages.negotiate(request.headers.get("Accept-Language"), context.languages)
     response = await handler(request)

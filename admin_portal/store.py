@@ -4,7 +4,9 @@ and the catalog goes through the application layer instead.
 
 Invariants: a session row is found only by the SHA-256 of its cookie token (the database
 never holds a usable token); a session past its absolute end or idle too long is never
-returned; recovery codes are stored as SHA-256 and each is accepted once.
+returned; recovery codes are stored as SHA-256 and each is accepted once; a TOTP secret is
+stored encrypted with the portal's secret box (``totp_sealed``), so the database alone cannot
+produce codes; rows from before encryption are sealed at start (``seal_plain_secrets``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from common.secrets import SecretBox
 
 Connection = asyncpg.Connection | asyncpg.Pool
 
@@ -106,13 +110,36 @@ async def purge_expired_sessions(db: Connection, idle: timedelta) -> int:
 # ---- accounts ---------------------------------------------------------------------------
 
 
-async def account(db: Connection, user_id: str) -> AccountRow | None:
+async def account(db: Connection, user_id: str, box: SecretBox) -> AccountRow | None:
+    """The account, its TOTP secret decrypted (a plain one not yet sealed is read as it is)."""
     row = await db.fetchrow(
-        """SELECT user_id, language, totp_secret, totp_confirmed, totp_last_step, recovery_codes, last_login_at
+        """SELECT user_id, language, totp_secret, totp_sealed, totp_confirmed, totp_last_step, recovery_codes,
+                  last_login_at
              FROM portal_accounts WHERE user_id = $1""",
         user_id,
     )
-    return AccountRow(**dict(row)) if row else None
+    if row is None:
+        return None
+    values = dict(row)
+    sealed = values.pop("totp_sealed")
+    if sealed and values["totp_secret"] is not None:
+        values["totp_secret"] = box.decrypt(values["totp_secret"])
+    return AccountRow(**values)
+
+
+async def account_language(db: Connection, user_id: str) -> str | None:
+    return await db.fetchval("SELECT language FROM portal_accounts WHERE user_id = $1", user_id)
+
+
+async def seal_plain_secrets(db: Connection, box: SecretBox) -> int:
+    """Encrypt the TOTP secrets stored before they were encrypted (migration 0020); returns how many."""
+    rows = await db.fetch("SELECT user_id, totp_secret FROM portal_accounts WHERE NOT totp_sealed AND totp_secret IS NOT NULL")
+    for row in rows:
+        await db.execute(
+            "UPDATE portal_accounts SET totp_secret = $3, totp_sealed = true WHERE user_id = $1 AND totp_secret = $2 AND NOT totp_sealed",
+            row["user_id"], row["totp_secret"], box.encrypt(row["totp_secret"]),
+        )
+    return len(rows)
 
 
 async def record_login(db: Connection, user_id: str) -> None:
@@ -131,13 +158,14 @@ async def set_language(db: Connection, user_id: str, language: str | None) -> No
     )
 
 
-async def start_totp(db: Connection, user_id: str, secret: str) -> None:
-    """A new, unconfirmed secret (enrolment shows it until a code confirms it)."""
+async def start_totp(db: Connection, user_id: str, secret: str, box: SecretBox) -> None:
+    """A new, unconfirmed secret (enrolment shows it until a code confirms it), stored encrypted."""
     await db.execute(
-        """INSERT INTO portal_accounts (user_id, totp_secret, totp_confirmed) VALUES ($1, $2, false)
-           ON CONFLICT (user_id) DO UPDATE SET totp_secret = $2, totp_confirmed = false, totp_last_step = NULL
+        """INSERT INTO portal_accounts (user_id, totp_secret, totp_sealed, totp_confirmed) VALUES ($1, $2, true, false)
+           ON CONFLICT (user_id) DO UPDATE SET totp_secret = $2, totp_sealed = true, totp_confirmed = false,
+                                               totp_last_step = NULL
            WHERE portal_accounts.totp_confirmed = false""",
-        user_id, secret,
+        user_id, box.encrypt(secret),
     )
 
 
@@ -175,8 +203,8 @@ async def replace_recovery_codes(db: Connection, user_id: str, hashes: list[str]
 
 async def remove_totp(db: Connection, user_id: str) -> None:
     await db.execute(
-        """UPDATE portal_accounts SET totp_secret = NULL, totp_confirmed = false, totp_last_step = NULL,
-                  recovery_codes = '{}' WHERE user_id = $1""",
+        """UPDATE portal_accounts SET totp_secret = NULL, totp_sealed = false, totp_confirmed = false,
+                  totp_last_step = NULL, recovery_codes = '{}' WHERE user_id = $1""",
         user_id,
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
@@ -148,6 +148,25 @@ class CatalogService:
 
     async def restore(self, actor: Actor, kind: str, key: str) -> CatalogOutcome:
         return await self._change(actor, CatalogAction.RESTORE, kind, key, None)
+
+    async def rotate(self, actor: Actor, kind: str, key: str, new_token: str, until: datetime) -> CatalogOutcome:
+        """A new bearer token for a source or an API token; the one it replaces is still accepted
+        until ``until`` (``previous_token``/``previous_until``; an ``until`` already past: not at all).
+        Refused like any update (administrators; not entries of the file); edited meanwhile: CONFLICT."""
+        if kind not in ("sources", "api_tokens"):
+            return CatalogOutcome(Status.NOT_FOUND, message=f"{kind} entries have no token to rotate")
+        async with self.pool.acquire() as conn:
+            row = await store.row(conn, kind, key)
+        if row is None or not row.active:
+            return CatalogOutcome(Status.NOT_FOUND, message=f"no {kind} entry {key!r}")
+        body = dict(row.body)
+        old = body.get("token")
+        body["token"] = new_token
+        body.pop("previous_token", None)
+        body.pop("previous_until", None)
+        if old and until > datetime.now(timezone.utc):
+            body["previous_token"], body["previous_until"] = old, until.isoformat(timespec="seconds")
+        return await self.update(actor, kind, key, body, base_version=row.version)
 
     async def _change(self, actor: Actor, action: CatalogAction, kind: str, key: str, body: Any,
                       *, base_version: int | None = None) -> CatalogOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from escalation.steps import Escalation
 from rooms.store import AnnouncementCounter
@@ -27,14 +28,17 @@ class Domain:
     statuses: StatusSteps
 
     @classmethod
-    def build(cls, rules: TicketRules, *, announcements: AnnouncementCounter | None = None) -> Domain:
-        """``announcements``: alarm intake counts storm windows on this connection of its own."""
+    def build(
+        cls, rules: TicketRules, *, announcements: AnnouncementCounter | None = None, page_window: timedelta | None = None
+    ) -> Domain:
+        """``announcements``: alarm intake counts storm windows on this connection of its own;
+        ``page_window``: escalation pages to one person within it are one direct message."""
         return cls(
             rules=rules,
             alarms=AlarmIntake(rules, announcements),
             groups=AlertGroupIntake(rules, announcements),
             steps=PersonSteps(rules),
-            escalation=Escalation(rules),
+            escalation=Escalation(rules) if page_window is None else Escalation(rules, page_window=page_window),
             silences=Silences(rules),
             by_people=ByPeople(rules),
             statuses=StatusSteps(rules),

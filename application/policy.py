@@ -15,6 +15,7 @@ The rules:
 - assigning a ticket to someone needs the responsible person (handing it on), staff of level 2
   or higher, or an administrator or manager; the assignee must be staff of the ticket's room;
 - specialists see the tickets of their rooms; managers and administrators see every room;
+- in a direct chat with the bot a person follows the tickets they raised, and only those;
 - the catalog is read by managers and administrators and changed by administrators only;
   entries provisioned from the file refuse every change made elsewhere and name the file.
 """
@@ -62,6 +63,12 @@ class Refusal:
 NOT_STAFF = Refusal(N_("only the staff of this room may do this"))
 NOT_LEAD = Refusal(N_("only staff of level 2 or higher may do this"))
 NOT_ADMIN = Refusal(N_("only bot administrators may do this"))
+
+
+def may_follow_in_direct(actor: Actor, ticket: Ticket) -> bool:
+    """In a direct chat the bot answers about a ticket only to the person who raised it (whoever
+    else asks there learns nothing, not even that the number exists)."""
+    return ticket.reporter_user_id is not None and ticket.reporter_user_id == actor.user_id
 
 
 def refusal(actor: Actor, permission: Permission, room_key: str | None) -> Refusal | None:

@@ -82,6 +82,18 @@ class BadCursor(ValueError):
     """Not a cursor this listing gave out."""
 
 
+@dataclass(frozen=True)
+class RaisedTickets:
+    tickets: list[Ticket]  # open ones first, newest first within each
+    total: int
+
+
+async def raised_by(conn: asyncpg.Connection, user_id: str, *, room_key: str | None = None, limit: int = 30) -> RaisedTickets:
+    """The tickets ``user_id`` raised (``!mine``): in ``room_key``, or in every room."""
+    tickets_, total = await store.raised_by(conn, user_id, room_key=room_key, limit=limit)
+    return RaisedTickets(tickets_, total)
+
+
 def encode_cursor(created_at: datetime, ticket_id: int) -> str:
     raw = json.dumps([created_at.isoformat(), ticket_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

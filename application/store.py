@@ -96,6 +96,22 @@ async def open_in_room(conn: asyncpg.Connection, room_key: str, *, limit: int) -
     return [(ticket_from(row), row["next_due"]) for row in rows], rows[0]["total"]
 
 
+async def raised_by(conn: asyncpg.Connection, user_id: str, *, room_key: str | None, limit: int) -> tuple[list[Ticket], int]:
+    """The tickets a person raised (in one room, or anywhere), open ones first, newest first
+    within each; and how many there are in all."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {COLUMNS}, count(*) OVER () AS total FROM tickets
+        WHERE reporter_user_id = $1 AND ($2::text IS NULL OR room_key = $2)
+        ORDER BY state = 'resolved', id DESC LIMIT $3
+        """,
+        user_id,
+        room_key,
+        limit,
+    )
+    return [ticket_from(row) for row in rows], (rows[0]["total"] if rows else 0)
+
+
 # ---- the portal's dashboard and ticket page ------------------------------------------------
 
 _ROOM_LOAD = """

@@ -109,6 +109,7 @@ async def page_figures(admin: str) -> None:
     from admin_portal.context import SESSION_COOKIE, PortalContext, new_token
     from admin_portal.matrix_login import HomeserverLogin
     from admin_portal.settings import PortalConfig
+    from common.secrets import SecretBox
     from application.domain import Domain
     from application.tickets import TicketActions
     from opsroom.http import HttpServer, build_app
@@ -133,7 +134,7 @@ async def page_figures(admin: str) -> None:
         http_client = aiohttp.ClientSession()
         context = PortalContext(
             pool=pool, settings=PortalConfig(require_2fa=False), login=HomeserverLogin("http://127.0.0.1:9", http_client),
-            roles_of=roles_from_catalog(rules), server_name="example.org", domain=domain,
+            roles_of=roles_from_catalog(rules), server_name="example.org", box=SecretBox(SecretBox.generate_key()), domain=domain,
             actions=TicketActions(domain), health=health,
         )
         app = build_app(health, max_body_bytes=1024 * 1024)
@@ -193,6 +194,7 @@ async def main(dsn):
     from tickets.rules import StaticRules
     from application.domain import Domain
     from application.tickets import TicketActions
+    from common.secrets import SecretBox
     pool = await create_pool(dsn, min_size=1, max_size=2)
     async def health():
         return {"status": "ok"}
@@ -211,7 +213,7 @@ async def main(dsn):
     domain = Domain.build(rules)
     client = aiohttp.ClientSession()
     context = PortalContext(pool=pool, settings=PortalConfig(require_2fa=False), login=HomeserverLogin("http://127.0.0.1:9", client),
-                            roles_of=roles_from_catalog(rules), server_name="example.org", domain=domain,
+                            roles_of=roles_from_catalog(rules), server_name="example.org", box=SecretBox(SecretBox.generate_key()), domain=domain,
                             actions=TicketActions(domain), health=health)
     routes.setup(app, context)
     server = HttpServer(app, "127.0.0.1", 0)

@@ -13,10 +13,14 @@ from typing import Any, AsyncIterator, Iterator, Sequence
 
 import asyncpg
 
+from common.secrets import KEY_VARIABLE, SecretBox
 from opsroom.config import Config, parse_config
 from opsroom.embedded.synapse import SynapseProcess, SynapseSettings
 from storage.migrate import migrate
 from storage.pool import connect
+
+# opsroom's secret key (common/secrets.py) for the opsroom a bench starts
+os.environ.setdefault(KEY_VARIABLE, SecretBox.generate_key().decode())
 
 
 def opsroom_config(dsn: str, synapse_url: str, bot: Any, **sections: Any) -> Config:

@@ -112,6 +112,7 @@ class Command:
     aliases: tuple[str, ...] = ()
     permission: Permission = Permission.ANYONE
     details: str | None = None
+    direct: bool = False  # for a reporter in a direct chat with the bot: listed by !help there
 
     def usage(self, prefix: str, translate: Callable[[str], str] = _same) -> str:
         return " ".join([f"{prefix}{self.name}", *(argument.shown(translate) for argument in self.arguments)])
@@ -140,9 +141,10 @@ class CommandRegistry:
         aliases: tuple[str, ...] = (),
         permission: Permission = Permission.ANYONE,
         details: str | None = None,
+        direct: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            command = Command(name, handler, help, tuple(arguments), tuple(aliases), permission, details)
+            command = Command(name, handler, help, tuple(arguments), tuple(aliases), permission, details, direct)
             for word in (name, *aliases):
                 if word in self._by_alias:
                     raise ValueError(f"command word {word!r} registered twice")

@@ -201,6 +201,10 @@ class EventProcessor:
                 outcome = await hook(ctx)
                 if outcome:
                     return outcome
+            if ctx.is_direct and ctx.topic_room is None:
+                # a direct chat is a conversation: plain words get a short answer saying what works here
+                await ctx.reply(ctx.render("direct_hint"))
+                return "direct hint"
             return None
         word, rest = parsed
         return await self.run_command(ctx, word, rest)

@@ -56,7 +56,8 @@ def now() -> datetime:
 
 
 @command("kb", arguments=[Text("request", optional=True, shown=USAGE)],
-         help=N_("Search the knowledge base, show what is known about a ticket, link an article to it or draft one from it."))
+         help=N_("Search the knowledge base, show what is known about a ticket, link an article to it or draft one from it."),
+         direct=True)
 async def kb(ctx: CommandContext, request: str | None) -> None:
     text = (request or "").strip()
     word, _, rest = text.partition(" ")

@@ -41,6 +41,7 @@ def split_report(text: str) -> tuple[str, str | None]:
     "ticket",
     arguments=[Text("report", optional=True, shown=N_("<title> [| description]"))],
     help=N_("Raise a ticket: in a topic room it goes to that room, in a direct message to me the routing rules choose the room."),
+    direct=True,
 )
 async def raise_ticket(ctx: CommandContext, report: str | None) -> None:
     title, description = split_report(report or "")  # no text: "Missing <title>", not the whole usage

@@ -1,7 +1,8 @@
-"""Ticket commands: claim, take, assign, resolve, escalate, wanted, status, list, pending, resume,
-state, type, reopen.
+"""Ticket commands: claim, take, assign, resolve, escalate, wanted, status, list, mine, pending,
+resume, state, type, reopen.
 
-A ticket is named ``#N`` or, inside a ticket's thread, left out. Each command is one
+A ticket is named ``#N`` or, inside a ticket's thread, left out. In a direct chat with the bot,
+``!status`` and ``!mine`` answer about the tickets the person raised, and only those (the policy). Each command is one
 transaction with the event that carried it: the change, its audit event, the thread note and
 the announcement edit commit together or not at all.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from application import read_models
+from application import policy
 from application.policy import Permission
 from application.tickets import TicketActions
 from bot.commands import Text, TicketRef, UsageError, Word, command
@@ -18,6 +20,7 @@ from rooms.model import USER_ID
 from bot.context import CommandContext
 from texts.i18n import N_
 from storage import clock
+from rooms.model import TopicRoom
 from texts.ticket_view import TicketView, service_level_values, ticket_values
 from tickets.rules import Outcome, Status
 
@@ -188,15 +191,33 @@ async def resume(ctx: CommandContext, ticket: int | None) -> None:
         await explain(ctx, outcome, ticket_id)
 
 
-@command("status", aliases=("info",), arguments=[TICKET], help=N_("Show a ticket: state, who, deadlines, history."))
+@command("status", aliases=("info",), arguments=[TICKET], help=N_("Show a ticket: state, who, deadlines, history."), direct=True)
 async def status(ctx: CommandContext, ticket: int | None) -> None:
+    if ctx.topic_room is None and ctx.is_direct:
+        await status_in_direct(ctx, ticket)
+        return
     ticket_id = await find_ticket(ctx, ticket)
     if ticket_id is None:
         return
+    await show_status(ctx, ticket_id, ctx.topic_room)
+
+
+async def status_in_direct(ctx: CommandContext, ref: int | None) -> None:
+    """A reporter asks about a ticket they raised; any other number is answered alike, as unknown."""
+    if ref is None:
+        raise UsageError(N_("name the ticket as #N, or send the command in the ticket's thread"))
+    found = await read_models.ticket(ctx.conn, ref)
+    if found is None or not policy.may_follow_in_direct(ctx.actor, found):
+        await ctx.say(N_("You raised no ticket #%(id)s. Send %(command)s for the tickets you raised."), id=ref, command=f"{ctx.prefix}mine")
+        return
+    await show_status(ctx, ref, actions(ctx).domain.rules.find_room(found.room_key))
+
+
+async def show_status(ctx: CommandContext, ticket_id: int, room: TopicRoom | None) -> None:
     detail = await read_models.ticket_detail(ctx.conn, ticket_id, events_limit=15)
     assert detail is not None
-    view = TicketView(ctx.topic_room, ctx.language)
-    values = ticket_values(detail.ticket, ctx.topic_room, detail.deadlines, view, ctx.prefix)
+    view = TicketView(room, ctx.language)
+    values = ticket_values(detail.ticket, room, detail.deadlines, view, ctx.prefix)
     values.update(await service_level_values(ctx.conn, detail.ticket, detail.deadlines, view, actions(ctx).domain.rules.service_levels))
     await ctx.reply(ctx.render("status", history=detail.events, **values))
 
@@ -211,6 +232,16 @@ async def list_tickets(ctx: CommandContext) -> None:
     view = TicketView(ctx.topic_room, ctx.language)
     tickets = [item.ticket for item in listed.tickets]
     await ctx.reply(ctx.render("list", tickets=tickets, total=listed.total, due=due, **view.functions()))
+
+
+@command("mine", help=N_("List the tickets you raised: in a direct message to me all of them, in a room those of the room."), direct=True)
+async def mine(ctx: CommandContext) -> None:
+    raised = await read_models.raised_by(ctx.conn, ctx.sender, room_key=ctx.topic_room.key if ctx.topic_room else None, limit=LISTED)
+    rules = actions(ctx).domain.rules
+    rooms = {t.room_key: (room.name if (room := rules.find_room(t.room_key)) else t.room_key) for t in raised.tickets}
+    view = TicketView(ctx.topic_room, ctx.language)
+    await ctx.reply(ctx.render("mine", tickets=raised.tickets, total=raised.total, rooms=rooms, in_room=ctx.topic_room is not None,
+                               **view.functions()))
 
 
 async def explain_status(ctx: CommandContext, outcome: Outcome, ticket_id: int) -> None:

@@ -24,7 +24,7 @@ from rooms.model import TopicRoom
 from storage import clock
 from storage import outbox_kinds as kinds
 from storage.outbox import Handlers, OutboxMessage, PermanentDeliveryError, TransientDeliveryError
-from tickets import ratings
+from tickets import page_store, pages, ratings
 from tickets import store as tickets
 from tickets.model import Ticket
 from tickets.service_levels import ServiceLevels
@@ -48,6 +48,7 @@ class TicketDelivery:
             (kinds.TICKET_REFRESH, self.refresh),
             (kinds.TICKET_NOTE, self.note),
             (kinds.TICKET_PAGE, self.page),
+            (kinds.PAGE_BUNDLE, self.page_bundle),
             (kinds.TICKET_ATTACHMENT, self.attachment),
             (kinds.STORM_DIGEST, self.storm_digest),
             (kinds.INVITE, self.invite),
@@ -151,7 +152,7 @@ class TicketDelivery:
         room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
         link = f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
         note = payload.params.get("note")
-        template = f"page_{note}" if note in ("sla_warning", "sla_breached", "rating_request", "assigned") else "page"
+        template = f"page_{note}" if note in PAGE_TEMPLATES else "page"
         rendered = self.renderer.render(
             template, language, mentions=(user_id,), notify=True, params=Params(payload.params), link=link, **values
         )
@@ -160,6 +161,51 @@ class TicketDelivery:
         if note == "rating_request":  # a reaction on this message is the reporter's rating
             await ratings.record_request(conn, event_id, ticket.id, int(payload.params.get("cycle") or 0), user_id)
         return {"event_id": event_id, "room_id": direct_room}
+
+    def _link(self, ticket: Ticket) -> str:
+        room_id = ticket.room_id or self.directory.room_id(ticket.room_key) or ""
+        return f"{MATRIX_TO}{room_id}/{ticket.announcement_event_id}" if ticket.announcement_event_id else f"{MATRIX_TO}{room_id}"
+
+    async def page_bundle(
+        self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.PageBundle, txn_id: str
+    ) -> dict[str, Any]:
+        """The direct message paging one person for the tickets of a window: posted once (it
+        notifies them), then edited (quietly) as tickets join and as each is claimed, taken over
+        or resolved. In the language and time zone of the first ticket's room."""
+        bundle = await page_store.get(conn, payload.bundle_id)
+        if bundle is None:
+            raise PermanentDeliveryError(f"page bundle {payload.bundle_id} does not exist")
+        bundled = await page_store.tickets_of(conn, bundle.id)
+        found = await tickets.get_many(conn, [entry.ticket_id for entry in bundled])
+        items = []
+        for entry in bundled:
+            ticket = found.get(entry.ticket_id)
+            if ticket is None:
+                continue
+            room = self.directory.by_key(ticket.room_key)
+            state = pages.state_for(ticket, entry.params)
+            person = ticket.resolved_by if state == "resolved" else ticket.responsible
+            items.append({
+                "t": ticket, "room": room, "room_name": room.name if room else ticket.room_key, "level": entry.params.get("level"),
+                "due_at": entry.params.get("due_at"), "link": self._link(ticket), "state": state, "person": person,
+                "yours": state in ("claimed", "taken") and person == bundle.user_id,
+            })
+        if not items:
+            raise PermanentDeliveryError(f"page bundle {bundle.id} lists no ticket")
+        first_room = items[0]["room"]
+        language = first_room.language if first_room else "en"
+        view = TicketView(first_room, language)
+        rendered = self.renderer.render(
+            "page_bundle", language, mentions=(bundle.user_id,), notify=True,
+            paged=items[:PAGE_LISTED], total=len(items), prefix=self.prefix, **view.functions(),
+        )
+        if bundle.event_id is None or bundle.room_id is None:
+            direct_room = await self.deliverer.direct_room(bundle.user_id)
+            event_id = await self.deliverer.send_event(direct_room, rendered.content(), txn_id)
+            await page_store.set_posted(conn, bundle.id, direct_room, event_id)
+            return {"event_id": event_id, "room_id": direct_room, "tickets": len(items)}
+        event_id = await self.deliverer.send_event(bundle.room_id, edit_content(bundle.event_id, rendered), txn_id)
+        return {"event_id": event_id, "edited": bundle.event_id, "tickets": len(items)}
 
     async def attachment(
         self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.TicketAttachment, txn_id: str
@@ -256,6 +302,9 @@ class TicketDelivery:
 
 
 DIGEST_LISTED = 30
+PAGE_LISTED = 30
+# direct messages about a ticket with a text of their own (the rest are escalation pages queued before bundles)
+PAGE_TEMPLATES = ("sla_warning", "sla_breached", "rating_request", "assigned", "reporter_claimed", "reporter_resolved")  # tickets a page lists; it says how many more
 
 
 def edit_content(original_event_id: str, rendered: Message) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-SECRET_KEYS = frozenset({"token", "password", "secret", "routing_key", "auth_key", "priv_key", "credentials",
+SECRET_KEYS = frozenset({"token", "previous_token", "password", "secret", "routing_key", "auth_key", "priv_key", "credentials",
                          "community", "pickle_key"})
 MASK = "***"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Literal
 
 from common.schema import Secret
@@ -18,6 +19,24 @@ def _check_signature_header(value: str) -> str | None:
     if value.lower() in ("authorization", "content-type", "content-length", "host"):
         return f"{value} is a standard header; choose another, e.g. X-Opsroom-Signature"
     return None
+
+
+def _check_until(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return f"not a time: {value!r} (RFC 3339, e.g. 2026-11-30T14:00:00+00:00)"
+    return None if moment.tzinfo is not None else "give the time zone, e.g. 2026-11-30T14:00:00+00:00"
+
+
+def previous_accepted(until: str | None, now: datetime | None = None) -> datetime | None:
+    """When a rotated-out token stops being accepted, if it still is now."""
+    if until is None:
+        return None
+    moment = datetime.fromisoformat(until)
+    return moment if moment > (now or datetime.now(timezone.utc)) else None
 
 
 @dataclass(frozen=True)
@@ -46,10 +65,13 @@ class SourceConfig:
     hmac: HmacConfig | None = None
     # Events API v2 (PagerDuty-compatible): the routing_key of the events identifies the source
     routing_key: Secret | None = None
+    # the bearer token before the last rotation, still accepted until ``previous_until`` (RFC 3339)
+    previous_token: Secret | None = None
+    previous_until: str | None = field(default=None, metadata={"check": _check_until})
 
     def secrets(self) -> list[tuple[str, Secret]]:
         """(key, secret) of every credential configured, for checks and log redaction."""
-        found = [("token", self.token), ("routing_key", self.routing_key)]
+        found = [("token", self.token), ("routing_key", self.routing_key), ("previous_token", self.previous_token)]
         if self.basic:
             found.append(("basic.password", self.basic.password))
         if self.hmac:
@@ -81,3 +103,6 @@ class ApiToken:
     name: str
     token: Secret
     scopes: list[Scope] = field(default_factory=lambda: list(DEFAULT_SCOPES), metadata={"check": _check_scopes})
+    # the token before the last rotation, still accepted until ``previous_until`` (RFC 3339)
+    previous_token: Secret | None = None
+    previous_until: str | None = field(default=None, metadata={"check": _check_until})

@@ -1,9 +1,10 @@
 """Reaching the people of a level: a mention in the ticket's thread, an invitation into the
-room if they are not in it, and a direct message."""
+room if they are not in it, and a direct message (one per person and window, listing every
+ticket they are called for: :mod:`tickets.pages`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 import asyncpg
@@ -12,7 +13,7 @@ from rooms.model import TopicRoom
 from storage import outbox
 from storage import outbox_kinds as kinds
 from tickets import mail as ticket_mail
-from tickets import notices
+from tickets import notices, pages
 from tickets.model import Ticket
 
 
@@ -25,16 +26,19 @@ async def call_level(
     note: str,
     params: dict[str, Any],
     due_at: datetime | None,
+    now: datetime,
+    page_window: timedelta = pages.DEFAULT_WINDOW,
     emails: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Queue the thread mention, invitations and direct messages (and mail pages to ``emails``,
-    user -> address); returns who is called."""
+    user -> address); returns who is called. Direct messages to one person within
+    ``page_window`` share one message."""
     people = room.staff_at(level)
     rows = [notices.note_row(ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=people, notify=True)]
     for user_id in people:
         rows.append(notices.invite_row(ticket.room_key, user_id))
-        rows.append(notices.page_row(ticket, user_id, {**params, "level": level, "due_at": due_at, "note": note}))
     await outbox.enqueue_many(conn, rows)
+    await pages.page(conn, ticket, people, {**params, "level": level, "due_at": due_at, "note": note}, now, page_window)
     for user_id in people:
         if emails and user_id in emails:
             await ticket_mail.queue(

@@ -8,7 +8,7 @@ changes them); tickets never import escalation.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -16,7 +16,7 @@ from escalation.chain import Chain, Decision, next_step
 from escalation.notify import call_level
 from regulations import store as deadlines
 from rooms.model import TopicRoom
-from tickets import notices, service_levels, store
+from tickets import notices, pages, service_levels, store
 from tickets.model import Ticket
 from tickets.rules import BOT_ACTOR, Outcome, Status, TicketRules, load_open, regulation_of, room_of, span_of
 from tickets.status_steps import StatusSteps
@@ -25,8 +25,9 @@ LIFECYCLE_TIMERS = ("auto_close", "incomplete_remind", "incomplete_close")
 
 
 class Escalation:
-    def __init__(self, rules: TicketRules) -> None:
+    def __init__(self, rules: TicketRules, *, page_window: timedelta = pages.DEFAULT_WINDOW) -> None:
         self.rules = rules
+        self.page_window = page_window  # pages to one person within it are one direct message
 
     async def escalate(self, conn: asyncpg.Connection, ticket_id: int, actor: str, reason: str, now: datetime) -> Outcome:
         """Escalation by hand: the next step of the ticket's current chain."""
@@ -85,15 +86,16 @@ class Escalation:
         await store.update(conn, ticket.id, escalation_level=decision.level, top_repeats=decision.repeat)
         within, calendar = span_of(self.rules, ticket, decision.within, now)
         due_at = await deadlines.start(conn, ticket.id, kind, within, now, paused=ticket.is_paused, calendar=calendar)
+        room = room_of(self.rules, ticket.room_key)
         await store.add_event(
             conn,
             ticket.id,
             "escalated",
             actor,
-            {"level": decision.level, "reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "manual": manual},
+            {"level": decision.level, "reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "manual": manual,
+             "paged": room.staff_at(decision.level)},
             at=now,
         )
-        room = room_of(self.rules, ticket.room_key)
         await call_level(
             conn,
             ticket,
@@ -102,6 +104,8 @@ class Escalation:
             note="escalated",
             params={"reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "actor": actor, "manual": manual},
             due_at=due_at,
+            now=now,
+            page_window=self.page_window,
             emails=self._email_pages(ticket, room, decision.level),
         )
         await notices.refresh(conn, ticket.id, ticket.room_key)

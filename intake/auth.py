@@ -21,11 +21,12 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
 from aiohttp import web
 
-from catalog.sources import DEFAULT_SCOPES
+from catalog.sources import DEFAULT_SCOPES, previous_accepted
 from intake.validation import read_body
 
 if TYPE_CHECKING:
@@ -43,24 +44,32 @@ class TokenBook:
     failures: Counter[str] = field(default_factory=Counter)  # by reason, exposed in /healthz
     # name -> scopes; a name not listed has the default scopes (what tokens could do before scopes)
     scopes: dict[str, frozenset[str]] = field(default_factory=dict)
+    # token -> when it stops being accepted (a token rotated out, during its overlap)
+    until: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, tokens: Iterable[ApiToken]) -> TokenBook:
         tokens = list(tokens)
-        return cls(
-            "API caller",
-            {entry.token.reveal(): entry.name for entry in tokens},
-            scopes={entry.name: frozenset(entry.scopes) for entry in tokens},
-        )
+        book = {entry.token.reveal(): entry.name for entry in tokens}
+        until = {}
+        for entry in tokens:
+            ends = previous_accepted(entry.previous_until)
+            if entry.previous_token is not None and ends is not None:
+                book.setdefault(entry.previous_token.reveal(), entry.name)
+                until[entry.previous_token.reveal()] = ends
+        return cls("API caller", book, scopes={entry.name: frozenset(entry.scopes) for entry in tokens}, until=until)
 
     def scopes_of(self, name: str) -> frozenset[str]:
         return self.scopes.get(name, frozenset(DEFAULT_SCOPES))
 
     def check(self, presented: str | None) -> str | None:
         found = None
+        now = datetime.now(timezone.utc)
         for token, name in self.tokens.items():
             if presented is not None and _same(token.encode(), header_bytes(presented)):
-                found = name
+                ends = self.until.get(token)
+                if ends is None or now < ends:
+                    found = name
         return found
 
 
@@ -135,9 +144,19 @@ class SourceCredentials:
     hmac_secret: bytes | None = None
     hmac_header: str | None = None
     routing_key: bytes | None = None
+    # the bearer token before the last rotation and when it stops being accepted
+    previous_token: bytes | None = None
+    previous_until: datetime | None = None
+
+    def takes_token(self, token: bytes) -> bool:
+        """This source's bearer token, or its previous one during the rotation's overlap (both compared)."""
+        current = self.token is not None and _same(self.token, token)
+        previous = self.previous_token is not None and _same(self.previous_token, token)
+        return current or (previous and self.previous_until is not None and datetime.now(timezone.utc) < self.previous_until)
 
     @classmethod
     def from_config(cls, source: SourceConfig) -> SourceCredentials:
+        ends = previous_accepted(source.previous_until)
         return cls(
             name=source.name,
             token=source.token.reveal().encode() if source.token else None,
@@ -145,6 +164,8 @@ class SourceCredentials:
             hmac_secret=source.hmac.secret.reveal().encode() if source.hmac else None,
             hmac_header=source.hmac.header.lower() if source.hmac else None,
             routing_key=source.routing_key.reveal().encode() if source.routing_key else None,
+            previous_token=source.previous_token.reveal().encode() if source.previous_token and ends else None,
+            previous_until=ends,
         )
 
 
@@ -238,7 +259,7 @@ class SourceBook:
         value = value.strip()
         if scheme.lower() == "bearer":
             token = header_bytes(value)
-            return "token", {s.name for s in self.sources if s.token is not None and _same(s.token, token)}
+            return "token", {s.name for s in self.sources if s.takes_token(token)}
         if scheme.lower() == "basic":
             try:
                 username, colon, password = base64.b64decode(value, validate=True).partition(b":")

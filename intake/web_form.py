@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import segno
+from babel.numbers import format_decimal
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from common.languages import LOCALES
 from intake.context import IntakeContext
 from intake.rate_limit import RateLimiter, client_address, parse_networks, rate_key
 from intake.validation import InvalidInput, email, json_error, read_body, string
@@ -102,6 +104,7 @@ class Submission:
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[InvalidInput] = field(default_factory=list)
     too_large: bool = False
+    language: str = "en"  # the page's, for the sizes its refusals name
 
     def problem(self, field_name: str | None, message: str, values: dict[str, Any] | None = None) -> None:
         self.problems.append(InvalidInput(field_name, message, values))
@@ -144,7 +147,7 @@ def _page(request: web.Request, form: ReportForm, template: str, status: int, *,
         limits=TEXT_FIELDS,
         required=REQUIRED_FIELDS,
         max_attachments=form.settings.max_attachments,
-        attachment_max=_size(form.attachment_max_bytes),
+        attachment_max=_size(form.attachment_max_bytes, language),
         **values,
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
@@ -164,11 +167,12 @@ def _form_page(request: web.Request, form: ReportForm, values: dict[str, str], p
                  values=values, problems=shown, field_problems=by_field)
 
 
-def _size(size: int) -> str:
+def _size(size: int, language: str) -> str:
+    """Three significant digits, with the language's decimal sign: 48.8 kB, 48,8 kB."""
     for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
         if size >= factor:
-            return f"{size / factor:.3g} {unit}"
-    return f"{size} bytes"
+            return f"{format_decimal(float(f'{size / factor:.3g}'), locale=LOCALES[language])} {unit}"
+    return f"{size} B"
 
 
 def _ticket_type(form: ReportForm, values: dict[str, str]) -> str | None:
@@ -267,7 +271,7 @@ def _check_values(form: ReportForm, submission: Submission) -> None:
 
 
 async def _read_submission(request: web.Request, form: ReportForm) -> Submission:
-    submission = Submission()
+    submission = Submission(language=page_language(request))
     if request.content_type == "application/x-www-form-urlencoded":
         await _read_urlencoded(request, submission)
     elif request.content_type == "multipart/form-data":
@@ -286,7 +290,7 @@ async def _read_urlencoded(request: web.Request, submission: Submission) -> None
         raw = await read_body(request, FIELDS_BYTES)
     except web.HTTPRequestEntityTooLarge:
         submission.too_large = True
-        submission.problem(None, N_("The form is larger than %(size)s."), {"size": _size(FIELDS_BYTES)})
+        submission.problem(None, N_("The form is larger than %(size)s."), {"size": _size(FIELDS_BYTES, submission.language)})
         return
     for name, value in urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
         if name in TEXT_FIELDS or name == HONEYPOT_FIELD:
@@ -316,7 +320,7 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
             if total > form.body_max_bytes:
                 submission.too_large = True
                 submission.problem(FILE_FIELD, N_("The form is larger than %(size)s in all. Please send fewer or smaller files."),
-                                   {"size": _size(form.body_max_bytes)})
+                                   {"size": _size(form.body_max_bytes, submission.language)})
                 return  # the rest is not read; aiohttp discards it before closing
             if not over:
                 data += chunk
@@ -336,7 +340,7 @@ async def _read_multipart(request: web.Request, form: ReportForm, submission: Su
         elif over:
             submission.too_large = True
             submission.problem(FILE_FIELD, N_("%(file)s is larger than %(size)s, the largest file accepted."),
-                               {"file": filename, "size": _size(form.attachment_max_bytes)})
+                               {"file": filename, "size": _size(form.attachment_max_bytes, submission.language)})
         else:
             content_type = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if not MIME_TYPE.fullmatch(content_type):  # empty, or control characters a browser never sends

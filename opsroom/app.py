@@ -15,6 +15,7 @@ import aiohttp
 import asyncpg
 
 from admin_portal import routes as portal_routes
+from admin_portal import store as portal_store
 from admin_portal.access import roles_from_catalog
 from admin_portal.context import PortalContext
 from admin_portal.matrix_login import HomeserverLogin
@@ -35,8 +36,10 @@ from knowledge.worker import KnowledgeWorker
 from mailout.smtp import SmtpSender, SmtpSettings
 from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
+from catalog import store as catalog_store
 from catalog.provisioning import CatalogProblems
 from common.schema import Problem
+from common.secrets import SecretBox, SecretKeyError, load_key
 from opsroom.config import Config, ConfigError, read_config
 from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
@@ -105,8 +108,10 @@ class Opsroom:
         sync_timeline_limit: int = 100,
         outbox_poll_interval: float = 2.0,
         workers: int = 1,
+        secret_dir: Path | None = None,
     ) -> None:
-        """``workers``: processes accepting on the HTTP port, this one included (opsroom/workers.py)."""
+        """``workers``: processes accepting on the HTTP port, this one included (opsroom/workers.py);
+        ``secret_dir``: where the secret key file is made when the environment names none (``opsroom up``'s data directory)."""
         if config.database.url is None or config.homeserver is None or not config.bot.user_id:
             raise ValueError("Opsroom needs a database URL, a homeserver and a bot user ID")
         self.config = config
@@ -115,6 +120,8 @@ class Opsroom:
         self._sync_timeline_limit = sync_timeline_limit
         self._outbox_poll_interval = outbox_poll_interval
         self._worker_count = workers
+        self._secret_dir = secret_dir
+        self.secret_box: SecretBox | None = None
         self.workers: WorkerPool | None = None
         self.pool: asyncpg.Pool | None = None
         self.bot: Bot | None = None
@@ -215,6 +222,10 @@ class Opsroom:
         self.intake.alarms.start()
         intake_routes.setup(app, self.intake)
         if config.portal.enabled:
+            self.secret_box = self._load_secret_box()
+            sealed = await portal_store.seal_plain_secrets(self.pool, self.secret_box)
+            if sealed:
+                log.info("portal: %d stored TOTP secrets encrypted", sealed)
             portal_routes.setup(app, self._portal_context())
         shared = self._worker_count > 1
         self.http = HttpServer(app, config.http.host, config.http.port, shared_port=shared,
@@ -321,8 +332,31 @@ class Opsroom:
         self.domain = build_domain(config, catalog.retired_rooms)
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
 
+    async def catalog_settled(self, within: float = 2.0) -> None:
+        """Wait (at most ``within`` s) until this process runs the catalog's latest version: a page
+        shown after a change in the portal shows the change."""
+        if self.catalog is None or self.pool is None:
+            return
+        async with self.pool.acquire() as conn:
+            target = await catalog_store.version(conn)
+        self.catalog.wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.catalog.version < target and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
+    def _load_secret_box(self) -> SecretBox:
+        """The key that encrypts the portal's TOTP secrets (OPSROOM_SECRET_KEY, OPSROOM_SECRET_KEY_FILE
+        or a key file in the data directory); without one the portal does not start."""
+        try:
+            return SecretBox(load_key(os.environ, self._secret_dir))
+        except SecretKeyError as error:
+            raise ConfigError([Problem("portal", f"the admin portal keeps TOTP secrets encrypted: {error} "
+                                                 "(or set portal.enabled: false)")]) from None
+
     def _portal_context(self) -> PortalContext:
         assert self.pool is not None and self._probe is not None and self.config.homeserver is not None
+        assert self.secret_box is not None
         config = self.config
         return PortalContext(
             pool=self.pool,
@@ -332,6 +366,9 @@ class Opsroom:
             domain=self.domain,
             actions=self.intake.actions if self.intake else TicketActions(self.domain),
             server_name=config.server_name,
+            box=self.secret_box,
+            catalog=self.intake.catalog if self.intake else None,
+            catalog_settled=self.catalog_settled,
             public_url=config.http.public_url,
             health=self.health,
             reports=self.reports,

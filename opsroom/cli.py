@@ -34,6 +34,8 @@ def config_secrets(config: Config) -> Iterable[str]:
             yield secret.reveal()
     for entry in config.api.tokens:
         yield entry.token.reveal()
+        if entry.previous_token is not None:
+            yield entry.previous_token.reveal()
 
 
 def print_problems(problems: list[Problem], source: str) -> None:

@@ -11,6 +11,7 @@ import copy
 import os
 import re
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -97,6 +98,12 @@ class EncryptionConfig:
     recovery_key: Secret | None = None
 
 
+def _check_page_window(value: timedelta) -> str | None:
+    if value < timedelta(0) or value > timedelta(hours=1):
+        return "must be between 0s (a message per page) and 1h"
+    return None
+
+
 @dataclass(frozen=True)
 class BotConfig:
     user_id: str | None = field(default=None, metadata={"check": check_user_id})
@@ -110,6 +117,8 @@ class BotConfig:
     admins: list[str] = field(default_factory=list)
     # whose direct-message invitations the bot accepts: anyone, people of its own homeserver, or admins
     direct_messages: Literal["anyone", "local", "admins"] = "local"
+    # escalation pages to one person within this window are one direct message, edited as it grows
+    page_window: timedelta = field(default=timedelta(minutes=1), metadata={"check": _check_page_window})
     encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
 
 

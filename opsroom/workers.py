@@ -75,7 +75,7 @@ def build_domain(config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> Dom
     alarm intake counts storm windows on a connection of its own (rooms.store.AnnouncementCounter)."""
     rules = build_domain_rules(config, retired_rooms)
     counter = AnnouncementCounter(config.database.url.reveal()) if config.database.url is not None else None
-    return Domain.build(rules, announcements=counter)
+    return Domain.build(rules, announcements=counter, page_window=config.bot.page_window)
 
 
 def build_domain_rules(config: Config, retired_rooms: Sequence[TopicRoom] = ()) -> StaticRules:

@@ -81,11 +81,21 @@ class TicketNote:
 
 @dataclass(frozen=True)
 class TicketPage:
-    """A direct message asking one person to act on a ticket."""
+    """A direct message to one person about a ticket: an SLA warning, the reporter told of a claim
+    or a resolution, a rating request (escalation pages are :class:`PageBundle`)."""
 
     ticket_id: int
     user_id: str
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageBundle:
+    """The direct message paging one person for the tickets escalated to them within a window
+    (``page_bundles``): posted once, then edited; rendered from the tickets' state at delivery."""
+
+    bundle_id: int
+    user_id: str
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,7 @@ TICKET_ANNOUNCE = Kind("ticket.announce", MATRIX, TicketRef)
 TICKET_REFRESH = Kind("ticket.refresh", MATRIX, TicketRef)  # edits of one ticket coalesce
 TICKET_NOTE = Kind("ticket.note", MATRIX, TicketNote)
 TICKET_PAGE = Kind("ticket.page", MATRIX, TicketPage)
+PAGE_BUNDLE = Kind("page.bundle", MATRIX, PageBundle)  # escalation pages, bundled per person and window
 TICKET_ATTACHMENT = Kind("ticket.attachment", MATRIX, TicketAttachment)
 STORM_DIGEST = Kind("storm.digest", MATRIX, StormDigest)
 INVITE = Kind("invite", MATRIX, Invite)
@@ -164,7 +175,7 @@ REPORT_MAIL = Kind("report.mail", MAIL, ReportRequestRef)  # a scheduled report 
 KINDS: dict[str, Kind[Any]] = {
     kind.name: kind
     for kind in (
-        TICKET_ANNOUNCE, TICKET_REFRESH, TICKET_NOTE, TICKET_PAGE, TICKET_ATTACHMENT, STORM_DIGEST, INVITE, MESSAGE,
+        TICKET_ANNOUNCE, TICKET_REFRESH, TICKET_NOTE, TICKET_PAGE, PAGE_BUNDLE, TICKET_ATTACHMENT, STORM_DIGEST, INVITE, MESSAGE,
         OUTBOX_UNDELIVERABLE, MAIL_REPLY, MAIL_MISSING_FIELDS, MAIL_PAGE, MAIL_RATE, MAIL_CLOSED_INCOMPLETE, REPORT_FILE, REPORT_MAIL,
     )
 }

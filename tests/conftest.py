@@ -6,16 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import os
 import socket
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from common.secrets import KEY_VARIABLE, SecretBox
 from opsroom.app import Opsroom
 from opsroom.config import Config, parse_config
 from opsroom.embedded.synapse import SynapseProcess, SynapseSettings, shared_secret
 from tests.support import postgres
 from tests.support.matrix import Account, Specialist, login, register
+
+# opsroom's secret key (common/secrets.py: the portal's TOTP secrets), one for the test session,
+# so that every opsroom a test starts (and its subprocesses) has one
+os.environ.setdefault(KEY_VARIABLE, SecretBox.generate_key().decode())
+
 
 def free_port() -> int:
     with socket.socket() as sock:

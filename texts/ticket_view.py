@@ -7,8 +7,11 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 
 from common.durations import format_duration
+from common.languages import LOCALES, SOURCE_LANGUAGE
 from regulations import sla_store
 from regulations.calendar import ALWAYS_OPEN
 from regulations.store import REGULATION_KINDS, Deadline
@@ -111,10 +114,21 @@ class TicketView:
         moment = as_datetime(value)
         if moment is None:
             return "-"
-        local = moment.astimezone(self.zone)
+        return self._stamp(moment.astimezone(self.zone), seconds=False)
+
+    def _stamp(self, local: datetime, *, seconds: bool) -> str:
+        """The time (and the date when it is not today) with the zone named. English rooms read
+        ISO dates (``2026-11-30 14:05 CET``: the team is in several countries); the others their
+        own CLDR formats (``30. 11. 2026 14:05 CET``, ``2026年11月30日 14:05 CET``)."""
         today = self.now.astimezone(self.zone).date()
-        pattern = "%H:%M %Z" if local.date() == today else "%Y-%m-%d %H:%M %Z"
-        return local.strftime(pattern)
+        if self.language == SOURCE_LANGUAGE or self.language not in LOCALES:
+            pattern = ("%H:%M:%S" if seconds else "%H:%M") if local.date() == today else ("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+            return local.strftime(f"{pattern} %Z")
+        locale = LOCALES[self.language]
+        shown = format_time(local, "medium" if seconds else "short", locale=locale)
+        if local.date() != today:
+            shown = f"{format_date(local.date(), 'medium', locale=locale)} {shown}"
+        return f"{shown} {local.strftime('%Z')}"
 
     def deadline(self, value: datetime | str | None) -> str:
         """A deadline with the precision people act on: to the second when it is less than an hour
@@ -124,9 +138,7 @@ class TicketView:
             return "-"
         if abs((moment - self.now).total_seconds()) >= DEADLINE_SECONDS_WITHIN or moment.second == 0:
             return self.when(moment)
-        local = moment.astimezone(self.zone)
-        today = self.now.astimezone(self.zone).date()
-        return local.strftime("%H:%M:%S %Z" if local.date() == today else "%Y-%m-%d %H:%M:%S %Z")
+        return self._stamp(moment.astimezone(self.zone), seconds=True)
 
     def left(self, value: datetime | str | None) -> str:
         moment = as_datetime(value)
@@ -144,17 +156,21 @@ class TicketView:
             value = timedelta(seconds=float(value))
         return format_duration(value)
 
-    @staticmethod
-    def size(value: float | int | None) -> str:
-        """Bytes as people read them: 512 B, 12.5 kB, 3.2 MB."""
+    def size(self, value: float | int | None) -> str:
+        """Bytes as people read them, with the language's decimal sign: 512 B, 12.5 kB, 3,2 MB."""
         if value is None:
             return "-"
         amount = float(value)
         for unit in ("B", "kB", "MB", "GB"):
             if amount < 1024 or unit == "GB":
-                return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+                break
             amount /= 1024
-        return f"{amount:.1f} GB"
+        return f"{self.number(amount, 0 if unit == 'B' else 1)} {unit}"
+
+    def number(self, value: float | int, digits: int = 0) -> str:
+        """A number in the language's way (``1 234,5`` in Czech, ``1,234.5`` in English)."""
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, pattern, locale=LOCALES.get(self.language, SOURCE_LANGUAGE))
 
     def state_of(self, ticket: Ticket) -> str:
         return self._(STATE_NAMES.get(ticket.state, ticket.state))

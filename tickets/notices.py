@@ -15,6 +15,7 @@ import asyncpg
 from storage import outbox
 from storage import outbox_kinds as kinds
 from tickets import store as tickets_store
+from rooms.model import TopicRoom
 from tickets.model import Ticket
 
 
@@ -60,6 +61,18 @@ def note_row(
 def page_row(ticket: Ticket, user_id: str, params: dict[str, Any]) -> outbox.NewRow:
     """A direct message asking one person to act on a ticket."""
     return kinds.TICKET_PAGE.row(direct_queue(user_id), kinds.TicketPage(ticket.id, user_id, params))
+
+
+async def tell_reporter(
+    conn: asyncpg.Connection, ticket: Ticket, room: TopicRoom | None, actor: str, note: str, params: dict[str, Any]
+) -> None:
+    """A direct message to the Matrix user who raised the ticket (``page_<note>.j2``): someone is
+    on it, it was resolved. Not to the person who took the step, nor to the room's staff, who see
+    it in the room."""
+    reporter = ticket.reporter_user_id
+    if not reporter or reporter == actor or (room is not None and room.staff_level(reporter) is not None):
+        return
+    await outbox.enqueue_many(conn, [page_row(ticket, reporter, {**params, "note": note})])
 
 
 def invite_row(room_key: str, user_id: str) -> outbox.NewRow:

@@ -14,7 +14,7 @@ import asyncpg
 
 from regulations import store as deadlines
 from storage import outbox
-from tickets import notices, ratings, service_levels, statuses, store
+from tickets import notices, pages, ratings, service_levels, statuses, store
 from tickets.model import Ticket
 from tickets.rules import Outcome, Status, TicketRules, load_open, regulation_of, room_of, span_of
 from tickets.workflow import ANALYSIS, IN_PROGRESS, RESOLVED
@@ -47,9 +47,12 @@ async def finish(
         await deadlines.schedule(conn, ticket.id, "auto_close", due, now)
     await notices.note(conn, ticket, "resolved", {"actor": actor, "summary": summary, "automatic": automatic})
     await notices.refresh(conn, ticket.id, ticket.room_key)
+    await pages.follow(conn, ticket.id)
     if levels.lifecycle.ask_rating and not automatic:
         staff = frozenset(member.user for member in room.staff) if room else frozenset()
         await ratings.ask(conn, ticket, base_url=levels.public_url, mail_out=rules.mail_out, staff=staff)
+    else:  # the rating request tells the reporter of the resolution, with its summary; without it, this does
+        await notices.tell_reporter(conn, ticket, room, actor, "reporter_resolved", {"summary": summary})
 
 
 class PersonSteps:
@@ -86,6 +89,8 @@ class PersonSteps:
         await notices.note(conn, ticket, "claimed", {"actor": actor, "via": via, "due_at": due_at})
         await self._responded(conn, ticket, actor, working, now)
         await notices.refresh(conn, ticket.id, ticket.room_key)
+        await pages.follow(conn, ticket.id)
+        await notices.tell_reporter(conn, ticket, self.rules.find_room(ticket.room_key), actor, "reporter_claimed", {"responsible": actor})
         return Outcome(Status.DONE, ticket)
 
     async def _start_resolution(self, conn: asyncpg.Connection, ticket: Ticket, now: datetime) -> datetime | None:
@@ -119,6 +124,7 @@ class PersonSteps:
         await store.add_event(conn, ticket.id, "taken_over", actor, {"from": previous, "level": level}, at=now)
         await notices.note(conn, ticket, "taken_over", {"actor": actor, "previous": previous}, mentions=[previous], notify=True)
         await notices.refresh(conn, ticket.id, ticket.room_key)
+        await pages.follow(conn, ticket.id)
         return Outcome(Status.DONE, ticket, {"previous": previous})
 
     async def assign(
@@ -155,6 +161,11 @@ class PersonSteps:
             params = {"note": "assigned", "actor": actor, "previous": previous, "due_at": resolve_due}
             await outbox.enqueue_many(conn, [notices.page_row(ticket, assignee, params)])
         await notices.refresh(conn, ticket.id, ticket.room_key)
+        await pages.follow(conn, ticket.id)
+        if previous is None:
+            await notices.tell_reporter(
+                conn, ticket, self.rules.find_room(ticket.room_key), actor, "reporter_claimed", {"responsible": assignee}
+            )
         return Outcome(Status.DONE, ticket, {"previous": previous})
 
     async def resolve(self, conn: asyncpg.Connection, ticket_id: int, actor: str, summary: str, now: datetime) -> Outcome:

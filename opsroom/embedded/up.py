@@ -238,7 +238,7 @@ class Stack:
         self.config = config
         from opsroom.workers import default_count
 
-        self.app = Opsroom(config, workers=config.http.workers or default_count())
+        self.app = Opsroom(config, workers=config.http.workers or default_count(), secret_dir=self.layout.root)
         source = config.source_path
         # a reload reads the file with the secrets `up` generated for it
         self.app.read_file = lambda: load_config(Path(source) if source else None, self.layout, os.environ).config

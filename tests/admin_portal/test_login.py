@@ -224,6 +224,13 @@ async def test_admins_must_enrol_totp_then_log_in_with_it_or_a_recovery_code(por
     page = await client.post("/admin/account/two-factor", {"code": pyotp.TOTP(secret).now()}, csrf=wrong.csrf)
     codes = recovery_codes(page)
     assert len(codes) == 10 and len(set(codes)) == 10
+    conn = await asyncpg.connect(database)
+    try:
+        stored = await conn.fetchrow("SELECT totp_secret, totp_sealed FROM portal_accounts WHERE user_id = $1", stack.admin.user_id)
+    finally:
+        await conn.close()
+    assert stored["totp_sealed"] and secret not in stored["totp_secret"], "the secret is kept encrypted"
+    assert stack.app.secret_box is not None and stack.app.secret_box.decrypt(stored["totp_secret"]) == secret
     assert (await client.get("/admin/security")).status == 200, "enrolled: in"
     page = await client.get("/admin/account")
     await client.post("/admin/logout", {}, csrf=page.csrf)
@@ -251,6 +258,26 @@ async def test_admins_must_enrol_totp_then_log_in_with_it_or_a_recovery_code(por
     assert again.status == 401
     actions = await audit_actions(database, stack.admin.user_id)
     assert actions.count("second_factor_failed") >= 1 and "two_factor_enrolled" in actions
+
+
+async def test_totp_secrets_stored_before_encryption_are_sealed_and_still_work(database):
+    from admin_portal import store
+    from common.secrets import SecretBox
+
+    box = SecretBox(SecretBox.generate_key())
+    secret = pyotp.random_base32()
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("INSERT INTO portal_accounts (user_id, totp_secret, totp_confirmed) VALUES ($1, $2, true)",
+                           "@old:example.org", secret)
+        assert (await store.account(conn, "@old:example.org", box)).totp_secret == secret, "read while still plain"
+        assert await store.seal_plain_secrets(conn, box) == 1
+        stored = await conn.fetchrow("SELECT totp_secret, totp_sealed FROM portal_accounts WHERE user_id = $1", "@old:example.org")
+        assert stored["totp_sealed"] and stored["totp_secret"] != secret
+        assert (await store.account(conn, "@old:example.org", box)).totp_secret == secret
+        assert await store.seal_plain_secrets(conn, box) == 0, "sealed once"
+    finally:
+        await conn.close()
 
 
 async def test_specialists_and_managers_do_not_get_admin_pages(portal_stack, portal_client):

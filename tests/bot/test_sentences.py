@@ -149,6 +149,19 @@ def knowledge(rich: bool) -> dict[str, Any]:
     }
 
 
+def paged(t: Ticket, rich: bool) -> list[dict[str, Any]]:
+    """The tickets of a page (tickets/pages.py): one still waiting for the person, or one of each state."""
+    def item(ticket_: Ticket, state: str, *, yours: bool = False) -> dict[str, Any]:
+        return {"t": ticket_, "room_name": "Databases", "level": 2, "due_at": NOW + timedelta(minutes=3) if state == "waiting" else None,
+                "link": "https://matrix.to/#/!room:localhost/$announcement", "state": state, "yours": yours,
+                "person": ticket_.resolved_by if state == "resolved" else ticket_.responsible}
+    if not rich:
+        return [item(t, "waiting" if t.state != "resolved" else "resolved")]
+    return [item(TICKETS["open"], "waiting"), item(TICKETS["claimed"], "waiting"), item(TICKETS["claimed"], "claimed"),
+            item(TICKETS["claimed"], "taken"), item(TICKETS["claimed"], "claimed", yours=True), item(TICKETS["resolved"], "resolved"),
+            item(TICKETS["resolved"], "closed")]
+
+
 def contexts(name: str, language: str) -> Iterator[dict[str, Any]]:
     """The values a template gets, in the states it can be rendered in."""
     view = TicketView(room(language), language, now=NOW)
@@ -183,6 +196,8 @@ def contexts(name: str, language: str) -> Iterator[dict[str, Any]]:
             **knowledge(rich),
             **functions,
         )
+        # pages that follow the ticket, the help and !mine of a direct chat
+        values.update(paged=paged(t, rich), direct=rich, rooms={other.room_key: "Databases" for other in TICKETS.values()}, in_room=not rich)
         if name == "ticket_details":
             values.update(group_details(view, language) if rich else event_details())
         yield values

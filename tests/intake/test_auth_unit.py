@@ -102,6 +102,48 @@ def test_headers_without_credentials_need_no_body(book):
     assert book.presents_credentials(request(**{"X-Hub-Signature-256": "sha256=ab"}))
 
 
+def test_a_rotated_token_works_until_its_overlap_ends():
+    from datetime import datetime, timedelta, timezone
+
+    from intake.auth import TokenBook
+
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    past = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    config = parse_config({
+        "sources": [{"name": "prometheus", "token": "new-prom-token-0123", "previous_token": "old-prom-token-0123",
+                     "previous_until": later},
+                    {"name": "zabbix", "token": "new-zbx-token-01234", "previous_token": "old-zbx-token-01234",
+                     "previous_until": past}],
+        "api": {"tokens": [{"name": "desk", "token": "new-api-token-0123", "previous_token": "old-api-token-0123",
+                            "previous_until": later, "scopes": ["read", "act"]},
+                           {"name": "gone", "token": "new-gone-token-012", "previous_token": "old-gone-token-012",
+                            "previous_until": past}]},
+    }, {})
+    sources = SourceBook.from_config(config.sources)
+    for token in ("new-prom-token-0123", "old-prom-token-0123"):
+        assert sources.identify(request(Authorization=f"Bearer {token}"), BODY) == "prometheus"
+    assert sources.identify(request(Authorization="Bearer new-zbx-token-01234"), BODY) == "zabbix"
+    with pytest.raises(AuthFailure):
+        sources.identify(request(Authorization="Bearer old-zbx-token-01234"), BODY)
+    tokens = TokenBook.from_config(config.api.tokens)
+    assert tokens.check("new-api-token-0123") == tokens.check("old-api-token-0123") == "desk"
+    assert tokens.scopes_of("desk") == {"read", "act"}
+    assert tokens.check("new-gone-token-012") == "gone" and tokens.check("old-gone-token-012") is None
+    # an overlap ending while the process runs ends then, without a reload
+    tokens.until["old-api-token-0123"] = datetime.now(timezone.utc) - timedelta(seconds=1)
+    assert tokens.check("old-api-token-0123") is None
+
+
+def test_the_overlap_end_is_a_time_with_its_zone():
+    from opsroom.config import ConfigError
+
+    for value, message in (("tomorrow", "not a time"), ("2026-11-30T14:00:00", "give the time zone")):
+        with pytest.raises(ConfigError) as error:
+            parse_config({"api": {"tokens": [{"name": "desk", "token": "new-api-token-0123", "previous_token": "x" * 20,
+                                              "previous_until": value}]}}, {})
+        assert any(p.path == "api.tokens[0].previous_until" and message in p.message for p in error.value.problems)
+
+
 def test_api_tokens_pass_only_with_the_scope_asked_and_a_refusal_names_it(caplog):
     tokens = parse_config({"api": {"tokens": [
         {"name": "old", "token": "old-token-0123456789"},  # configured before scopes: read

@@ -27,8 +27,12 @@ def escalations(events):
 
 
 def is_page(number: int):
+    """A page about the ticket: a page of its own, or a line of the list (pages within a window share one message)."""
     def predicate(room_id, event):
-        return event.get("type") == "m.room.message" and f"You are called for #{number}" in body(event)
+        text = body(event)
+        return event.get("type") == "m.room.message" and (
+            f"You are called for #{number}" in text or ("You are called for these tickets" in text and f"#{number} in " in text)
+        )
 
     return predicate
 
