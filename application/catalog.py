@@ -27,6 +27,7 @@ from application.policy import CatalogAction, Refusal, catalog_refusal
 from catalog import store
 from catalog.entries import KIND_BY_NAME, KINDS, MASK, Entry, document_of, jsonable, masked
 from catalog.provisioning import Validator
+from catalog.sealing import PLAIN, Sealer
 from common.schema import Problem
 
 
@@ -115,9 +116,10 @@ def _relative(problems: list[Problem], prefix: str | None) -> list[Problem]:
 class CatalogService:
     """The catalog's write path under the policy; ``validate`` checks a catalog document."""
 
-    def __init__(self, pool: asyncpg.Pool, validate: Validator) -> None:
+    def __init__(self, pool: asyncpg.Pool, validate: Validator, sealer: Sealer = PLAIN) -> None:
         self.pool = pool
         self.validate = validate
+        self.sealer = sealer
 
     @staticmethod
     def kinds() -> list[str]:
@@ -198,6 +200,8 @@ class CatalogService:
             if action is CatalogAction.UPDATE:
                 assert row is not None
                 body = unmasked(body, row.body)
+            if body is not None:  # stored as it will be kept: compared secrets hashed, read-back ones sealed
+                body = self.sealer.seal(kind, body)
             active = [Entry(r.kind, r.key, r.body, r.position) for r in rows if r.active and not (r.kind == kind and r.key == key)]
             position = row.position if row is not None else await store.next_position(conn, kind)
             if action in (CatalogAction.CREATE, CatalogAction.UPDATE):
