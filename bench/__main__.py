@@ -21,6 +21,7 @@ BENCHMARKS = {
     "reports": "bench.reports",
     "portal": "bench.portal",
     "portal_live": "bench.portal_live",
+    "catalog": "bench.catalog",
 }
 
 
