@@ -20,6 +20,7 @@ BENCHMARKS = {
     "e2ee_memory": "bench.e2ee_memory",
     "reports": "bench.reports",
     "portal": "bench.portal",
+    "catalog": "bench.catalog",
 }
 
 
