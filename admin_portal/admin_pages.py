@@ -49,5 +49,13 @@ async def show_audit(request: web.Request) -> web.StreamResponse:
     rows = await store.audit_page(context.pool, before=before, limit=AUDIT_PAGE + 1, actor=actor, action=action)
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
+    changes_before_text = request.query.get("changes_before", "")
+    changes: list[dict] = []
+    if context.catalog is not None:
+        changes = await context.catalog.changes(limit=AUDIT_PAGE + 1,
+                                                before_id=int(changes_before_text) if changes_before_text.isdigit() else None)
+    more_changes = len(changes) > AUDIT_PAGE
+    changes = changes[:AUDIT_PAGE]
     return render(request, "audit.html", title=gettext(request, N_("Audit log")), rows=rows,
-                  next_before=rows[-1].id if more and rows else None, actor=actor or "", action=action or "")
+                  next_before=rows[-1].id if more and rows else None, actor=actor or "", action=action or "",
+                  changes=changes, changes_before=changes[-1]["id"] if more_changes and changes else None)

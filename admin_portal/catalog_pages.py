@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from admin_portal.auth_pages import require
+from admin_portal.catalog_edit import notice_text, origins
 from admin_portal.context import gettext, portal, render
 from application import read_models
 from application.catalog_views import SampleAlarm, chain_timeline, explain_route, severities_shown
@@ -41,10 +42,11 @@ def _rules(request: web.Request) -> Any:
 
 async def list_rooms(request: web.Request, *, route: Any = None, alarm_text: str = "", problem: str | None = None,
                      status: int = 200) -> web.StreamResponse:
-    _reader(request)
+    visitor = _reader(request)
     rules = _rules(request)
     return render(request, "rooms.html", status=status, title=gettext(request, N_("Rooms and staff")), rooms=rules.rooms,
-                  route=route, alarm_text=alarm_text, problem=problem)
+                  route=route, alarm_text=alarm_text, problem=problem, entries=await origins(request, "rooms"),
+                  may_edit=visitor.is_admin, notice=notice_text(request))
 
 
 def parse_alarm(text: str) -> SampleAlarm:
@@ -87,7 +89,7 @@ async def route_alarm(request: web.Request) -> web.StreamResponse:
 
 
 async def show_room(request: web.Request) -> web.StreamResponse:
-    _reader(request)
+    visitor = _reader(request)
     rules = _rules(request)
     room = rules.find_room(request.match_info["key"])
     if room is None:
@@ -95,12 +97,14 @@ async def show_room(request: web.Request) -> web.StreamResponse:
     async with portal(request).pool.acquire() as conn:
         silences = await read_models.silences_in_force(conn, [room.key], datetime.now(timezone.utc))
         monitors = await read_models.monitors(conn, room.key)
+    entries = await origins(request, "rooms")
     return render(request, "room.html", title=room.name, room=room, silences=silences, monitors=monitors,
-                  regulation=room.regulation)
+                  regulation=room.regulation, entry=entries.get(("rooms", room.key)), may_edit=visitor.is_admin,
+                  notice=notice_text(request))
 
 
 async def list_regulations(request: web.Request) -> web.StreamResponse:
-    _reader(request)
+    visitor = _reader(request)
     rules = _rules(request)
     names = sorted({room.regulation for room in rules.rooms} | set(getattr(rules, "regulations", {}) or {}))
     regulations = []
@@ -115,21 +119,24 @@ async def list_regulations(request: web.Request) -> web.StreamResponse:
         if len(named) < len(SEVERITIES):
             chains.append((None, chain_timeline(regulation, "unclaimed"), chain_timeline(regulation, "unresolved")))
         regulations.append((name, regulation, chains, [room for room in rules.rooms if room.regulation == name]))
-    return render(request, "regulations.html", title=gettext(request, N_("Regulations")), regulations=regulations)
+    return render(request, "regulations.html", title=gettext(request, N_("Regulations")), regulations=regulations,
+                  entries=await origins(request, "regulations"), may_edit=visitor.is_admin, notice=notice_text(request))
 
 
 async def list_maintenance(request: web.Request) -> web.StreamResponse:
-    _reader(request)
+    visitor = _reader(request)
     rules = _rules(request)
     async with portal(request).pool.acquire() as conn:
         silences = await read_models.silences_in_force(conn, [room.key for room in rules.rooms], datetime.now(timezone.utc))
     return render(request, "maintenance.html", title=gettext(request, N_("Maintenance windows and silences")),
-                  windows=rules.maintenance, silences=silences, room_names={room.key: room.name for room in rules.rooms})
+                  windows=rules.maintenance, silences=silences, room_names={room.key: room.name for room in rules.rooms},
+                  entries=await origins(request, "maintenance"), may_edit=visitor.is_admin, notice=notice_text(request))
 
 
 async def list_checks(request: web.Request) -> web.StreamResponse:
-    _reader(request)
+    visitor = _reader(request)
     async with portal(request).pool.acquire() as conn:
         monitors = await read_models.monitors(conn)
     return render(request, "checks.html", title=gettext(request, N_("Checks and heartbeats")), monitors=monitors,
-                  now=datetime.now(timezone.utc))
+                  now=datetime.now(timezone.utc), entries=await origins(request, "checks", "heartbeats"),
+                  may_edit=visitor.is_admin, notice=notice_text(request))

@@ -12,12 +12,15 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 import jinja2
+from babel.dates import format_date
 from markupsafe import Markup
 from aiohttp import web
 
 from admin_portal import languages as language_choice
 from admin_portal.access import RoleResolver, Visitor
+from application.catalog import CatalogService
 from application.domain import Domain
+from common.languages import LOCALES, SOURCE_LANGUAGE
 from common.secrets import SecretBox
 from application.tickets import TicketActions
 from knowledge.service import KnowledgeBase
@@ -55,6 +58,10 @@ class PortalContext:
     # the application layer: the live catalog's rules, and the steps people take
     domain: Domain | None = None
     actions: TicketActions | None = None
+    # the catalog's write path (rooms, staff, regulations, sources, tokens, ...), and a wait until
+    # this process runs the catalog just changed (so the page after a change shows it)
+    catalog: CatalogService | None = None
+    catalog_settled: Callable[[], Awaitable[None]] | None = None
     # the knowledge base (articles, versions, attachments)
     knowledge: KnowledgeBase | None = None
     # reports: the service that builds them, and who may ask for which rooms
@@ -84,7 +91,7 @@ class PortalContext:
         environment = self.environments.get(language)
         if environment is None:
             environment = page_environment(language, "portal")
-            environment.filters["when"] = format_time
+            environment.filters["when"] = lambda value: format_time(value, language)
             environment.filters["browser"] = browser_name
             environment.globals["span"] = span
             environment.globals["deadline_left"] = lambda *args: deadline_left(translations(language).gettext, *args)
@@ -151,11 +158,15 @@ def deadline_left(gettext: Callable[[str], str], kind: str | None, due_at: datet
     return Markup('<span class="left %s" title="%s">%s</span>') % (level, format_time(due_at), text % {"time": span(left)})
 
 
-def format_time(value: datetime | None) -> str:
-    """Times in UTC, to the minute, with the zone named (people are in several zones)."""
+def format_time(value: datetime | None, language: str = SOURCE_LANGUAGE) -> str:
+    """Times in UTC, to the minute, with the zone named (people are in several zones); the date
+    as the reader's language writes it (ISO in English)."""
     if value is None:
         return "–"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    moment = value.astimezone(timezone.utc)
+    if language == SOURCE_LANGUAGE or language not in LOCALES:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"{format_date(moment.date(), 'medium', locale=LOCALES[language])} {moment.strftime('%H:%M')} UTC"
 
 
 def portal(request: web.Request) -> PortalContext:

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from admin_portal import (
-    admin_pages, auth_pages, catalog_pages, dashboard_pages, kb_pages, middleware, report_pages, ticket_pages,
+    admin_pages, auth_pages, catalog_edit, catalog_pages, dashboard_pages, kb_pages, middleware, report_pages, ticket_pages,
 )
 from admin_portal.context import PORTAL, PREFIX, PortalContext
 
@@ -40,7 +40,21 @@ def build(context: PortalContext) -> web.Application:
     router.add_post("/account/two-factor/remove", auth_pages.remove_two_factor)
     router.add_get("/rooms", catalog_pages.list_rooms)
     router.add_post("/rooms/route", catalog_pages.route_alarm)
+    router.add_get("/rooms/new", catalog_edit.new_room)
+    router.add_post("/rooms/new", catalog_edit.save_room)
     router.add_get("/rooms/{key}", catalog_pages.show_room)
+    router.add_get("/rooms/{key}/edit", catalog_edit.edit_room)
+    router.add_post("/rooms/{key}/edit", catalog_edit.save_room)
+    router.add_get("/people", catalog_edit.list_people)
+    router.add_get("/sources", catalog_edit.show_sources)
+    router.add_post("/sources/new", catalog_edit.create_credential)
+    router.add_post("/sources/{kind}/{key}/rotate", catalog_edit.rotate_credential)
+    router.add_get("/catalog/{kind}/new", catalog_edit.new_entry)
+    router.add_post("/catalog/{kind}/new", catalog_edit.save_entry)
+    router.add_get("/catalog/{kind}/{key}", catalog_edit.show_entry)
+    router.add_post("/catalog/{kind}/{key}", catalog_edit.save_entry)
+    router.add_post("/catalog/{kind}/{key}/retire", catalog_edit.retire_entry)
+    router.add_post("/catalog/{kind}/{key}/restore", catalog_edit.retire_entry)
     router.add_get("/regulations", catalog_pages.list_regulations)
     router.add_get("/maintenance", catalog_pages.list_maintenance)
     router.add_get("/checks", catalog_pages.list_checks)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from admin_portal.access import Visitor
 from admin_portal.auth_pages import require
-from admin_portal.context import file_response, format_time, gettext, portal, redirect, render
+from admin_portal.context import file_response, format_time, gettext, language_of, portal, redirect, render
 from admin_portal.timeline import timeline_html
 from application import read_models
 from application.policy import visible_rooms
@@ -147,7 +147,7 @@ async def show_ticket(request: web.Request, *, message: str | None = None, probl
         detail=detail, ticket=detail.ticket, events=events, cut=cut, files=files, room=room,
         staff=[member for member in (room.staff if room else []) if member.user != detail.ticket.responsible],
         level=visitor.rooms.get(detail.ticket.room_key), message=message, problem=problem,
-        now=datetime.now(timezone.utc), timeline=timeline_html(events, lambda text: gettext(request, text), format_time),
+        now=datetime.now(timezone.utc), timeline=timeline_html(events, lambda text: gettext(request, text), lambda value: format_time(value, language_of(request))),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
@@ -27,6 +27,7 @@ from application.policy import CatalogAction, Refusal, catalog_refusal
 from catalog import store
 from catalog.entries import KIND_BY_NAME, KINDS, MASK, Entry, document_of, jsonable, masked
 from catalog.provisioning import Validator
+from catalog.sealing import PLAIN, Sealer
 from common.schema import Problem
 
 
@@ -115,9 +116,10 @@ def _relative(problems: list[Problem], prefix: str | None) -> list[Problem]:
 class CatalogService:
     """The catalog's write path under the policy; ``validate`` checks a catalog document."""
 
-    def __init__(self, pool: asyncpg.Pool, validate: Validator) -> None:
+    def __init__(self, pool: asyncpg.Pool, validate: Validator, sealer: Sealer = PLAIN) -> None:
         self.pool = pool
         self.validate = validate
+        self.sealer = sealer
 
     @staticmethod
     def kinds() -> list[str]:
@@ -149,6 +151,25 @@ class CatalogService:
     async def restore(self, actor: Actor, kind: str, key: str) -> CatalogOutcome:
         return await self._change(actor, CatalogAction.RESTORE, kind, key, None)
 
+    async def rotate(self, actor: Actor, kind: str, key: str, new_token: str, until: datetime) -> CatalogOutcome:
+        """A new bearer token for a source or an API token; the one it replaces is still accepted
+        until ``until`` (``previous_token``/``previous_until``; an ``until`` already past: not at all).
+        Refused like any update (administrators; not entries of the file); edited meanwhile: CONFLICT."""
+        if kind not in ("sources", "api_tokens"):
+            return CatalogOutcome(Status.NOT_FOUND, message=f"{kind} entries have no token to rotate")
+        async with self.pool.acquire() as conn:
+            row = await store.row(conn, kind, key)
+        if row is None or not row.active:
+            return CatalogOutcome(Status.NOT_FOUND, message=f"no {kind} entry {key!r}")
+        body = dict(row.body)
+        old = body.get("token")
+        body["token"] = new_token
+        body.pop("previous_token", None)
+        body.pop("previous_until", None)
+        if old and until > datetime.now(timezone.utc):
+            body["previous_token"], body["previous_until"] = old, until.isoformat(timespec="seconds")
+        return await self.update(actor, kind, key, body, base_version=row.version)
+
     async def _change(self, actor: Actor, action: CatalogAction, kind: str, key: str, body: Any,
                       *, base_version: int | None = None) -> CatalogOutcome:
         refusal = catalog_refusal(actor, action, kind)
@@ -179,6 +200,8 @@ class CatalogService:
             if action is CatalogAction.UPDATE:
                 assert row is not None
                 body = unmasked(body, row.body)
+            if body is not None:  # stored as it will be kept: compared secrets hashed, read-back ones sealed
+                body = self.sealer.seal(kind, body)
             active = [Entry(r.kind, r.key, r.body, r.position) for r in rows if r.active and not (r.kind == kind and r.key == key)]
             position = row.position if row is not None else await store.next_position(conn, kind)
             if action in (CatalogAction.CREATE, CatalogAction.UPDATE):

@@ -23,6 +23,7 @@ import asyncpg
 
 from catalog import store
 from catalog.entries import Entry, document_of, masked
+from catalog.sealing import PLAIN, Sealer
 from common.schema import Problem, SchemaError
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def active_entries(rows: list[store.Row]) -> list[Entry]:
 
 
 async def apply_file(conn: asyncpg.Connection, declared: list[Entry], *, provisioned_from: str,
-                     validate: Validator) -> Applied:
+                     validate: Validator, sealer: Sealer = PLAIN) -> Applied:
     """Make the file-origin rows what ``declared`` says; see the module's invariants."""
     applied = Applied()
     async with conn.transaction():
@@ -88,7 +89,8 @@ async def apply_file(conn: asyncpg.Connection, declared: list[Entry], *, provisi
                 changes.append(("created", entry, None, entry.body))
             elif not row.active:
                 changes.append(("restored", entry, row.body, entry.body))
-            elif row.body != entry.body or row.position != entry.position or row.origin != "file" \
+            elif sealer.comparable(row.kind, row.body) != sealer.comparable(entry.kind, entry.body) \
+                    or row.position != entry.position or row.origin != "file" \
                     or row.provisioned_from != provisioned_from:
                 changes.append(("updated", entry, row.body, entry.body))
         for row in existing.values():
@@ -101,16 +103,16 @@ async def apply_file(conn: asyncpg.Connection, declared: list[Entry], *, provisi
         for action, item, before, after in changes:
             if action == "created":
                 assert isinstance(item, Entry)
-                await store.insert(conn, kind=item.kind, key=item.key, body=item.body, position=item.position,
+                await store.insert(conn, kind=item.kind, key=item.key, body=sealer.seal(item.kind, item.body), position=item.position,
                                    origin="file", provisioned_from=provisioned_from, by=FILE_ACTOR)
             elif action == "retired":
                 await store.retire(conn, kind=item.kind, key=item.key, by=FILE_ACTOR)
             else:
                 assert isinstance(item, Entry)
-                await store.update(conn, kind=item.kind, key=item.key, body=item.body, position=item.position,
+                await store.update(conn, kind=item.kind, key=item.key, body=sealer.seal(item.kind, item.body), position=item.position,
                                    origin="file", provisioned_from=provisioned_from, by=FILE_ACTOR)
             getattr(applied, action).append((item.kind, item.key))
-            if action == "updated" and before == after:
+            if action == "updated" and sealer.comparable(item.kind, before) == sealer.comparable(item.kind, after):
                 continue  # moved or taken over by the file: nothing to tell in the audit
             await store.record_change(conn, catalog_version=applied.version, actor=FILE_ACTOR, face="file",
                                       kind=item.kind, key=item.key, action=action,
@@ -121,10 +123,12 @@ async def apply_file(conn: asyncpg.Connection, declared: list[Entry], *, provisi
     return applied
 
 
-async def load(conn: asyncpg.Connection) -> tuple[list[Entry], list[Entry], int]:
-    """The active entries, the retired ones and the catalog's version, read in one snapshot."""
+async def load(conn: asyncpg.Connection, sealer: Sealer = PLAIN) -> tuple[list[Entry], list[Entry], int]:
+    """The active entries, the retired ones and the catalog's version, read in one snapshot;
+    read-back secrets opened (compared ones stay hashed: the credential books take them so)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await store.rows(conn)
         version = await store.version(conn)
-    retired = [Entry(row.kind, row.key, row.body, row.position) for row in rows if not row.active]
-    return active_entries(rows), retired, version
+    retired = [Entry(row.kind, row.key, sealer.open(row.kind, row.body), row.position) for row in rows if not row.active]
+    active = [Entry(row.kind, row.key, sealer.open(row.kind, row.body), row.position) for row in rows if row.active]
+    return active, retired, version

@@ -14,6 +14,6 @@ Language = Literal["en", "cs", "pl", "ru", "hr", "zh"]
 KNOWN: tuple[str, ...] = get_args(Language)
 SOURCE_LANGUAGE = "en"
 # each language in its own name, for language menus
-NAMES: dict[str, str] = {"en": "English", "cs": "Čeština", "pl": "Polski", "ru": "Русский", "hr": "Hrvatski", "zh": "中文"}
+NAMES: dict[str, str] = {"en": "English", "cs": "Čeština", "pl": "Polski", "ru": "Русский", "hr": "Hrvatski", "zh": "简体中文"}
 # Babel/CLDR locale of each language (dates, numbers, plural rules)
 LOCALES: dict[str, str] = {"en": "en", "cs": "cs_CZ", "pl": "pl_PL", "ru": "ru_RU", "hr": "hr_HR", "zh": "zh_Hans_CN"}

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,27 +38,33 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TokenBook:
-    """Names by token. ``check`` compares against every token, so timing tells nothing."""
+    """Names by token digest (no token is kept, only its SHA-256). ``check`` compares against
+    every token, so timing tells nothing."""
 
     kind: str  # "source" or "API caller", for messages
-    tokens: dict[str, str]  # token -> name
+    tokens: dict[bytes, str]  # SHA-256 of the token -> name (a str key is a token, digested here)
     failures: Counter[str] = field(default_factory=Counter)  # by reason, exposed in /healthz
     # name -> scopes; a name not listed has the default scopes (what tokens could do before scopes)
     scopes: dict[str, frozenset[str]] = field(default_factory=dict)
     # token -> when it stops being accepted (a token rotated out, during its overlap)
-    until: dict[str, datetime] = field(default_factory=dict)
+    until: dict[bytes, datetime] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, tokens: Iterable[ApiToken]) -> TokenBook:
         tokens = list(tokens)
-        book = {entry.token.reveal(): entry.name for entry in tokens}
+        book = {credential_digest(entry.token.reveal()): entry.name for entry in tokens}
         until = {}
         for entry in tokens:
             ends = previous_accepted(entry.previous_until)
             if entry.previous_token is not None and ends is not None:
-                book.setdefault(entry.previous_token.reveal(), entry.name)
-                until[entry.previous_token.reveal()] = ends
+                previous = credential_digest(entry.previous_token.reveal())
+                book.setdefault(previous, entry.name)
+                until[previous] = ends
         return cls("API caller", book, scopes={entry.name: frozenset(entry.scopes) for entry in tokens}, until=until)
+
+    def __post_init__(self) -> None:
+        self.tokens = {key if isinstance(key, bytes) else credential_digest(key): name for key, name in self.tokens.items()}
+        self.until = {key if isinstance(key, bytes) else credential_digest(key): ends for key, ends in self.until.items()}
 
     def scopes_of(self, name: str) -> frozenset[str]:
         return self.scopes.get(name, frozenset(DEFAULT_SCOPES))
@@ -65,9 +72,9 @@ class TokenBook:
     def check(self, presented: str | None) -> str | None:
         found = None
         now = datetime.now(timezone.utc)
-        for token, name in self.tokens.items():
-            if presented is not None and _same(token.encode(), header_bytes(presented)):
-                ends = self.until.get(token)
+        for digest, name in self.tokens.items():
+            if presented is not None and _matches(digest, header_bytes(presented)):
+                ends = self.until.get(digest)
                 if ends is None or now < ends:
                     found = name
         return found
@@ -130,6 +137,23 @@ def _same(secret: bytes, presented: bytes) -> bool:
     return hmac.compare_digest(hashlib.sha256(secret).digest(), hashlib.sha256(presented).digest())
 
 
+def _matches(digest: bytes, presented: bytes) -> bool:
+    """Whether ``presented`` is the credential whose SHA-256 is ``digest`` (constant time)."""
+    return hmac.compare_digest(digest, hashlib.sha256(presented).digest())
+
+
+HASHED_CREDENTIAL = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def credential_digest(value: str) -> bytes:
+    """The SHA-256 of a configured credential that is only compared (token, basic password,
+    routing key). A value written ``sha256:<64 hex digits>`` (how the catalog stores them, and
+    how a file may give them) is that digest already."""
+    if HASHED_CREDENTIAL.match(value):
+        return bytes.fromhex(value.removeprefix("sha256:"))
+    return hashlib.sha256(value.encode()).digest()
+
+
 def sign(secret: bytes | str, body: bytes) -> str:
     """The signature header value a sender computes: ``sha256=<hex HMAC-SHA256 of the raw body>``."""
     key = secret.encode() if isinstance(secret, str) else secret
@@ -139,19 +163,19 @@ def sign(secret: bytes | str, body: bytes) -> str:
 @dataclass(frozen=True)
 class SourceCredentials:
     name: str
-    token: bytes | None = None
-    basic: tuple[bytes, bytes] | None = None  # username, password
-    hmac_secret: bytes | None = None
+    token: bytes | None = None  # SHA-256 of the bearer token
+    basic: tuple[bytes, bytes] | None = None  # username, SHA-256 of the password
+    hmac_secret: bytes | None = None  # the key itself: signatures are computed with it
     hmac_header: str | None = None
-    routing_key: bytes | None = None
-    # the bearer token before the last rotation and when it stops being accepted
+    routing_key: bytes | None = None  # SHA-256 of the routing key
+    # the bearer token before the last rotation (its SHA-256) and when it stops being accepted
     previous_token: bytes | None = None
     previous_until: datetime | None = None
 
     def takes_token(self, token: bytes) -> bool:
         """This source's bearer token, or its previous one during the rotation's overlap (both compared)."""
-        current = self.token is not None and _same(self.token, token)
-        previous = self.previous_token is not None and _same(self.previous_token, token)
+        current = self.token is not None and _matches(self.token, token)
+        previous = self.previous_token is not None and _matches(self.previous_token, token)
         return current or (previous and self.previous_until is not None and datetime.now(timezone.utc) < self.previous_until)
 
     @classmethod
@@ -159,12 +183,12 @@ class SourceCredentials:
         ends = previous_accepted(source.previous_until)
         return cls(
             name=source.name,
-            token=source.token.reveal().encode() if source.token else None,
-            basic=(source.basic.username.encode(), source.basic.password.reveal().encode()) if source.basic else None,
+            token=credential_digest(source.token.reveal()) if source.token else None,
+            basic=(source.basic.username.encode(), credential_digest(source.basic.password.reveal())) if source.basic else None,
             hmac_secret=source.hmac.secret.reveal().encode() if source.hmac else None,
             hmac_header=source.hmac.header.lower() if source.hmac else None,
-            routing_key=source.routing_key.reveal().encode() if source.routing_key else None,
-            previous_token=source.previous_token.reveal().encode() if source.previous_token and ends else None,
+            routing_key=credential_digest(source.routing_key.reveal()) if source.routing_key else None,
+            previous_token=credential_digest(source.previous_token.reveal()) if source.previous_token and ends else None,
             previous_until=ends,
         )
 
@@ -243,7 +267,7 @@ class SourceBook:
                 }))
         if routing_key is not None:
             key = routing_key.encode()
-            presented.append(("routing_key", {s.name for s in self.sources if s.routing_key is not None and _same(s.routing_key, key)}))
+            presented.append(("routing_key", {s.name for s in self.sources if s.routing_key is not None and _matches(s.routing_key, key)}))
         if not presented:
             raise self._failed(request, AuthFailure("missing"))
         unmatched = tuple(method for method, names in presented if not names)
@@ -269,7 +293,7 @@ class SourceBook:
                 return "basic", set()
             return "basic", {
                 s.name for s in self.sources
-                if s.basic is not None and (_same(s.basic[0], username) & _same(s.basic[1], password))
+                if s.basic is not None and (_same(s.basic[0], username) & _matches(s.basic[1], password))
             }
         return "scheme", set()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
@@ -19,11 +18,11 @@ from knowledge import store
 from knowledge.markdown import to_html
 from knowledge.service import Viewer
 from knowledge.text import LANGUAGES
+from texts.i18n import negotiate
 from texts.pages import page_environment
 
 STYLE_SHEET = Path(__file__).with_name("static") / "kb_board.css"
 PAGE_SIZE = 50
-BOARD_TEMPLATES = web.AppKey("kb_board_templates", jinja2.Environment)
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -33,7 +32,6 @@ HEADERS = {
 
 
 def setup(app: web.Application) -> None:
-    app[BOARD_TEMPLATES] = page_environment("en")  # the board's texts go through the shared catalogues
     app.router.add_get("/kb", index)
     app.router.add_get("/kb/board.css", style_sheet)
     app.router.add_get("/kb/{slug}", article_page)
@@ -52,7 +50,10 @@ def preferred_language(request: web.Request) -> str:
 
 
 def _page(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
-    html = request.app[BOARD_TEMPLATES].get_template(template).render(**values)
+    """The board's own texts in the reader's language (``?lang=``, Accept-Language; a shipped one),
+    the articles in theirs."""
+    environment = page_environment(negotiate(request.query.get("lang"), request.headers.get("Accept-Language")))
+    html = environment.get_template(template).render(**values)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 

@@ -38,12 +38,13 @@ from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
 from catalog import store as catalog_store
 from catalog.provisioning import CatalogProblems
+from catalog.sealing import Sealer
 from common.schema import Problem
 from common.secrets import SecretBox, SecretKeyError, load_key
 from opsroom.config import Config, ConfigError, read_config
 from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
-from opsroom.provision import Catalog, apply_file_of, provision, validator
+from opsroom.provision import Catalog, apply_file_of, provision, sealer_for, validator
 from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
 from reports.access import ReportAccess
@@ -143,6 +144,8 @@ class Opsroom:
         self._started_at = time.monotonic()
         self._stopped = False
         self.catalog_version = 0
+        # catalog secrets at rest: OPSROOM_SECRET_KEY (`opsroom up` sets its data directory's key)
+        self.sealer: Sealer = sealer_for(os.environ)
         self.retired_rooms: tuple[Any, ...] = ()
         self.catalog: CatalogWatcher | None = None
         self._room_changes: list[asyncio.Task[None]] = []
@@ -215,7 +218,7 @@ class Opsroom:
             knowledge=self.knowledge,
             reports=self.reports,
         )
-        self.intake.catalog = CatalogService(self.pool, validator(config))
+        self.intake.catalog = CatalogService(self.pool, validator(config), self.sealer)
         self.monitors = MonitorService(self.pool, self.domain.alarms, config.checks, config.heartbeats)
         self.intake.monitors = self.monitors
         self.intake.alarms = AlarmBatcher(self.pool, self.domain.alarms)
@@ -239,6 +242,7 @@ class Opsroom:
             self.workers = WorkerPool(config, count=self._worker_count - 1, host=config.http.host, port=self.http.port,
                                       relay_path=self.http.unix_path)
             self.workers.catalog_version, self.workers.retired_rooms = self.catalog_version, tuple(self.retired_rooms)
+            self.workers.sealer = self.sealer
             await self.workers.start()
         await self.bot.start()
         await self.dispatcher.start()
@@ -254,7 +258,7 @@ class Opsroom:
         if config.mail.imap:
             self.mail_intake = MailIntake(config.mail.imap, self.pool, MailIngest(self.domain.by_people))
             await self.mail_intake.start()
-        self.catalog = CatalogWatcher(self.dsn, config, self.catalog_version, self.apply_catalog)
+        self.catalog = CatalogWatcher(self.dsn, config, self.catalog_version, self.apply_catalog, sealer=self.sealer)
         self.catalog.start()
 
     async def apply_catalog(self, catalog: Catalog) -> None:
@@ -305,7 +309,7 @@ class Opsroom:
         """Apply the configuration file again (SIGHUP); every process follows through the database."""
         try:
             config = self.read_file()
-            applied = await apply_file_of(self.dsn, config)
+            applied = await apply_file_of(self.dsn, config, self.sealer)
         except (ConfigError, CatalogProblems) as error:
             log.error("reload: the configuration file was not applied: %s", "; ".join(str(p) for p in error.problems))
             return
@@ -321,7 +325,7 @@ class Opsroom:
 
     async def _provision(self) -> None:
         """The file's catalog applied to the catalog rows; the running catalog is the rows'."""
-        catalog = await provision(self.dsn, self.config)
+        catalog = await provision(self.dsn, self.config, self.sealer)
         self.catalog_version = catalog.version
         self.retired_rooms = catalog.retired_rooms
         if catalog.config is self.config and not catalog.retired_rooms:
@@ -367,6 +371,8 @@ class Opsroom:
             actions=self.intake.actions if self.intake else TicketActions(self.domain),
             server_name=config.server_name,
             box=self.secret_box,
+            catalog=self.intake.catalog if self.intake else None,
+            catalog_settled=self.catalog_settled,
             public_url=config.http.public_url,
             health=self.health,
             reports=self.reports,

@@ -170,10 +170,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     dsn = _database_url(args)
     if not dsn:
         return 2
-    from opsroom.provision import export
+    from opsroom.provision import export, sealer_for
 
     try:
-        text = asyncio.run(export(dsn))
+        data_dir = Path(args.data_dir)
+        up_key = (data_dir / "postgres" / "data").is_dir() and not args.config
+        text = asyncio.run(export(dsn, sealer_for(os.environ, data_dir.resolve() if up_key else None)))
     except Exception as error:  # connection refused, authentication, not migrated
         print(f"cannot read the catalog: {type(error).__name__}: {error}".replace(dsn, "***"), file=sys.stderr)
         return 1
@@ -184,8 +186,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 def _reload(args: argparse.Namespace) -> int:
     """Through the database: the file is checked and applied here, the processes follow the
     catalog's version within a moment (no signal, no process ID needed)."""
-    from opsroom.provision import apply_file_of
+    from opsroom.provision import apply_file_of, sealer_for
     from catalog.provisioning import CatalogProblems
+    from common.secrets import SecretKeyError
 
     up_data = Path(args.data_dir) / "postgres" / "data"
     try:
@@ -197,20 +200,25 @@ def _reload(args: argparse.Namespace) -> int:
             layout = Layout(Path(args.data_dir).resolve())
             config = load_config(Path(args.config) if args.config else None, layout, os.environ).config
             dsn: str | None = EmbeddedPostgres(layout.postgres).dsn("opsroom")
+            sealer = sealer_for(os.environ, layout.root)
         elif args.config:
             config = read_config(Path(args.config))
             dsn = config.database.url.reveal() if config.database.url else os.environ.get("OPSROOM_DATABASE_URL")
+            sealer = sealer_for(os.environ)
         else:
             print("config reload: give --config FILE (or the --data-dir of `opsroom up`)", file=sys.stderr)
             return 2
     except ConfigError as error:
         print_problems(error.problems, args.config or "configuration")
         return 2
+    except SecretKeyError as error:
+        print(f"secret key: {error}", file=sys.stderr)
+        return 2
     if not dsn:
         print("database.url: required (in --config FILE or OPSROOM_DATABASE_URL)", file=sys.stderr)
         return 2
     try:
-        applied = asyncio.run(apply_file_of(dsn, config))
+        applied = asyncio.run(apply_file_of(dsn, config, sealer))
     except CatalogProblems as error:
         print_problems(error.problems, f"{args.config or 'configuration'} (with the catalog's database entries)")
         return 2

@@ -23,6 +23,7 @@ from typing import Awaitable, Callable
 import asyncpg
 
 from catalog import provisioning, store
+from catalog.sealing import PLAIN, Sealer
 from opsroom.config import Config, ConfigError
 from opsroom.provision import Catalog, config_with, retired_rooms
 from storage.pool import connect
@@ -38,8 +39,10 @@ Apply = Callable[[Catalog], Awaitable[None]]
 class CatalogWatcher:
     """Follows the catalog's version; ``apply`` gets each new catalog (its config on ``base``'s settings)."""
 
-    def __init__(self, dsn: str, base: Config, version: int, apply: Apply, *, poll_every: float = POLL_EVERY) -> None:
+    def __init__(self, dsn: str, base: Config, version: int, apply: Apply, *, poll_every: float = POLL_EVERY,
+                 sealer: Sealer = PLAIN) -> None:
         self.dsn = dsn
+        self.sealer = sealer
         self.base = base
         self.version = version
         self._apply = apply
@@ -87,7 +90,7 @@ class CatalogWatcher:
         """Apply the catalog if its version moved."""
         if await store.version(conn) == self.version:
             return
-        active, retired, version = await provisioning.load(conn)
+        active, retired, version = await provisioning.load(conn, self.sealer)
         if version == self.version:
             return
         try:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 import yaml
 
 from catalog import provisioning
 from catalog.entries import Entry, document_of, entries_of, without_catalog
+from catalog.sealing import PLAIN, Sealer
+from common.secrets import SecretBox, SecretKeyError, load_key
 from common.schema import Problem, load
 from opsroom.config import Config, ConfigError, carried, parse_config
 from rooms.model import TopicRoom
@@ -88,19 +91,31 @@ def retired_rooms(entries: list[Entry]) -> tuple[TopicRoom, ...]:
     return tuple(rooms)
 
 
-async def apply_file_of(dsn: str, config: Config) -> provisioning.Applied:
+def sealer_for(environ: Mapping[str, str], data_dir: Path | None = None) -> Sealer:
+    """Catalog secrets are sealed with the secret key of the environment (or the data directory
+    of ``opsroom up``); without one, read-back secrets stay plain (with a warning)."""
+    try:
+        return Sealer(SecretBox(load_key(environ, data_dir)))
+    except SecretKeyError as error:
+        if environ.get("OPSROOM_SECRET_KEY") or environ.get("OPSROOM_SECRET_KEY_FILE"):
+            raise  # a key was meant: never fall back to plain
+        log.debug("catalog: %s", error)
+        return PLAIN
+
+
+async def apply_file_of(dsn: str, config: Config, sealer: Sealer = PLAIN) -> provisioning.Applied:
     """Apply a configuration file's catalog (``opsroom config reload``, SIGHUP); processes follow."""
     conn = await connect(dsn)
     try:
-        return await _apply(conn, config)
+        return await _apply(conn, config, sealer)
     finally:
         await conn.close()
 
 
-async def _apply(conn: Any, config: Config) -> provisioning.Applied:
+async def _apply(conn: Any, config: Config, sealer: Sealer) -> provisioning.Applied:
     applied = await provisioning.apply_file(
         conn, entries_of(config.document or {}), provisioned_from=config.source_path or NO_FILE,
-        validate=validator(config),
+        validate=validator(config), sealer=sealer,
     )
     if applied.changed:
         log.info("catalog provisioned from %s: %s (catalog version %d)",
@@ -108,15 +123,15 @@ async def _apply(conn: Any, config: Config) -> provisioning.Applied:
     return applied
 
 
-async def provision(dsn: str, config: Config) -> Catalog:
+async def provision(dsn: str, config: Config, sealer: Sealer = PLAIN) -> Catalog:
     """Apply the file's catalog (when ``config`` came from a file) and load the catalog.
     Raises ``CatalogProblems`` (nothing changed) when the catalog that would result is invalid."""
     conn = await connect(dsn)
     try:
         applied = None
         if config.document is not None:
-            applied = await _apply(conn, config)
-        active, retired, version = await provisioning.load(conn)
+            applied = await _apply(conn, config, sealer)
+        active, retired, version = await provisioning.load(conn, sealer)
     finally:
         await conn.close()
     live = config if config.document is None else config_with(config, active)
@@ -125,12 +140,12 @@ async def provision(dsn: str, config: Config) -> Catalog:
     return Catalog(live, retired_rooms(retired), version, applied)
 
 
-async def export(dsn: str) -> str:
+async def export(dsn: str, sealer: Sealer = PLAIN) -> str:
     """The whole active catalog as a configuration file (``check-config --mode up`` accepts it;
     applied to an empty database it gives the same catalog)."""
     conn = await connect(dsn)
     try:
-        active, _retired, version = await provisioning.load(conn)
+        active, _retired, version = await provisioning.load(conn, sealer)
     finally:
         await conn.close()
     header = (f"# opsroom catalog, version {version}: the catalog sections only (process settings stay in your file).\n"

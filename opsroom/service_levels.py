@@ -92,6 +92,7 @@ def build_service_levels(config: Config) -> ServiceLevels:
         workflows={name: t.workflow(config.lifecycle.stop_clock) for name, t in ticket_types_of(config).items()},
         lifecycle=config.lifecycle,
         public_url=config.http.public_url or _listening_url(config),
+        type_rules=[(name, t.match) for name, t in config.ticket_types.items() if t.match],
     )
 
 

@@ -42,6 +42,7 @@ from aiohttp import web
 from yarl import URL
 
 from intake.auth import SourceBook, TokenBook
+from catalog.sealing import PLAIN, Sealer
 from intake.context import IntakeContext
 from intake.validation import json_error, retry_later
 from opsroom.config import Config
@@ -105,7 +106,7 @@ def refresh_intake(intake: IntakeContext, config: Config) -> None:
     """New sources accepted and removed ones refused from the next request (failure counts kept)."""
     intake.sources.sources = SourceBook.from_config(config.sources).sources
     book = TokenBook.from_config(config.api.tokens)
-    intake.api_callers.tokens, intake.api_callers.scopes = book.tokens, book.scopes
+    intake.api_callers.tokens, intake.api_callers.scopes, intake.api_callers.until = book.tokens, book.scopes, book.until
 
 
 # ---- the primary's side -------------------------------------------------------------------
@@ -137,6 +138,7 @@ class WorkerPool:
         self.workers = [WorkerState(index) for index in range(1, count + 1)]
         self.catalog_version = 0  # the catalog a restarted worker starts with (kept current by the primary)
         self.retired_rooms: tuple[TopicRoom, ...] = ()
+        self.sealer: Sealer = PLAIN
         self._watchers: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -163,7 +165,7 @@ class WorkerPool:
         worker.started_at = time.monotonic()
         assert worker.process.stdin is not None
         orders = WorkerOrders(self.config, worker.index, self.host, self.port, self.relay_path,
-                              self.catalog_version, self.retired_rooms)
+                              self.catalog_version, self.retired_rooms, self.sealer)
         worker.process.stdin.write(pickle.dumps(orders))
         await worker.process.stdin.drain()
         worker.process.stdin.close()
@@ -259,6 +261,7 @@ class WorkerOrders:
     relay_path: str
     catalog_version: int = 0  # of ``config``'s catalog; the worker follows the catalog from there
     retired_rooms: tuple[TopicRoom, ...] = ()
+    sealer: Sealer = PLAIN  # opens the catalog's sealed secrets
 
 
 HOP_BY_HOP = frozenset({
@@ -355,7 +358,8 @@ async def serve(orders: WorkerOrders) -> int:
         refresh_rules(domain.rules, catalog.config, catalog.retired_rooms)
         refresh_intake(intake, catalog.config)
 
-    watcher = CatalogWatcher(config.database.url.reveal(), config, orders.catalog_version, apply_catalog)
+    watcher = CatalogWatcher(config.database.url.reveal(), config, orders.catalog_version, apply_catalog,
+                             sealer=orders.sealer)
     watcher.start()
     intake.alarms.start()
     app = build_app(None, max_body_bytes=config.http.max_body_bytes)

@@ -113,7 +113,7 @@ class TopicRoom:
     storm: StormControl = field(default_factory=StormControl)
     # business time of the room's regulation and SLA counts on this calendar (unless they name one)
     calendar: str | None = None
-    # the type of tickets routed here (else lifecycle.default_type); the API, the form and !type may say otherwise
+    # the type of tickets routed here that no ticket type's match types (else lifecycle.default_type); the API, the form and !type may say otherwise
     ticket_type: str | None = None
 
     @property

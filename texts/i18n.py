@@ -99,14 +99,14 @@ def _read(language: str) -> Catalog:
         return read_po(handle, locale=language, domain=DOMAIN)
 
 
-@lru_cache(maxsize=None)
 def plural_ids() -> dict[str, str]:
-    """Singular msgid -> plural msgid of every text with a count (the catalogues all hold them)."""
-    ids: dict[str, str] = {}
+    """Singular msgid -> plural msgid of every text with a count; every catalogue holds them all
+    (tests/texts), so the first one's serve English too."""
     for language in LANGUAGES:
-        if language != SOURCE_LANGUAGE:
-            ids.update((entry.id[0], entry.id[1]) for entry in _read(language) if entry.pluralizable)
-    return ids
+        catalogue = translations(language) if language != SOURCE_LANGUAGE else None
+        if isinstance(catalogue, _Catalogue):
+            return catalogue.plurals
+    return {}
 
 
 class _SourceTexts(gettext.NullTranslations):
@@ -120,10 +120,10 @@ class _SourceTexts(gettext.NullTranslations):
 class _Catalogue(gettext.GNUTranslations):
     def __init__(self, compiled: BytesIO, plurals: dict[str, str]) -> None:
         super().__init__(compiled)
-        self._plurals = plurals
+        self.plurals = plurals
 
     def gettext(self, message: str) -> str:
-        plural = message.plural if isinstance(message, Plural) else self._plurals.get(message)
+        plural = message.plural if isinstance(message, Plural) else self.plurals.get(message)
         return PluralText(self, message, plural) if plural is not None else super().gettext(message)
 
 

@@ -108,6 +108,8 @@ class AlarmIntake:
                 if row.inserted:
                     outcomes[indexes[0]] = AlarmOutcome(row.id, "created")
                     data = {"fingerprint": row.fingerprint, "severity": alarm.severity}
+                    if (ticket_type := self.rules.service_levels.type_of(alarm)) is not None:
+                        data["ticket_type"] = ticket_type
                     counted = plan is not None and row.fingerprint in plan.counted
                     digest_id = plan.folded.get(row.fingerprint) if plan else None
                     new.append(opening.NewTicket(row.id, room_of(self.rules, room_key), actor, data, counted, digest_id))

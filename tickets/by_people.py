@@ -34,8 +34,9 @@ class ByPeople:
         ticket_id = await store.insert_report(conn, room.key, report, now)
         actor = report.reporter_user_id or report.reporter_email or report.reporter_name or report.source
         data: dict[str, object] = {"via": report.source}
-        if report.ticket_type:
-            data["ticket_type"] = report.ticket_type
+        ticket_type = report.ticket_type or self.rules.service_levels.type_of(report)
+        if ticket_type:
+            data["ticket_type"] = ticket_type
         await opening.open_ticket(conn, self.rules, ticket_id, room, actor, now, data)
         ticket = await store.get(conn, ticket_id)
         assert ticket is not None

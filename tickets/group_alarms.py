@@ -63,6 +63,8 @@ class AlertGroupIntake:
             ticket_id, created = await store.insert_or_touch(conn, room.key, opened, fingerprint, now, digest_id=digest_id)
             if created:
                 data = {"fingerprint": fingerprint, "severity": alarm.severity, "firing": merged.firing}
+                if (ticket_type := self.rules.service_levels.type_of(alarm)) is not None:
+                    data["ticket_type"] = ticket_type
                 new = opening.NewTicket(ticket_id, room, actor, data, counted, digest_id)
                 await opening.open_new(conn, self.rules, [new], now, silences=[] if counted else None)
                 return AlarmOutcome(ticket_id, "created")

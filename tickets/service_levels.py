@@ -29,6 +29,7 @@ from regulations.sla import (
     target_span,
 )
 from rooms.model import TopicRoom
+from rooms.routing import Routable
 from storage import outbox
 from tickets import notices, store
 from tickets.model import Ticket
@@ -49,6 +50,16 @@ class ServiceLevels:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     # where people reach opsroom's pages (rating links); set from http.public_url or the bound address
     public_url: str | None = None
+    # routing rules of ticket types, in configuration order: (type, field or label -> allowed values)
+    type_rules: Sequence[tuple[str, Mapping[str, Sequence[str]]]] = ()
+
+    def type_of(self, item: Routable) -> str | None:
+        """The first ticket type whose rule fits an alarm or report; None when none does (then the
+        room's type, else the default)."""
+        for name, match in self.type_rules:
+            if all((value := item.field_value(key)) is not None and value in allowed for key, allowed in match.items()):
+                return name
+        return None
 
     def workflow(self, ticket_type: str) -> Workflow:
         return self.workflows.get(ticket_type) or Workflow.standard()

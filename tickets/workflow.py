@@ -134,6 +134,9 @@ class TicketTypeConfig:
     statuses: list[str] = field(default_factory=lambda: list(STATUSES))
     transitions: dict[str, list[str]] = field(default_factory=dict)
     stop_clock: list[str] | None = None
+    # the routing rule of the type: alarm or report field (or label) -> allowed values, every listed
+    # one must match; the first type that fits types a new ticket (unless its request named one)
+    match: dict[str, list[str]] = field(default_factory=dict)
 
     def workflow(self, default_stop_clock: Sequence[str]) -> Workflow:
         ordered = tuple(s for s in STATUSES if s in self.statuses)

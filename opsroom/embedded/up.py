@@ -222,6 +222,7 @@ class Stack:
             )
             waits.append(self._job(self.synapse.wait_ready))
         from opsroom.app import Opsroom  # imported while the children boot
+        from opsroom.provision import sealer_for
 
         await asyncio.gather(*waits)
         if self.postgres is not None:
@@ -242,6 +243,7 @@ class Stack:
         source = config.source_path
         # a reload reads the file with the secrets `up` generated for it
         self.app.read_file = lambda: load_config(Path(source) if source else None, self.layout, os.environ).config
+        self.app.sealer = sealer_for(os.environ, self.layout.root)  # the data directory keeps the secret key
         await self.app.start()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.app.request_reload)
         await self._wait_healthy()

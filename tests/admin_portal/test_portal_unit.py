@@ -11,6 +11,7 @@ import pytest
 
 from admin_portal import languages, throttle, two_factor
 from admin_portal.auth_pages import safe_next
+from admin_portal.context import format_time
 from admin_portal.settings import LoginThrottle
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -102,3 +103,11 @@ def test_search_words_become_word_prefixes_without_tsquery_operators():
     assert _word_prefixes(("db-01.example.org",)) == "db:* & 01:* & example:* & org:*"
     assert _word_prefixes(("Disk", "a&b|!(c):*")) == "Disk:* & a:* & b:* & c:*"
     assert _word_prefixes(("--", "...")) is None
+
+
+def test_times_are_utc_with_the_date_in_the_readers_language():
+    moment = datetime(2026, 11, 28, 14, 5, tzinfo=timezone.utc)
+    assert format_time(moment) == "2026-11-28 14:05 UTC"
+    assert format_time(moment, "cs") == "28. 11. 2026 14:05 UTC"
+    assert format_time(moment, "zh") == "2026年11月28日 14:05 UTC"
+    assert format_time(None, "cs") == "–"

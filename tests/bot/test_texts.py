@@ -20,7 +20,9 @@ def announcement(t, language: str = "en", deadlines=()):
 
 
 @pytest.mark.parametrize("language, resolved", [("en", "✅ Resolved — CRITICAL #12 Disk full on db-01"),
-                                                 ("cs", "✅ Vyřešeno — KRITICKÉ #12 Disk full on db-01")])
+                                                 ("cs", "✅ Vyřešeno — KRITICKÉ #12 Disk full on db-01"),
+                                                 ("ru", "✅ Решён — КРИТИЧЕСКИЙ #12 Disk full on db-01"),
+                                                 ("zh", "✅ 已解决 — 严重 #12 Disk full on db-01")])
 def test_a_resolved_announcement_leads_with_its_state(language, resolved):
     shown = announcement(TICKETS["resolved"], language)
     assert shown.plain.startswith(resolved)

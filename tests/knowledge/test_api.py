@@ -181,6 +181,10 @@ async def test_the_public_board_shows_public_articles_only(people_desk):
         async with desk.http.get(f"{desk.base_url}/kb/{slug}") as response:
             text = await response.text()
             assert response.status == 404 and "Firewall" not in text and "Unfinished" not in text, slug
+    async with desk.http.get(f"{desk.base_url}/kb", headers={"Accept-Language": "cs-CZ,cs;q=0.9"}) as response:
+        assert "Znalostní báze" in await response.text()  # the board's own texts in the reader's language
+    async with desk.http.get(f"{desk.base_url}/kb", params={"lang": "en"}, headers={"Accept-Language": "cs"}) as response:
+        assert "Knowledge base" in await response.text()
     async with desk.http.get(f"{desk.base_url}/kb/board.css") as response:
         assert response.status == 200 and re.search(r"max-width", await response.text())
 

@@ -4,6 +4,7 @@ deleted), database entries left alone, the same schema's problems, and the expor
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import yaml
 from catalog import store
 from catalog.entries import document_of, entries_of, masked
 from catalog.provisioning import CatalogProblems
+from catalog.sealing import Sealer, hashed
+from common.secrets import SecretBox
+from intake.auth import SourceBook, credential_digest
 from opsroom.cli import check_file
 from opsroom.config import EXAMPLE_CONFIG, Config, parse_config, read_config
 from opsroom.provision import provision, export
@@ -58,7 +62,9 @@ async def test_provisioning_creates_updates_retires_and_keeps_database_entries(d
     data = example_data()
     first = await provision(database, config_of(data, database))
     assert first.applied is not None and len(first.applied.created) == len(entries_of(first.config.document or {}))
-    assert first.config == config_of(data, database)  # a file-only catalog runs as the file says
+    expected = config_of(data, database)  # a file-only catalog runs as the file says (tokens as their digests)
+    assert replace(first.config, sources=expected.sources, api=expected.api) == expected
+    assert [s.token.reveal() for s in first.config.sources if s.token] == [hashed("prom-token-123")]
     rows = await rows_by_key(database)
     assert rows[("rooms", "databases")].origin == "file" and rows[("rooms", "databases")].provisioned_from
     again = await provision(database, config_of(data, database))
@@ -103,7 +109,7 @@ async def test_provisioning_creates_updates_retires_and_keeps_database_entries(d
     assert actions == [("restored", "network"), ("retired", "network"), ("created", "network")]
     assert all(c["actor"] == "file" for c in changes)
     tokens = (await rows_by_key(database))[("api_tokens", "reporting")]
-    assert tokens.body["token"] == "api-token-456"
+    assert tokens.body["token"] == hashed("api-token-456")  # compared secrets are kept as hashes
     conn = await connect(database)
     try:
         audit = await conn.fetchval("SELECT after::text FROM catalog_changes WHERE kind = 'api_tokens'")
@@ -161,3 +167,61 @@ async def test_export_round_trips_through_an_empty_database(database: str, postg
         assert body(await export(empty)) == body(text)
     finally:
         await postgres.drop_database(postgres_admin_dsn, empty)
+
+
+async def test_secrets_are_hashed_or_sealed_at_rest_and_opened_when_loaded(database: str):
+    data = example_data()
+    data["sources"].append({"name": "scripts", "hmac": {"secret": "hmac-key-0123456789"},
+                            "basic": {"username": "am", "password": "basic-pass-0123"}})
+    sealer = Sealer(SecretBox(SecretBox.generate_key()))
+    first = await provision(database, config_of(data, database), sealer)
+    conn = await connect(database)
+    try:
+        dump = await conn.fetchval("SELECT string_agg(body::text, ' ') FROM catalog_entries")
+        audit = await conn.fetchval("SELECT string_agg(coalesce(after::text, ''), ' ') FROM catalog_changes")
+    finally:
+        await conn.close()
+    for secret in ("prom-token-123", "api-token-456", "hmac-key-0123456789", "basic-pass-0123"):
+        assert secret not in dump and secret not in audit
+    scripts = (await rows_by_key(database))[("sources", "scripts")].body
+    assert scripts["hmac"]["secret"].startswith("fernet:") and scripts["basic"]["password"] == hashed("basic-pass-0123")
+    # loaded: read-back secrets opened, compared ones as digests the books take
+    loaded = next(source for source in first.config.sources if source.name == "scripts")
+    assert loaded.hmac is not None and loaded.hmac.secret.reveal() == "hmac-key-0123456789"
+    book = SourceBook.from_config(first.config.sources)
+    prometheus = next(s for s in book.sources if s.name == "prometheus")
+    assert prometheus.token == credential_digest("prom-token-123")
+    # unchanged secrets are not rewritten at the next start (sealing is randomised)
+    again = await provision(database, config_of(data, database), sealer)
+    assert again.applied is not None and not again.applied.changed
+    data["sources"][-1]["hmac"]["secret"] = "hmac-key-rotated-0123"
+    third = await provision(database, config_of(data, database), sealer)
+    assert third.applied is not None and third.applied.updated == [("sources", "scripts")]
+
+
+def test_config_reload_and_export_on_the_command_line(database: str, tmp_path: Path, capsys, monkeypatch):
+    from opsroom.cli import main
+
+    monkeypatch.delenv("OPSROOM_SECRET_KEY", raising=False)
+    monkeypatch.delenv("OPSROOM_SECRET_KEY_FILE", raising=False)
+    data = {"database": {"url": database}, "regulations": {"standard": {"claim_within": "5m", "resolve_within": "4h"}},
+            "rooms": [{"key": "cli-room", "name": "CLI", "default": True}],
+            "sources": [{"name": "cli", "token": "cli-token-0123456789"}]}
+    path = tmp_path / "opsroom.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    args = ["--config", str(path), "--data-dir", str(tmp_path / "no-up")]
+    assert main(["config", "reload", *args]) == 0
+    assert "3 created" in capsys.readouterr().out
+    data["rooms"][0]["name"] = "CLI renamed"
+    data["regulations"]["standard"]["resolve_within"] = "nonsense"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["config", "reload", *args]) == 2  # the file's problems, with their key paths; nothing applied
+    assert "regulations.standard.resolve_within" in capsys.readouterr().err
+    data["regulations"]["standard"]["resolve_within"] = "8h"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["config", "reload", *args]) == 0
+    assert "2 updated" in capsys.readouterr().out
+    assert main(["config", "export", *args]) == 0
+    exported = yaml.safe_load(capsys.readouterr().out)
+    assert exported["rooms"] == [{"key": "cli-room", "name": "CLI renamed", "default": True}]
+    assert exported["sources"][0]["token"] == hashed("cli-token-0123456789")

@@ -245,3 +245,17 @@ def test_a_dead_peer_is_one_log_line_without_a_traceback(capsys):
     assert 'Job "ring" raised an exception (CancelledError)' in lines[1]
     root.handlers[:], root.level = saved
     assert "Traceback" in err and err.count("Traceback") == 1 and "KeyError" in err  # a real error keeps its traceback
+
+
+def test_ticket_types_route_by_their_match_in_configuration_order():
+    import yaml
+
+    from opsroom.service_levels import build_service_levels
+
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["ticket_types"] = {"incident": {}, "problem": {"match": {"kind": ["recurring"]}},
+                            "service_request": {"match": {"source": ["web"], "device": ["INV-1"]}}}
+    levels = build_service_levels(parse_config(data, EXAMPLE_ENV))
+    assert levels.type_rules == [("problem", {"kind": ["recurring"]}), ("service_request", {"source": ["web"], "device": ["INV-1"]})]
+    data["ticket_types"]["problem"]["match"] = {"kind": "recurring"}  # a list is needed
+    assert any(problem.startswith("ticket_types.problem.match.kind") for problem in problems_of(data, EXAMPLE_ENV))
