@@ -190,6 +190,7 @@ class Opsroom:
             encryption=encryption_settings(config),
         )
         self.bot.encryption.recovery_key_listener = self.on_recovery_key
+        self.bot.directory.retired = list(self.retired_rooms)
         handlers = outbox.Handlers()
         self.bot.register_handlers(handlers)
         self._register_mail(handlers)
@@ -289,15 +290,15 @@ class Opsroom:
             if self.intake is not None:
                 self.intake.monitors = self.monitors
             await self.monitors.start()
-        if self.bot is not None and before.rooms != config.rooms:
-            self._room_changes.append(asyncio.create_task(self._rooms_changed(config.rooms)))
+        if self.bot is not None and (before.rooms != config.rooms or self.bot.directory.retired != list(catalog.retired_rooms)):
+            self._room_changes.append(asyncio.create_task(self._rooms_changed(config.rooms, list(catalog.retired_rooms))))
             self._room_changes = [task for task in self._room_changes if not task.done()]
 
-    async def _rooms_changed(self, rooms: list[Any]) -> None:
+    async def _rooms_changed(self, rooms: list[Any], retired: list[Any]) -> None:
         assert self.bot is not None
         async with self._room_lock:  # one change after the other, in version order
             try:
-                await self.bot.catalog_changed(list(rooms))
+                await self.bot.catalog_changed(list(rooms), retired)
             except Exception as error:  # the homeserver refused: the next start or change tries again
                 log.warning("catalog: topic rooms not brought in line in Matrix: %s: %s", type(error).__name__, error)
 
