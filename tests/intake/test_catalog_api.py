@@ -4,6 +4,7 @@ entries refused with the file's name, secrets never returned, changes live and a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
@@ -70,6 +71,9 @@ async def test_catalog_entries_are_created_changed_and_retired_through_the_api(p
     status, source = await desk.api("POST", "/api/v1/sources", token=ADMIN_TOKEN,
                                     json={"name": "zabbix", "token": SOURCE_TOKEN})
     assert status == 201 and source["body"]["token"] == "***"
+    fingerprint = "sha256:" + hashlib.sha256(SOURCE_TOKEN.encode()).hexdigest()[:12]
+    assert source["secrets"]["token"] == {"set": True, "fingerprint": fingerprint}
+    assert source["secrets"]["routing_key"] == {"set": False, "fingerprint": None}
     await until(lambda: any(s.name == "zabbix" for s in desk.app.intake.sources.sources), "the new source accepted")
     status, answer = await desk.api("POST", "/api/v1/alarms", token=SOURCE_TOKEN, json={"title": "Ceph slow", "service": "ceph"})
     assert status == 202
