@@ -64,6 +64,16 @@ async def test_a_storm_of_escalations_pages_the_lead_once_in_a_list_that_follows
     assert [e["event_id"] for e in posted] == [first]
     assert posted[0]["content"]["msgtype"] == "m.text" and posted[0]["content"]["m.mentions"]["user_ids"] == [lead.user_id]
 
+    # in the room too the lead is notified once: the first escalation's thread note mentions them,
+    # the others name them quietly (m.notice, no mentions)
+    notes = []
+    for number in numbers:
+        root = (await room.announcement(alice, number))["event_id"]
+        notes.append((await room.thread_note(alice, root, "escalated to level 2"))["content"])
+    assert sorted(note["msgtype"] for note in notes) == ["m.notice", "m.notice", "m.text"]
+    assert sorted(str(note["m.mentions"]) for note in notes) == sorted(["{}", "{}", str({"user_ids": [lead.user_id]})])
+    assert all(lead.user_id in note["body"] for note in notes)
+
     # and each ticket is still recorded as paged to the lead
     for number in numbers:
         escalated = [e for e in await room.events_of(number) if e["kind"] == "escalated"]
