@@ -44,6 +44,8 @@ from common.secrets import SecretBox, SecretKeyError, load_key
 from opsroom.config import Config, ConfigError, read_config
 from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
+from opsroom.cli import config_secrets
+from opsroom.logs import redact_more
 from opsroom.provision import Catalog, apply_file_of, provision, sealer_for, validator
 from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
@@ -268,6 +270,7 @@ class Opsroom:
         config = catalog.config
         before = self.config
         self.config = config
+        redact_more(config_secrets(config))
         self.retired_rooms = catalog.retired_rooms
         assert isinstance(self.domain.rules, StaticRules)
         refresh_rules(self.domain.rules, config, catalog.retired_rooms)
@@ -334,6 +337,7 @@ class Opsroom:
         if self.domain.alarms.announcements is not None:
             await self.domain.alarms.announcements.close()
         self.config = config = catalog.config
+        redact_more(config_secrets(config))  # the catalog's secrets read back from the database
         self.domain = build_domain(config, catalog.retired_rooms)
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
 
