@@ -38,6 +38,7 @@ from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
 from catalog import store as catalog_store
 from catalog.provisioning import CatalogProblems
+from catalog.entries import without_catalog
 from catalog.sealing import Sealer
 from common.schema import Problem
 from common.secrets import SecretBox, SecretKeyError, load_key
@@ -318,6 +319,11 @@ class Opsroom:
             log.error("reload: the configuration file was not applied: %s", "; ".join(str(p) for p in error.problems))
             return
         log.info("reload: %s", applied.summary())
+        before, after = without_catalog(self.config.document or {}), without_catalog(config.document or {})
+        changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+        if changed:
+            log.warning("reload: process settings changed in the file (%s): they take effect at the next start",
+                        ", ".join(changed))
         if self.catalog is not None:
             self.catalog.wake()
 
