@@ -225,3 +225,15 @@ def test_config_reload_and_export_on_the_command_line(database: str, tmp_path: P
     exported = yaml.safe_load(capsys.readouterr().out)
     assert exported["rooms"] == [{"key": "cli-room", "name": "CLI renamed", "default": True}]
     assert exported["sources"][0]["token"] == hashed("cli-token-0123456789")
+
+
+def test_secrets_read_back_from_the_catalog_are_kept_out_of_logs():
+    import logging
+
+    from opsroom.logs import RedactSecrets
+
+    redact = RedactSecrets(["file-secret-123"])
+    redact.add(["hmac-key-from-the-database"])
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "signed with %s, %s", ("hmac-key-from-the-database", "file-secret-123"), None)
+    redact.filter(record)
+    assert record.getMessage() == "signed with ***, ***"
