@@ -98,6 +98,17 @@ async def origins(request: web.Request, *kinds: str) -> dict[tuple[str, str], En
     return found
 
 
+async def retired(request: web.Request, *kinds: str) -> list[EntryView]:
+    """The retired entries of ``kinds`` (a page lists them so that they can be restored)."""
+    catalog = portal(request).catalog
+    if catalog is None:
+        return []
+    found: list[EntryView] = []
+    for kind in kinds:
+        found += [entry for entry in await catalog.entries(kind, retired=True) if entry.retired]
+    return found
+
+
 def _field_of(path: str, fields: tuple[str, ...]) -> str | None:
     head = re.split(r"[.\[]", path, maxsplit=1)[0]
     return head if head in fields else None

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from admin_portal.auth_pages import require
-from admin_portal.catalog_edit import notice_text, origins
+from admin_portal.catalog_edit import notice_text, origins, retired
 from admin_portal.context import gettext, portal, render
 from application import read_models
 from application.catalog_views import SampleAlarm, chain_timeline, explain_route, severities_shown
@@ -46,7 +46,7 @@ async def list_rooms(request: web.Request, *, route: Any = None, alarm_text: str
     rules = _rules(request)
     return render(request, "rooms.html", status=status, title=gettext(request, N_("Rooms and staff")), rooms=rules.rooms,
                   route=route, alarm_text=alarm_text, problem=problem, entries=await origins(request, "rooms"),
-                  may_edit=visitor.is_admin, notice=notice_text(request))
+                  may_edit=visitor.is_admin, notice=notice_text(request), retired=await retired(request, "rooms"))
 
 
 def parse_alarm(text: str) -> SampleAlarm:
@@ -120,7 +120,8 @@ async def list_regulations(request: web.Request) -> web.StreamResponse:
             chains.append((None, chain_timeline(regulation, "unclaimed"), chain_timeline(regulation, "unresolved")))
         regulations.append((name, regulation, chains, [room for room in rules.rooms if room.regulation == name]))
     return render(request, "regulations.html", title=gettext(request, N_("Regulations")), regulations=regulations,
-                  entries=await origins(request, "regulations"), may_edit=visitor.is_admin, notice=notice_text(request))
+                  entries=await origins(request, "regulations"), may_edit=visitor.is_admin, notice=notice_text(request),
+                  retired=await retired(request, "regulations"))
 
 
 async def list_maintenance(request: web.Request) -> web.StreamResponse:
@@ -130,7 +131,8 @@ async def list_maintenance(request: web.Request) -> web.StreamResponse:
         silences = await read_models.silences_in_force(conn, [room.key for room in rules.rooms], datetime.now(timezone.utc))
     return render(request, "maintenance.html", title=gettext(request, N_("Maintenance windows and silences")),
                   windows=rules.maintenance, silences=silences, room_names={room.key: room.name for room in rules.rooms},
-                  entries=await origins(request, "maintenance"), may_edit=visitor.is_admin, notice=notice_text(request))
+                  entries=await origins(request, "maintenance"), may_edit=visitor.is_admin, notice=notice_text(request),
+                  retired=await retired(request, "maintenance"))
 
 
 async def list_checks(request: web.Request) -> web.StreamResponse:
@@ -139,4 +141,4 @@ async def list_checks(request: web.Request) -> web.StreamResponse:
         monitors = await read_models.monitors(conn)
     return render(request, "checks.html", title=gettext(request, N_("Checks and heartbeats")), monitors=monitors,
                   now=datetime.now(timezone.utc), entries=await origins(request, "checks", "heartbeats"),
-                  may_edit=visitor.is_admin, notice=notice_text(request))
+                  may_edit=visitor.is_admin, notice=notice_text(request), retired=await retired(request, "checks", "heartbeats"))

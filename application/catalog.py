@@ -27,7 +27,7 @@ from application.policy import CatalogAction, Refusal, catalog_refusal
 from catalog import store
 from catalog.entries import KIND_BY_NAME, KINDS, MASK, Entry, document_of, jsonable, masked
 from catalog.provisioning import Validator
-from catalog.sealing import PLAIN, Sealer
+from catalog.sealing import PLAIN, Sealer, fingerprints
 from common.schema import Problem
 
 
@@ -51,10 +51,13 @@ class EntryView:
     version: int
     updated_at: datetime
     updated_by: str
+    # key path of each secret the kind has -> its fingerprint (sha256:<12 hex>), None when not set
+    secrets: dict[str, str | None] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "key": self.key, "body": self.body, "origin": self.origin,
+            "secrets": {path: {"set": value is not None, "fingerprint": value} for path, value in self.secrets.items()},
             "provisioned_from": self.provisioned_from, "retired": self.retired, "version": self.version,
             "updated_at": self.updated_at.isoformat(), "updated_by": self.updated_by,
         }
@@ -73,9 +76,9 @@ class CatalogOutcome:
         return self.status is Status.DONE
 
 
-def view(row: store.Row) -> EntryView:
+def view(row: store.Row, sealer: Sealer = PLAIN) -> EntryView:
     return EntryView(row.kind, row.key, masked(row.body), row.origin, row.provisioned_from, not row.active,
-                     row.version, row.updated_at, row.updated_by)
+                     row.version, row.updated_at, row.updated_by, fingerprints(row.kind, row.body, sealer))
 
 
 def unmasked(body: Any, stored: Any) -> Any:
@@ -128,12 +131,12 @@ class CatalogService:
     async def entries(self, kind: str, *, retired: bool = False) -> list[EntryView]:
         async with self.pool.acquire() as conn:
             rows = await store.rows(conn, kind=kind)
-        return [view(row) for row in rows if retired or row.active]
+        return [view(row, self.sealer) for row in rows if retired or row.active]
 
     async def entry(self, kind: str, key: str) -> EntryView | None:
         async with self.pool.acquire() as conn:
             row = await store.row(conn, kind, key)
-        return view(row) if row else None
+        return view(row, self.sealer) if row else None
 
     async def changes(self, *, limit: int = 100, before_id: int | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         async with self.pool.acquire() as conn:
@@ -237,4 +240,4 @@ class CatalogService:
                                       action=recorded, before=masked(before), after=masked(after))
             fresh = await store.row(conn, kind, key)
         assert fresh is not None
-        return CatalogOutcome(Status.DONE, view(fresh))
+        return CatalogOutcome(Status.DONE, view(fresh, self.sealer))

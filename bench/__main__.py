@@ -20,6 +20,8 @@ BENCHMARKS = {
     "e2ee_memory": "bench.e2ee_memory",
     "reports": "bench.reports",
     "portal": "bench.portal",
+    "portal_live": "bench.portal_live",
+    "catalog": "bench.catalog",
 }
 
 

@@ -29,7 +29,7 @@ from nio import AsyncClient
 from bench.support import admin_dsn, opsroom_config, percentile, scratch_database, scratch_synapse, summary_ms
 from opsroom.app import Opsroom
 from opsroom.embedded.synapse import shared_secret
-from tests.support.matrix import SYNC_FILTER, encrypting_client, keep_keys, register
+from tests.support.matrix import SYNC_FILTER, Account, encrypting_client, keep_keys, register
 
 SAMPLES = 60
 PAUSE = 0.15
@@ -82,6 +82,15 @@ class Watcher:
         if self._task:
             self._task.cancel()
         await self.client.close()
+
+
+def _client(base_url: str, account: Account) -> AsyncClient:
+    """A plain (unencrypting) client for the benchmarks that watch unencrypted rooms."""
+    client = AsyncClient(base_url, account.user_id)
+    client.access_token = account.access_token
+    client.user_id = account.user_id
+    client.device_id = "BENCH"
+    return client
 
 
 def _body(event: dict[str, Any]) -> str:

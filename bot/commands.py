@@ -19,7 +19,8 @@ class UsageError(Exception):
 
 
 # argument names as usage lines show them, translated (the names themselves stay English)
-PLACEHOLDERS = (N_("summary"), N_("reason"), N_("text"), N_("command"), N_("kind"), N_("id"), N_("title"), N_("options"))
+PLACEHOLDERS = (N_("summary"), N_("reason"), N_("text"), N_("command"), N_("kind"), N_("id"), N_("title"), N_("options"),
+                N_("status"), N_("type"))
 
 
 def _same(text: str) -> str:

@@ -31,7 +31,7 @@ from knowledge.service import KnowledgeBase, Outcome, Status, Viewer, summary_of
 RESULTS = 5
 _TICKET_ONLY = re.compile(r"^#?(\d+)$")
 _SLUG_LIKE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-USAGE = "<words> | #N | link [#N] <article> | draft [#N]"
+USAGE = N_("<words> | #N | link [#N] <article> | draft [#N]")  # the sub-command words stay English
 
 
 def knowledge(ctx: CommandContext) -> KnowledgeBase:

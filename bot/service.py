@@ -129,11 +129,12 @@ class Bot:
             if self.directory.rooms is rooms:
                 return
 
-    async def catalog_changed(self, rooms: list[TopicRoom]) -> None:
+    async def catalog_changed(self, rooms: list[TopicRoom], retired: list[TopicRoom] | None = None) -> None:
         """The catalog's rooms changed: new ones are created, changed ones brought in line in
         Matrix (name, topic, staff invited, power levels). Before the first provisioning (the bot
         still logging in) the new list is simply what that provisioning will see."""
         before = {room.key: room for room in self.directory.rooms}
+        self.directory.retired = list(retired or [])
         self.directory.rooms = list(rooms)
         if not self.rooms_ready.is_set():
             return

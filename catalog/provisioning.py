@@ -131,4 +131,13 @@ async def load(conn: asyncpg.Connection, sealer: Sealer = PLAIN) -> tuple[list[E
         version = await store.version(conn)
     retired = [Entry(row.kind, row.key, sealer.open(row.kind, row.body), row.position) for row in rows if not row.active]
     active = [Entry(row.kind, row.key, sealer.open(row.kind, row.body), row.position) for row in rows if row.active]
-    return active, retired, version
+    return active + kept_for_retired_rooms(active, retired), retired, version
+
+
+def kept_for_retired_rooms(active: list[Entry], retired: list[Entry]) -> list[Entry]:
+    """Retired regulations that a retired room still names: its open tickets escalate by them
+    (no active room can name them: the catalog's checks refuse that)."""
+    named = {entry.body.get("regulation", "standard") for entry in retired
+             if entry.kind == "rooms" and isinstance(entry.body, dict)}
+    present = {entry.key for entry in active if entry.kind == "regulations"}
+    return [entry for entry in retired if entry.kind == "regulations" and entry.key in named - present]

@@ -93,3 +93,26 @@ class Sealer:
 
 
 PLAIN = Sealer(None)
+
+
+
+def fingerprints(kind: str, body: Any, sealer: Sealer) -> dict[str, str | None]:
+    """Each secret a body of ``kind`` may hold: its fingerprint (``sha256:`` and the first 12 hex
+    digits of the secret's SHA-256), None when not set; what the API and the portal show
+    instead of the secret. A secret sealed under another key shows as set, fingerprint ``?``."""
+    try:
+        opened, readable = sealer.open(kind, body), True
+    except SecretKeyError:
+        opened, readable = body, False
+    found: dict[str, str | None] = {}
+    for path in COMPARED.get(kind, ()) + READ_BACK.get(kind, ()):
+        value: Any = opened
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, str) or not value:
+            found[".".join(path)] = None
+        elif not readable and value.startswith(SEALED_PREFIX):
+            found[".".join(path)] = "?"
+        else:
+            found[".".join(path)] = hashed(value)[: len("sha256:") + 12]
+    return found

@@ -32,13 +32,15 @@ async def call_level(
 ) -> list[str]:
     """Queue the thread mention, invitations and direct messages (and mail pages to ``emails``,
     user -> address); returns who is called. Direct messages to one person within
-    ``page_window`` share one message."""
+    ``page_window`` share one message, and the thread note notifies only the people not paged
+    yet within theirs."""
     people = room.staff_at(level)
-    rows = [notices.note_row(ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=people, notify=True)]
+    # paged once per window: who was paged for another ticket within it is named in the thread, not notified again
+    first = await pages.page(conn, ticket, people, {**params, "level": level, "due_at": due_at, "note": note}, now, page_window)
+    rows = [notices.note_row(ticket, note, {**params, "level": level, "people": people, "due_at": due_at}, mentions=first, notify=bool(first))]
     for user_id in people:
         rows.append(notices.invite_row(ticket.room_key, user_id))
     await outbox.enqueue_many(conn, rows)
-    await pages.page(conn, ticket, people, {**params, "level": level, "due_at": due_at, "note": note}, now, page_window)
     for user_id in people:
         if emails and user_id in emails:
             await ticket_mail.queue(

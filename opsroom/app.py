@@ -38,12 +38,15 @@ from mailout.ticket_mail import TicketMailDeliverer
 from monitors.runner import MonitorService
 from catalog import store as catalog_store
 from catalog.provisioning import CatalogProblems
+from catalog.entries import without_catalog
 from catalog.sealing import Sealer
 from common.schema import Problem
 from common.secrets import SecretBox, SecretKeyError, load_key
 from opsroom.config import Config, ConfigError, read_config
 from opsroom.live_catalog import CatalogWatcher
 from opsroom.http import HttpServer, build_app
+from opsroom.cli import config_secrets
+from opsroom.logs import redact_more
 from opsroom.provision import Catalog, apply_file_of, provision, sealer_for, validator
 from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
@@ -190,6 +193,7 @@ class Opsroom:
             encryption=encryption_settings(config),
         )
         self.bot.encryption.recovery_key_listener = self.on_recovery_key
+        self.bot.directory.retired = list(self.retired_rooms)
         handlers = outbox.Handlers()
         self.bot.register_handlers(handlers)
         self._register_mail(handlers)
@@ -267,6 +271,7 @@ class Opsroom:
         config = catalog.config
         before = self.config
         self.config = config
+        redact_more(config_secrets(config))
         self.retired_rooms = catalog.retired_rooms
         assert isinstance(self.domain.rules, StaticRules)
         refresh_rules(self.domain.rules, config, catalog.retired_rooms)
@@ -289,15 +294,15 @@ class Opsroom:
             if self.intake is not None:
                 self.intake.monitors = self.monitors
             await self.monitors.start()
-        if self.bot is not None and before.rooms != config.rooms:
-            self._room_changes.append(asyncio.create_task(self._rooms_changed(config.rooms)))
+        if self.bot is not None and (before.rooms != config.rooms or self.bot.directory.retired != list(catalog.retired_rooms)):
+            self._room_changes.append(asyncio.create_task(self._rooms_changed(config.rooms, list(catalog.retired_rooms))))
             self._room_changes = [task for task in self._room_changes if not task.done()]
 
-    async def _rooms_changed(self, rooms: list[Any]) -> None:
+    async def _rooms_changed(self, rooms: list[Any], retired: list[Any]) -> None:
         assert self.bot is not None
         async with self._room_lock:  # one change after the other, in version order
             try:
-                await self.bot.catalog_changed(list(rooms))
+                await self.bot.catalog_changed(list(rooms), retired)
             except Exception as error:  # the homeserver refused: the next start or change tries again
                 log.warning("catalog: topic rooms not brought in line in Matrix: %s: %s", type(error).__name__, error)
 
@@ -314,6 +319,11 @@ class Opsroom:
             log.error("reload: the configuration file was not applied: %s", "; ".join(str(p) for p in error.problems))
             return
         log.info("reload: %s", applied.summary())
+        before, after = without_catalog(self.config.document or {}), without_catalog(config.document or {})
+        changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+        if changed:
+            log.warning("reload: process settings changed in the file (%s): they take effect at the next start",
+                        ", ".join(changed))
         if self.catalog is not None:
             self.catalog.wake()
 
@@ -333,6 +343,7 @@ class Opsroom:
         if self.domain.alarms.announcements is not None:
             await self.domain.alarms.announcements.close()
         self.config = config = catalog.config
+        redact_more(config_secrets(config))  # the catalog's secrets read back from the database
         self.domain = build_domain(config, catalog.retired_rooms)
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
 

@@ -47,6 +47,10 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
+    def add(self, secrets: Iterable[str]) -> None:
+        """More secrets to keep out (the catalog's, loaded from the database)."""
+        self._secrets = sorted(set(self._secrets) | {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
@@ -76,3 +80,12 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), *, label: st
     # request logs of the HTTP client and server are noise at INFO
     for noisy in ("opsroom.http", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def redact_more(secrets: Iterable[str]) -> None:
+    """Keep these secrets out of every log line too (where logging was set up here)."""
+    wanted = [s for s in secrets if s]
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactSecrets):
+                found.add(wanted)

@@ -354,6 +354,10 @@ async def serve(orders: WorkerOrders) -> int:
     intake.alarms = AlarmBatcher(pool, domain.alarms)
 
     async def apply_catalog(catalog: Catalog) -> None:
+        from opsroom.cli import config_secrets
+        from opsroom.logs import redact_more
+
+        redact_more(config_secrets(catalog.config))
         assert isinstance(domain.rules, StaticRules)
         refresh_rules(domain.rules, catalog.config, catalog.retired_rooms)
         refresh_intake(intake, catalog.config)

@@ -1,4 +1,4 @@
-"""Which configured topic room a Matrix room is, and back."""
+"""Which catalog topic room a Matrix room is, and back (retired rooms included)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from rooms.model import TopicRoom
 
 @dataclass
 class RoomDirectory:
-    rooms: list[TopicRoom]
+    rooms: list[TopicRoom]  # the catalog's active rooms: provisioned in Matrix, routed to
+    # rooms retired from the catalog: their tickets, commands and messages still find them
+    retired: list[TopicRoom] = field(default_factory=list)
     _room_ids: dict[str, str] = field(default_factory=dict)  # key -> room ID
     _keys: dict[str, str] = field(default_factory=dict)  # room ID -> key
 
@@ -26,6 +28,9 @@ class RoomDirectory:
 
     def by_key(self, key: str) -> TopicRoom | None:
         for room in self.rooms:
+            if room.key == key:
+                return room
+        for room in self.retired:
             if room.key == key:
                 return room
         return None

@@ -4,7 +4,8 @@ over or resolved.
 
 Invariants: a person gets at most one new (notifying) page message per window, however many
 tickets are escalated to them (each ticket is still recorded as paged, in
-``page_bundle_tickets``); the message always shows the tickets' state at its last delivery; all
+``page_bundle_tickets``), and the escalation's thread note mentions (notifies) only those paged
+for the first time in their window; the message always shows the tickets' state at its last delivery; all
 of it is outbox rows and database rows written in the transaction of the step, so a restart
 loses and repeats nothing. Edits of one bundle coalesce.
 """
@@ -38,9 +39,11 @@ def bundle_row(user_id: str, bundle_id: int, *, edit: bool) -> outbox.NewRow:
 
 async def page(
     conn: asyncpg.Connection, ticket: Ticket, people: Iterable[str], params: dict[str, Any], now: datetime, window: timedelta
-) -> None:
-    """Page ``people`` for the ticket: into each one's open bundle, or a new one for ``window``."""
+) -> list[str]:
+    """Page ``people`` for the ticket: into each one's open bundle, or a new one for ``window``.
+    Returns who is paged now for the first time in the window (the others were notified already)."""
     rows = []
+    first: list[str] = []
     call = kinds.json_safe({**params, "responsible": ticket.responsible, "chain": params.get("chain") or ticket.chain})
     for user_id in sorted(set(people)):  # one order for every transaction: no lock cycles between two of them
         await page_store.lock_person(conn, user_id)
@@ -48,9 +51,11 @@ async def page(
         edit = bundle is not None
         if bundle is None:
             bundle = await page_store.new_bundle(conn, user_id, now, now + window)
+            first.append(user_id)
         await page_store.add_ticket(conn, bundle.id, ticket.id, call, now)
         rows.append(bundle_row(user_id, bundle.id, edit=edit))
     await outbox.enqueue_many(conn, rows)
+    return first
 
 
 async def follow(conn: asyncpg.Connection, ticket_id: int) -> None:

@@ -91,6 +91,15 @@ async def test_an_admin_edits_the_catalog_and_problems_are_shown_by_their_fields
     assert setup.accounts["admin"].user_id in changes and f"rooms: {key}" in changes and "api_tokens: desk" in changes
     assert first not in audit.text and second not in audit.text
 
+    # a room retired is listed for restoring, and comes back
+    page = await admin.get(f"/admin/rooms/{key}/edit")
+    gone = await admin.post(f"/admin/catalog/rooms/{key}/retire", {}, csrf=page.csrf)
+    assert gone.url.endswith("/admin/rooms?notice=retired")
+    assert f'/admin/catalog/rooms/{key}"' in gone.text.split('id="retired"', 1)[1]
+    back = await admin.post(f"/admin/catalog/rooms/{key}/restore", {}, csrf=page.csrf)
+    assert back.url.endswith("/admin/rooms?notice=restored") and 'id="retired"' not in back.text
+    assert f"/admin/rooms/{key}" in back.text
+
 
 async def test_managers_read_the_catalog_and_specialists_do_not(portal_room, portal_client):
     setup = await portal_room()

@@ -4,6 +4,7 @@ entries refused with the file's name, secrets never returned, changes live and a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
@@ -70,6 +71,9 @@ async def test_catalog_entries_are_created_changed_and_retired_through_the_api(p
     status, source = await desk.api("POST", "/api/v1/sources", token=ADMIN_TOKEN,
                                     json={"name": "zabbix", "token": SOURCE_TOKEN})
     assert status == 201 and source["body"]["token"] == "***"
+    fingerprint = "sha256:" + hashlib.sha256(SOURCE_TOKEN.encode()).hexdigest()[:12]
+    assert source["secrets"]["token"] == {"set": True, "fingerprint": fingerprint}
+    assert source["secrets"]["routing_key"] == {"set": False, "fingerprint": None}
     await until(lambda: any(s.name == "zabbix" for s in desk.app.intake.sources.sources), "the new source accepted")
     status, answer = await desk.api("POST", "/api/v1/alarms", token=SOURCE_TOKEN, json={"title": "Ceph slow", "service": "ceph"})
     assert status == 202
@@ -113,3 +117,18 @@ async def test_catalog_entries_are_created_changed_and_retired_through_the_api(p
     assert SOURCE_TOKEN not in str(log) and log["changes"][-1]["after"]["token"] == "***"
     status, answer = await desk.api("GET", "/api/v1/catalog/changes?limit=0", token=ADMIN_TOKEN)
     assert status == 400 and answer["field"] == "limit"
+
+    # a retired room takes no new tickets, but its tickets still find it (and then its regulation may go)
+    status, answer = await desk.api("DELETE", "/api/v1/rooms/storage", token=ADMIN_TOKEN)
+    assert status == 200 and answer["retired"] is True
+    await until(lambda: all(room.key != "storage" for room in desk.app.domain.rules.rooms), "the room retired")
+    assert desk.app.domain.rules.find_room("storage") is not None
+    await until(lambda: desk.app.bot.directory.by_key("storage") is not None, "the bot still knowing the retired room")
+    status, answer = await desk.api("POST", "/api/v1/tickets", json={"title": "for storage", "room": "storage"})
+    assert status == 400 and answer["field"] == "room"
+    status, answer = await desk.api("DELETE", "/api/v1/regulations/relaxed", token=ADMIN_TOKEN)
+    assert status == 200 and answer["retired"] is True
+    # the retired room's tickets still escalate by it; restoring the room alone is refused, naming it
+    await until(lambda: "relaxed" in desk.app.domain.rules.regulations, "the regulation kept for the retired room")
+    status, answer = await desk.api("POST", "/api/v1/rooms/storage/restore", token=ADMIN_TOKEN)
+    assert status == 400 and any("relaxed" in p["message"] for p in answer["problems"]), answer

@@ -197,3 +197,43 @@ async def test_secrets_are_hashed_or_sealed_at_rest_and_opened_when_loaded(datab
     data["sources"][-1]["hmac"]["secret"] = "hmac-key-rotated-0123"
     third = await provision(database, config_of(data, database), sealer)
     assert third.applied is not None and third.applied.updated == [("sources", "scripts")]
+
+
+def test_config_reload_and_export_on_the_command_line(database: str, tmp_path: Path, capsys, monkeypatch):
+    from opsroom.cli import main
+
+    monkeypatch.delenv("OPSROOM_SECRET_KEY", raising=False)
+    monkeypatch.delenv("OPSROOM_SECRET_KEY_FILE", raising=False)
+    data = {"database": {"url": database}, "regulations": {"standard": {"claim_within": "5m", "resolve_within": "4h"}},
+            "rooms": [{"key": "cli-room", "name": "CLI", "default": True}],
+            "sources": [{"name": "cli", "token": "cli-token-0123456789"}]}
+    path = tmp_path / "opsroom.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    args = ["--config", str(path), "--data-dir", str(tmp_path / "no-up")]
+    assert main(["config", "reload", *args]) == 0
+    assert "3 created" in capsys.readouterr().out
+    data["rooms"][0]["name"] = "CLI renamed"
+    data["regulations"]["standard"]["resolve_within"] = "nonsense"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["config", "reload", *args]) == 2  # the file's problems, with their key paths; nothing applied
+    assert "regulations.standard.resolve_within" in capsys.readouterr().err
+    data["regulations"]["standard"]["resolve_within"] = "8h"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["config", "reload", *args]) == 0
+    assert "2 updated" in capsys.readouterr().out
+    assert main(["config", "export", *args]) == 0
+    exported = yaml.safe_load(capsys.readouterr().out)
+    assert exported["rooms"] == [{"key": "cli-room", "name": "CLI renamed", "default": True}]
+    assert exported["sources"][0]["token"] == hashed("cli-token-0123456789")
+
+
+def test_secrets_read_back_from_the_catalog_are_kept_out_of_logs():
+    import logging
+
+    from opsroom.logs import RedactSecrets
+
+    redact = RedactSecrets(["file-secret-123"])
+    redact.add(["hmac-key-from-the-database"])
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "signed with %s, %s", ("hmac-key-from-the-database", "file-secret-123"), None)
+    redact.filter(record)
+    assert record.getMessage() == "signed with ***, ***"

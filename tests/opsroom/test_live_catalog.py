@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from opsroom.provision import apply_file_of
 from tests.tickets.conftest import regulated  # noqa: F401  (the staffed room with opsroom running)
 from tests.support.matrix import new_localpart
 from tests.support.regulation import API_TOKEN, SOURCE_TOKEN, room_config
@@ -37,7 +38,7 @@ async def state(app, room_id: str, kind: str) -> dict[str, Any]:
     return await app.bot.session.api.api.request(Method.GET, Path.v3.rooms[room_id].state[kind][""])
 
 
-async def test_a_reloaded_catalog_is_in_force_in_every_process(regulated, make_config):
+async def test_a_reloaded_catalog_is_in_force_in_every_process(regulated, make_config, caplog):
     room = await regulated(instances=2)
     app, other = room.app, room.extra_apps[0]
     status, answer = await room.post_alarm({"title": "Disk full", "severity": "critical"})
@@ -63,10 +64,17 @@ async def test_a_reloaded_catalog_is_in_force_in_every_process(regulated, make_c
     document["regulations"]["standard"]["claim_within"] = "1h"
     document["sources"] = [{"name": "prometheus", "token": NEW_TOKEN}]
     changed = make_config(**{key: document[key] for key in ("rooms", "regulations", "sources")},
-                          api={"tokens": [{"name": "tests", "token": API_TOKEN}]})
+                          api={"tokens": [{"name": "tests", "token": API_TOKEN}]}, logging={"level": "DEBUG"})
     before = {instance: instance.catalog.version for instance in (app, other)}
-    applied = await apply_file_of(app.dsn, changed)
-    assert applied.changed and ("rooms", new_key) in applied.created
+    # SIGHUP's reload in one process (the file read again); `opsroom config reload` does the same through the database
+    app.read_file = lambda: changed
+    with caplog.at_level(logging.INFO, logger="opsroom.app"):
+        await app.reload()
+    assert "process settings changed in the file (logging)" in caplog.text
+    async with app.pool.acquire() as conn:
+        version = await conn.fetchval("SELECT version FROM catalog_state")
+        assert await conn.fetchval("SELECT origin FROM catalog_entries WHERE kind = 'rooms' AND key = $1", new_key) == "file"
+    applied = SimpleNamespace(version=version)
 
     for instance in (app, other):  # each process follows (through NOTIFY)
         await until(lambda i=instance: asyncio.sleep(0, i.catalog.version == applied.version), "the new catalog version")

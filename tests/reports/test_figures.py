@@ -333,4 +333,13 @@ async def test_sla_targets_met_and_missed_per_policy(sla_reports, tmp_path):
         ["SLA policy", "Target", "Met", "Missed"], ["gold", "first response", 2, 1], ["gold", "resolution", 2, 1],
         ["standard", "first response", 1, 1], ["standard", "resolution", 1, 1]]
     assert sheet["E2"].number_format == "0.0%" and same(sheet["E2"].value, 2 / 3)
-    check_charts(data, workbook, 4)  # tickets by room and by severity, response times by room, SLA
+    check_charts(data, workbook, 4)  # tickets by room and by severity, SLA, response times by room
+
+    presentation = Presentation(io.BytesIO(await build(sla_reports, october(sla_reports, "overview", "pptx"))))
+    charts = {slide.shapes.title.text: shape.chart for slide in presentation.slides for shape in slide.shapes if shape.has_chart}
+    sla_chart = charts["SLA targets met and missed"].plots[0]
+    assert list(sla_chart.categories) == ["gold · first response", "gold · resolution", "standard · first response",
+                                          "standard · resolution"]
+    assert [tuple(series.values) for series in sla_chart.series] == [(2, 2, 1, 1), (1, 1, 1, 1)]
+    png = await build(sla_reports, october(sla_reports, "overview", "png"))
+    assert png.startswith(b"\x89PNG")

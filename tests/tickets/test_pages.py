@@ -64,6 +64,16 @@ async def test_a_storm_of_escalations_pages_the_lead_once_in_a_list_that_follows
     assert [e["event_id"] for e in posted] == [first]
     assert posted[0]["content"]["msgtype"] == "m.text" and posted[0]["content"]["m.mentions"]["user_ids"] == [lead.user_id]
 
+    # in the room too the lead is notified once: the first escalation's thread note mentions them,
+    # the others name them quietly (m.notice, no mentions)
+    notes = []
+    for number in numbers:
+        root = (await room.announcement(alice, number))["event_id"]
+        notes.append((await room.thread_note(alice, root, "escalated to level 2"))["content"])
+    assert sorted(note["msgtype"] for note in notes) == ["m.notice", "m.notice", "m.text"]
+    assert sorted(str(note["m.mentions"]) for note in notes) == sorted(["{}", "{}", str({"user_ids": [lead.user_id]})])
+    assert all(lead.user_id in note["body"] for note in notes)
+
     # and each ticket is still recorded as paged to the lead
     for number in numbers:
         escalated = [e for e in await room.events_of(number) if e["kind"] == "escalated"]
@@ -76,9 +86,9 @@ async def test_a_storm_of_escalations_pages_the_lead_once_in_a_list_that_follows
     assert sorted(row["ticket_id"] for row in rows) == sorted(numbers) and len({row["id"] for row in rows}) == 1
 
 
-async def test_a_single_page_is_edited_when_the_ticket_is_resolved(regulated):
+async def test_a_single_page_is_edited_when_the_ticket_is_resolved_also_after_a_restart(regulated, run_opsroom):
     room = await regulated(regulation=TO_THE_LEAD)
-    alice, lead = room.staff["alice"], room.staff["lead"]
+    lead = room.staff["lead"]
     status, answer = await room.post_alarm({"title": "Certificate expires", "severity": "minor"})
     number = answer["ticket"]
     page = await lead.wait_for_direct_message(lambda rid, e: f"You are called for #{number} in" in body(e), what="the page")
@@ -87,9 +97,14 @@ async def test_a_single_page_is_edited_when_the_ticket_is_resolved(regulated):
     await lead.wait_for(
         lambda rid, e: replaces(e) == page["event_id"] and "it is yours now" in shown(e), what="the page: yours now"
     )
+    # the page is a row of the database: after a restart the resolution still edits it
+    await room.app.stop()
+    room.app = await run_opsroom(room.app.config)
     await lead.send(room.room_id, f"!resolve #{number} renewed the certificate")
     resolved = await lead.wait_for(
         lambda rid, e: replaces(e) == page["event_id"] and f"resolved by {lead.user_id} — nothing to do" in shown(e),
         what="the page: resolved",
     )
     assert shown(resolved).startswith("✅ You are called for")
+    direct_room = next(rid for rid, e in lead.timeline if e.get("event_id") == page["event_id"])
+    assert [e["event_id"] for e in lead.messages(direct_room, sender=room.bot) if replaces(e) is None] == [page["event_id"]]
