@@ -94,6 +94,7 @@ class PortalContext:
             environment.filters["when"] = lambda value: format_time(value, language)
             environment.filters["browser"] = browser_name
             environment.globals["span"] = span
+            environment.globals["severity_badge"] = lambda value: severity_badge(translations(language).gettext, value)
             environment.globals["deadline_left"] = lambda *args: deadline_left(translations(language).gettext, *args)
             self.environments[language] = environment
         return environment
@@ -156,6 +157,17 @@ def deadline_left(gettext: Callable[[str], str], kind: str | None, due_at: datet
     else:
         text = gettext(N_("claim %(time)s late") if kind == "claim" else N_("resolve %(time)s late"))
     return Markup('<span class="left %s" title="%s">%s</span>') % (level, format_time(due_at), text % {"time": span(left)})
+
+
+SEVERITY_NAMES = {"critical": N_("critical"), "major": N_("major"), "minor": N_("minor"), "warning": N_("warning"),
+                  "info": N_("info")}
+
+
+def severity_badge(gettext: Callable[[str], str], value: str) -> Markup:
+    """A severity as a coloured badge in the reader's language (Python, not a macro: the
+    dashboard and the ticket list show many)."""
+    name = SEVERITY_NAMES.get(value)
+    return Markup('<span class="sev sev-%s">%s</span>') % (value, gettext(name) if name else value)
 
 
 def format_time(value: datetime | None, language: str = SOURCE_LANGUAGE) -> str:

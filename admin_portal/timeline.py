@@ -5,10 +5,11 @@ this is several times faster than a macro per line (``python -m bench portal``).
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any, Callable
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from texts.i18n import N_
 
@@ -53,31 +54,38 @@ class _Values(dict):  # type: ignore[type-arg]
         return "–"
 
 
-def event_line(event: Any, gettext: Callable[[str], str]) -> Markup:
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _line(event: Any, gettext: Callable[[str], str]) -> str:
+    """The event's sentence as HTML: our sentence (its text escaped) with each value escaped."""
     data = event.data if isinstance(event.data, dict) else {}
     sentence = SENTENCES.get(event.kind)
     if sentence is None:
         details = "; ".join(f"{key}: {value}" for key, value in sorted(data.items()))
-        return escape(event.kind) + (Markup(' <span class="muted">%s</span>') % details if details else Markup(""))
+        return _e(event.kind) + (f' <span class="muted">{_e(details)}</span>' if details else "")
     values = _Values({key: ", ".join(map(str, value)) if isinstance(value, list) else value for key, value in data.items()})
     values["who"] = event.actor
-    # the sentence is ours (escaped as text); Markup's % escapes each value
-    text = escape(gettext(sentence)) % {key: str(values[key]) for key in PLACEHOLDER.findall(sentence)}
+    text = _e(gettext(sentence)) % {key: _e(values[key]) for key in PLACEHOLDER.findall(sentence)}
     if event.kind == "escalation_exhausted":
-        text = Markup('<strong class="late">%s</strong>') % text
+        text = f'<strong class="late">{text}</strong>'
     note = data.get(SHOWN_AS_NOTE.get(event.kind, ""))
     if note:
-        text += Markup(' <span class="muted">(%s)</span>') % note
+        text += f' <span class="muted">({_e(note)})</span>'
     quoted = data.get(QUOTED.get(event.kind, ""))
     if quoted:
-        text += (Markup(" <span class=\"muted\">%s</span>") if event.kind == "escalated" else Markup("<blockquote>%s</blockquote>")) % quoted
-    return Markup(text)
+        text += f' <span class="muted">{_e(quoted)}</span>' if event.kind == "escalated" else f"<blockquote>{_e(quoted)}</blockquote>"
+    return text
 
 
-
-LINE = Markup('<li class="event event-%s"><time datetime="%s">%s</time> %s</li>\n')
+def event_line(event: Any, gettext: Callable[[str], str]) -> Markup:
+    return Markup(_line(event, gettext))
 
 
 def timeline_html(events: list[Any], gettext: Callable[[str], str], when: Callable[[Any], str]) -> Markup:
-    """The whole history as list items, built in one pass (no template loop per event)."""
-    return Markup("").join(LINE % (event.kind, event.at.isoformat(), when(event.at), event_line(event, gettext)) for event in events)
+    """The whole history as list items, built in one pass as plain strings, every value escaped
+    (no template loop and no Markup arithmetic per event)."""
+    return Markup("".join(
+        f'<li class="event event-{_e(event.kind)}"><time datetime="{event.at.isoformat()}">{_e(when(event.at))}</time> '
+        f"{_line(event, gettext)}</li>\n" for event in events))

@@ -4,6 +4,13 @@ Each request still gets its answer only after its alarm is committed (durable be
 202), but many alarms pay for one commit and a handful of set-based statements instead of
 one transaction each. Under light load a batch is a single alarm and nothing waits; under
 load, alarms arriving while a batch commits form the next one.
+
+Each process runs ``COMMIT_TASKS`` batches at once, each on a connection it keeps: the intake
+is bound by the round trips and the commit of a batch, not by Python, so while one batch waits
+for PostgreSQL the next is already being stored instead of queueing behind it (measured: more
+alarms per second and a lower p50 than one task; see README, Figures). Concurrent batches are
+as safe as batches of different processes: a fingerprint in two of them waits on the unique
+index, and a batch that fails (a deadlock included) is stored again alarm by alarm.
 """
 
 from __future__ import annotations
@@ -26,9 +33,13 @@ class Overloaded(Exception):
     """The queue is full: the alarm was not accepted (the sender should retry)."""
 
 
+COMMIT_TASKS = 2  # batches stored at once per process (each keeps a pool connection)
+
+
 class AlarmBatcher:
     def __init__(
-        self, pool: asyncpg.Pool, alarms: AlarmIntake, *, max_batch: int = 500, workers: int = 1, max_queued: int = 20000
+        self, pool: asyncpg.Pool, alarms: AlarmIntake, *, max_batch: int = 500, workers: int = COMMIT_TASKS,
+        max_queued: int = 20000,
     ) -> None:
         self._pool = pool
         self._alarms = alarms

@@ -327,7 +327,7 @@ async def serve(orders: WorkerOrders) -> int:
     """One worker: the alarm gateways and the relay on the shared port, until SIGTERM."""
     from application.tickets import TicketActions
     from intake import routes as intake_routes
-    from intake.batching import AlarmBatcher
+    from intake.batching import COMMIT_TASKS, AlarmBatcher
     from opsroom.http import HttpServer, build_app
     from opsroom.live_catalog import CatalogWatcher
     from opsroom.provision import Catalog
@@ -339,7 +339,7 @@ async def serve(orders: WorkerOrders) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    pool = await create_pool(config.database.url.reveal(), min_size=1, max_size=max(2, min(8, config.database.max_connections)))
+    pool = await create_pool(config.database.url.reveal(), min_size=1, max_size=max(COMMIT_TASKS + 1, min(8, config.database.max_connections)))
     domain = build_domain(config, orders.retired_rooms)
     intake = IntakeContext(
         pool=pool,

@@ -1,5 +1,5 @@
 """The catalog in a real browser (headless chromium): an administrator creates a room with a
-specialist (who gets the invitation in Matrix, seen by a nio client), edits a regulation (the
+specialist and then adds another (each gets the invitation in Matrix, seen by a nio client), edits a regulation (the
 next ticket's deadline follows it), rotates an API token (the old one works during the overlap,
 the new one is shown once); a specialist is refused the catalog; a form replayed without its
 CSRF token is refused and changes nothing. Screenshots at desktop and phone width."""
@@ -67,6 +67,13 @@ async def test_an_admin_creates_a_room_with_a_specialist_edits_a_regulation_and_
     assert await web.phone_layout_fits()
     room_id = await matrix_room(room.app, key)
     await newcomer.wait_for_invite(room_id)  # the invitation arrives in Matrix, no restart
+    # a specialist added to the room's staff is invited too
+    alice = room.staff["alice"]
+    await web.click("#edit-room")
+    await web.fill({"staff": f"{newcomer.user_id} 1\n{alice.user_id} 2"}, submit="#save-room")
+    await web.wait_text("Saved.")
+    assert alice.user_id in await web.page_text()
+    await alice.wait_for_invite(room_id)
 
     # the next ticket in the room follows the edited regulation
     status, answer = await room.post_alarm({"title": "Lab bench down", "service": "lab"})

@@ -111,3 +111,20 @@ def test_times_are_utc_with_the_date_in_the_readers_language():
     assert format_time(moment, "cs") == "28. 11. 2026 14:05 UTC"
     assert format_time(moment, "zh") == "2026年11月28日 14:05 UTC"
     assert format_time(None, "cs") == "–"
+
+
+def test_the_timeline_escapes_every_value_it_shows():
+    from datetime import datetime, timezone
+
+    from admin_portal.timeline import timeline_html
+    from tickets.model import TicketEvent
+
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    events = [TicketEvent(1, 7, at, "chat", '@"x":example.org', {"text": "<script>alert(1)</script>"}),
+              TicketEvent(2, 7, at, "escalated", "opsroom", {"level": "<2>", "reason": "a & b"}),
+              TicketEvent(3, 7, at, "odd<kind>", "opsroom", {"<k>": "<v>"})]
+    html = str(timeline_html(events, lambda text: text, lambda value: "<when>"))
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "@&quot;x&quot;:example.org in the thread:" in html and "Escalated to level &lt;2&gt;." in html
+    assert "a &amp; b" in html and "odd&lt;kind&gt;" in html and "&lt;k&gt;: &lt;v&gt;" in html and "&lt;when&gt;" in html
+    assert html.count("<li ") == 3
