@@ -145,8 +145,9 @@ class Opsroom:
         self._started_at = time.monotonic()
         self._stopped = False
         self.catalog_version = 0
-        # catalog secrets at rest: OPSROOM_SECRET_KEY (`opsroom up` sets its data directory's key)
-        self.sealer: Sealer = sealer_for(os.environ)
+        # catalog secrets at rest: OPSROOM_SECRET_KEY[_FILE], else the key in `opsroom up`'s data directory
+        # (the one the portal's TOTP secrets use)
+        self.sealer: Sealer = sealer_for(os.environ, secret_dir)
         self.retired_rooms: tuple[Any, ...] = ()
         self.catalog: CatalogWatcher | None = None
         self._room_changes: list[asyncio.Task[None]] = []
