@@ -100,17 +100,7 @@ async def ensure_topic_room(
                     "invite the bot there, or remove the alias"
                 ) from None
         except MNotFound:
-            room_id = await api.create_room(
-                alias_localpart=room.alias_localpart,
-                name=room.name,
-                topic=room.topic or None,
-                invitees=[UserID(user) for user in invitees(room, session.user_id, admins)],
-                initial_state=[{"type": kind, "state_key": "", "content": content} for kind, content in ROOM_ACCESS.items()],
-                power_level_override={
-                    "users": desired_power_users(room, session.user_id, {}, bot_is_privileged_creator=True)
-                },
-            )
-            log.info("room %s: created %s (%s)", room.key, room_id, alias)
+            room_id = await _create_or_find(session, room, alias, admins)
         async with pool.acquire() as conn, conn.transaction():
             await rooms_store.save_room(conn, room.key, room_id, alias)
             await bot_store.set_bot_room(conn, room_id, "join", False)
@@ -124,6 +114,40 @@ async def ensure_topic_room(
     await _name_and_topic(session, room, room_id)
     await _sync_staff(session, pool, room, room_id, admins)
     return room_id
+
+
+def _alias_taken(error: MatrixRequestError) -> bool:
+    return getattr(error, "errcode", None) == "M_ROOM_IN_USE" or "already exists" in str(error)
+
+
+async def _create_or_find(session: MatrixSession, room: TopicRoom, alias: str, admins: Sequence[str]) -> str:
+    """Create the room; if another opsroom process created it meanwhile (a catalog change is
+    applied by every process at once), join that one instead."""
+    api = session.api
+    try:
+        return await _create(session, room, admins)
+    except MatrixRequestError as error:
+        if not _alias_taken(error):
+            raise
+    found = await api.resolve_room_alias(RoomAlias(alias))
+    await api.join_room_by_id(found.room_id)
+    log.info("room %s: created meanwhile by another process: %s", room.key, found.room_id)
+    return str(found.room_id)
+
+
+async def _create(session: MatrixSession, room: TopicRoom, admins: Sequence[str]) -> str:
+    room_id = await session.api.create_room(
+        alias_localpart=room.alias_localpart,
+        name=room.name,
+        topic=room.topic or None,
+        invitees=[UserID(user) for user in invitees(room, session.user_id, admins)],
+        initial_state=[{"type": kind, "state_key": "", "content": content} for kind, content in ROOM_ACCESS.items()],
+        power_level_override={
+            "users": desired_power_users(room, session.user_id, {}, bot_is_privileged_creator=True)
+        },
+    )
+    log.info("room %s: created %s (#%s)", room.key, room_id, room.alias_localpart)
+    return str(room_id)
 
 
 async def _secure(session: MatrixSession, room: TopicRoom, room_id: str) -> None:
