@@ -3,21 +3,30 @@ a request's scope is allowed, decided by the policy (``application.policy``) so 
 ``GET /api/v1/reports`` and the portal's report page give the same answer and refusal text.
 
 Invariant: faces never decide report access themselves; they call :func:`decide` (and
-:func:`allowed_rooms` to offer choices) with the catalog's rooms at that moment.
+:func:`allowed_rooms` to offer choices) with the catalog's rooms at that moment, and queue and
+deliver requests through this module (faces never import ``reports.service``,
+``reports.requests`` or ``reports.store``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
+
+import asyncpg
 
 from application.actor import Actor
 from application.policy import Refusal, report_rooms, report_scope, sees_every_room_in_reports
-from reports.model import Scope
+from reports import requests
+from reports.model import ReportRequest, Scope
+from reports.requests import StoredRequest
 from reports.service import ReportFailed, ReportService
 from rooms.model import TopicRoom
 
-__all__ = ["Decision", "ReportFailed", "ReportService", "allowed_rooms", "decide", "sees_every_room"]
+__all__ = [
+    "Decision", "ReportFailed", "ReportService", "StoredRequest", "allowed_rooms", "decide", "sees_every_room", "queue",
+    "stored", "record_upload", "finish",
+]
 
 
 @dataclass(frozen=True)
@@ -45,3 +54,25 @@ def decide(actor: Actor, scope: Scope, rooms: Sequence[TopicRoom]) -> Decision:
     if allowed.refusal is not None:
         return Decision(None, allowed.refusal)
     return Decision(scope if allowed.rooms == scope.rooms else Scope(allowed.rooms, scope.label))
+
+
+# ---- requests delivered later (the bot's !report) ----------------------------------------
+
+
+async def queue(conn: asyncpg.Connection, actor: Actor, request: ReportRequest, deliver: dict[str, Any]) -> int:
+    """Store a request :func:`decide` allowed and queue its delivery, in the caller's transaction."""
+    return await requests.add(conn, request, actor.user_id, deliver)
+
+
+async def stored(conn: asyncpg.Connection, request_id: int) -> StoredRequest | None:
+    return await requests.get(conn, request_id)
+
+
+async def record_upload(conn: asyncpg.Connection, request_id: int, content_uri: str, filename: str, size: int,
+                        summary: dict[str, str], sha256: str) -> None:
+    """The file is uploaded: a retry posts it again instead of building and uploading it anew."""
+    await requests.set_uploaded(conn, request_id, content_uri, filename, size, summary, sha256)
+
+
+async def finish(conn: asyncpg.Connection, request_id: int, failure: str | None = None) -> None:
+    await requests.finish(conn, request_id, failure)

@@ -24,7 +24,6 @@ from bot.context import CommandContext, reply_relation
 from bot.delivery import MatrixDeliverer
 from application import reports as report_app
 from application.reports import ReportFailed, ReportService
-from reports import requests
 from reports.model import FORMATS, FORMATS_OF, KINDS, LABEL_SCOPE, Scope
 from reports.periods import PeriodError, looks_like_period, parse_period
 from reports.texts import KIND_TITLES
@@ -121,7 +120,7 @@ async def report(ctx: CommandContext, kind: str, options: str | None) -> None:
     fmt = asked.format or FORMATS_OF[asked.kind][0]
     request = service.request(asked.kind, period, scope, fmt, language)  # type: ignore[arg-type]
     relates_to = reply_relation(ctx.event.event_id, ctx.thread_root)
-    await requests.add(ctx.conn, request, ctx.sender, {"room_id": ctx.room_id, "relates_to": relates_to})
+    await report_app.queue(ctx.conn, ctx.actor, request, {"room_id": ctx.room_id, "relates_to": relates_to})
     texts = service.texts(request)
     await ctx.say(
         N_("Preparing the %(kind)s report (%(format)s) for %(period)s; it follows here."),
@@ -156,7 +155,7 @@ class ReportDelivery:
     async def deliver(
         self, conn: asyncpg.Connection, message: OutboxMessage, payload: kinds.ReportRequestRef, txn_id: str
     ) -> dict[str, Any]:
-        stored = await requests.get(conn, payload.request_id)
+        stored = await report_app.stored(conn, payload.request_id)
         if stored is None:
             raise PermanentDeliveryError(f"report request {payload.request_id} does not exist")
         if stored.finished_at is not None:
@@ -195,7 +194,7 @@ class ReportDelivery:
         await self.deliverer.send_event(room_id, notice, f"{txn_id}.summary")
         content = file_content(request.filename, request.mimetype, uri, size, relates_to, encrypted_file)
         event_id = await self.deliverer.send_event(room_id, content, f"{txn_id}.file")
-        await requests.finish(conn, stored.id)
+        await report_app.finish(conn, stored.id)
         return {"event_id": event_id, "content_uri": uri}
 
     async def _build_and_upload(
@@ -225,7 +224,7 @@ class ReportDelivery:
             return where["file"]["url"], size, summary, where["file"]
         # committed at once, outside the delivery's transaction: a later failure keeps the upload
         async with self.pool.acquire() as conn:
-            await requests.set_uploaded(conn, request_id, str(uri), request.filename, size, summary, digest.hexdigest())
+            await report_app.record_upload(conn, request_id, str(uri), request.filename, size, summary, digest.hexdigest())
         return str(uri), size, summary, None
 
     async def _failed(self, conn: asyncpg.Connection, request_id: int, room_id: str, relates_to: dict[str, Any] | None,
@@ -243,7 +242,7 @@ class ReportDelivery:
             content["m.relates_to"] = relates_to
         # the failure notice is posted under the row's own transaction ID: a retry posts it once
         event_id = await self.deliverer.send_event(room_id, content, f"{txn_id}.failed")
-        await requests.finish(conn, request_id, why)
+        await report_app.finish(conn, request_id, why)
         return {"event_id": event_id, "failed": why}
 
 
