@@ -23,9 +23,8 @@ from application.domain import Domain
 from common.languages import LOCALES, SOURCE_LANGUAGE
 from common.secrets import SecretBox
 from application.tickets import TicketActions
-from knowledge.service import KnowledgeBase
-from reports.access import ReportAccess
-from reports.service import ReportService
+from application.knowledge import KnowledgeBase
+from application.reports import ReportService
 from admin_portal.matrix_login import HomeserverLogin
 from admin_portal.settings import PortalConfig
 from admin_portal.store import SessionRow
@@ -64,9 +63,8 @@ class PortalContext:
     catalog_settled: Callable[[], Awaitable[None]] | None = None
     # the knowledge base (articles, versions, attachments)
     knowledge: KnowledgeBase | None = None
-    # reports: the service that builds them, and who may ask for which rooms
+    # reports: the service that builds them (who may ask for which rooms: application.reports)
     reports: ReportService | None = None
-    report_access: ReportAccess | None = None
     # opsroom's /healthz report (database, homeserver, mailboxes, SNMP), for the dashboard
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None
     _health_cache: tuple[float, dict[str, Any]] | None = None

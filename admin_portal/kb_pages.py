@@ -2,8 +2,9 @@
 attachments, and the editor (Markdown with a server-rendered preview, so it works without
 JavaScript; an edit made on an older version is refused rather than overwriting a colleague's).
 
-Everyone with a role in the portal reads and writes articles (drafts too); each save is a new
-version with its author, and every change is in the knowledge base's history.
+Everyone with a role in the portal reads and writes articles (drafts too), as the policy
+(``application.policy``) says; each save is a new version with its author, and every change is
+in the knowledge base's history.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from admin_portal.auth_pages import require
 from admin_portal.context import client_address, gettext, language_of, portal, redirect, render
 from admin_portal import store as portal_store
 from admin_portal.context import file_response
+from application import knowledge as kb_app
 from application import knowledge_views
+from application.knowledge import Outcome, Status
 from knowledge.extract import extract_text
 from knowledge.markdown import to_html
 from knowledge.model import VISIBILITIES, ArticleError, ArticleInput
-from knowledge.service import Status, Viewer
 from texts.i18n import N_
 
 PAGE_SIZE = 50
@@ -34,6 +36,12 @@ def _kb(request: web.Request) -> Any:
     if knowledge is None:
         raise web.HTTPNotFound()
     return knowledge
+
+
+def _forbidden(request: web.Request, outcome: Outcome) -> web.HTTPForbidden:
+    """The policy's refusal as a 403 in the person's language."""
+    refusal = kb_app.refusal_of(outcome)
+    return web.HTTPForbidden(reason=refusal.text(lambda message: gettext(request, message)) if refusal else None)
 
 
 def _folder_tree(folders: list[tuple[str, int]]) -> list[tuple[str, str, int, int]]:
@@ -48,7 +56,7 @@ def _folder_tree(folders: list[tuple[str, int]]) -> list[tuple[str, str, int, in
 
 
 async def list_articles(request: web.Request) -> web.StreamResponse:
-    require(request)
+    visitor = require(request)
     knowledge = _kb(request)
     folder = request.query.get("folder") or None
     text = request.query.get("q", "").strip()[:300]
@@ -59,8 +67,8 @@ async def list_articles(request: web.Request) -> web.StreamResponse:
         folders = await knowledge_views.folders(conn, VISIBILITIES)
         articles = await knowledge_views.articles(conn, VISIBILITIES, folder=folder, limit=PAGE_SIZE + 1, offset=offset)
         if text:
-            viewer = Viewer(language=language_of(request), visibilities=VISIBILITIES, ticket_rooms=())
-            hits = await knowledge.search(conn, text, viewer, limit=20, kinds=("article",))
+            hits = await kb_app.search(knowledge, conn, visitor.actor, text, language=language_of(request), limit=20,
+                                       kinds=("article",))
     return render(request, "kb.html", title=gettext(request, N_("Knowledge base")), tree=_folder_tree(folders),
                   folder=folder, articles=articles[:PAGE_SIZE], more=len(articles) > PAGE_SIZE, offset=offset,
                   page_size=PAGE_SIZE, q=text, hits=hits)
@@ -147,10 +155,15 @@ async def save_article(request: web.Request) -> web.StreamResponse:
     try:
         async with context.pool.acquire() as conn, conn.transaction():
             if article is None:
-                saved = await knowledge.create_article(conn, data, visitor.user_id, now)
+                created = await kb_app.create_article(knowledge, conn, visitor.actor, data, now)
+                if isinstance(created, Outcome):
+                    raise _forbidden(request, created)
+                saved = created
             else:
                 base = int(values["base_version"]) if values["base_version"].isdigit() else None
-                outcome = await knowledge.update_article(conn, article.id, data, visitor.user_id, now, base_version=base)
+                outcome = await kb_app.update_article(knowledge, conn, visitor.actor, article.id, data, now, base_version=base)
+                if outcome.status is Status.NOT_PERMITTED:
+                    raise _forbidden(request, outcome)
                 if outcome.status is Status.STALE:
                     return _editor(request, article, values, status=409, problem=gettext(request, N_(
                         "Someone saved version %(version)s meanwhile. Open the article again to see it, then make your change."),
@@ -196,7 +209,9 @@ async def attach_file(request: web.Request) -> web.StreamResponse:
         page = await knowledge_views.article_page(conn, _reference(request))
         if page is None:
             raise web.HTTPNotFound()
-        await knowledge.add_attachment(conn, page.article, filename, content_type, data, extracted, visitor.user_id, now)
+        added = await kb_app.add_attachment(knowledge, conn, visitor.actor, page.article, filename, content_type, data, extracted, now)
+        if isinstance(added, Outcome):
+            raise _forbidden(request, added)
     await portal_store.audit(context.pool, "kb_attached", actor=visitor.user_id, address=client_address(request),
                              detail={"article": page.article.slug, "file": filename})
     raise redirect(f"/kb/{page.article.id}?done=attached")

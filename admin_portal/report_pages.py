@@ -2,8 +2,9 @@
 figures and charts, download the file (XLSX, PPTX, PNG, CSV, JSON).
 
 The reports service builds everything (the same queries, documents and files as ``!report`` and
-``GET /api/v1/reports``); who may ask for which rooms is the reports' access rule
-(administrators and managers every room, staff of level 2 or higher their rooms).
+``GET /api/v1/reports``); who may ask for which rooms is the policy's rule, through
+``application.reports`` (administrators and managers every room, staff of level 2 or higher
+their rooms).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from admin_portal.auth_pages import require
-from admin_portal.context import gettext, language_of, portal, render
+from admin_portal.context import PortalContext, gettext, language_of, portal, render
+from application import reports as report_app
+from application.reports import ReportFailed
+from application.policy import NO_REPORTS, NOT_YOUR_ROOMS
 from reports.model import FORMATS_OF, KINDS, LABEL_SCOPE, ReportRequest, Scope
 from reports.periods import PeriodError, parse_period
-from reports.service import ReportFailed
 from reports.texts import KIND_TITLES
+from rooms.model import TopicRoom
 from texts.i18n import LANGUAGES, N_
 
 PRESETS = ("today", "yesterday", "last-7d", "last-week", "this-month", "last-month")
@@ -43,31 +47,35 @@ class BadChoice(ValueError):
     """What the form asks for cannot be made; the message is for the person."""
 
 
+def _rooms(context: PortalContext) -> list[TopicRoom]:
+    """The catalog's rooms now."""
+    return list(context.domain.rules.rooms) if context.domain else []
+
+
 def _form(request: web.Request) -> dict[str, Any]:
     """What the form shows: the query's choices, and the rooms this person may ask for."""
     context = portal(request)
-    assert context.report_access is not None
-    visitor = require(request)
+    actor = require(request).actor
     query = request.query
     return {
         "kind": query.get("kind", "overview"), "period": query.get("period", "this-month"),
         "custom": query.get("custom", "").strip(), "rooms": [key for key in query.getall("room", []) if key],
-        "label": query.get("label", "").strip(), "allowed": context.report_access.rooms_of(visitor.user_id),
-        "every": context.report_access.sees_every_room(visitor.user_id), "figures": [],
+        "label": query.get("label", "").strip(), "allowed": report_app.allowed_rooms(actor, _rooms(context)),
+        "every": report_app.sees_every_room(actor), "figures": [],
     }
 
 
 def _report(request: web.Request, values: dict[str, Any]) -> ReportRequest | None:
     """The report the form asks for (None: not sent yet); raises BadChoice."""
     context = portal(request)
-    assert context.reports is not None and context.report_access is not None
+    assert context.reports is not None
     if "kind" not in request.query:
         return None
     kind = values["kind"]
     if kind not in KINDS:
         raise BadChoice(gettext(request, N_("Choose a kind of report.")))
     if any(key not in values["allowed"] for key in values["rooms"]):
-        raise BadChoice(gettext(request, N_("you may ask for reports of the rooms you lead only")))
+        raise BadChoice(gettext(request, NOT_YOUR_ROOMS.message))
     label = None
     if values["label"]:
         if not LABEL_SCOPE.match(values["label"]):
@@ -77,9 +85,9 @@ def _report(request: web.Request, values: dict[str, Any]) -> ReportRequest | Non
     rooms = tuple(values["rooms"]) or (None if values["every"] else tuple(values["allowed"]))
     if kind == "customer" and label is None and (rooms is None or len(rooms) != 1):
         raise BadChoice(gettext(request, N_("The service report needs a customer (name=value) or exactly one room.")))
-    decision = context.report_access.decide(require(request).user_id, Scope(rooms, label))
+    decision = report_app.decide(require(request).actor, Scope(rooms, label), _rooms(context))
     if decision.scope is None:
-        raise BadChoice(gettext(request, decision.refusal or N_("you may ask for reports of the rooms you lead only")))
+        raise BadChoice((decision.refusal or NOT_YOUR_ROOMS).text(lambda message: gettext(request, message)))
     room_list = decision.scope.rooms or ()
     zone = context.room_zone(room_list[0]) if len(room_list) == 1 else "UTC"
     if values["custom"] and not CUSTOM.match(values["custom"]):
@@ -95,10 +103,10 @@ def _report(request: web.Request, values: dict[str, Any]) -> ReportRequest | Non
 async def show_reports(request: web.Request) -> web.StreamResponse:
     visitor = require(request)
     context = portal(request)
-    if context.reports is None or context.report_access is None:
+    if context.reports is None:
         raise web.HTTPNotFound()
-    if not context.report_access.rooms_of(visitor.user_id) and not context.report_access.sees_every_room(visitor.user_id):
-        raise web.HTTPForbidden(reason=gettext(request, N_("reports are for managers, administrators and staff of level 2 or higher")))
+    if not report_app.allowed_rooms(visitor.actor, _rooms(context)) and not report_app.sees_every_room(visitor.actor):
+        raise web.HTTPForbidden(reason=gettext(request, NO_REPORTS.message))
     problem, document, rows, links, chart = None, None, None, [], None
     values = _form(request)
     try:

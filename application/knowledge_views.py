@@ -1,6 +1,6 @@
 """What the portal reads of the knowledge base: articles by folder, the folders, an article
 with its versions and attachments, an attachment's bytes. Thin, one statement each; writes go
-through ``knowledge.service.KnowledgeBase`` (each edit a version, the index kept)."""
+through ``application.knowledge`` (under the policy; each edit a version, the index kept)."""
 
 from __future__ import annotations
 

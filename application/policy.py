@@ -17,16 +17,29 @@ The rules:
 - specialists see the tickets of their rooms; managers and administrators see every room;
 - in a direct chat with the bot a person follows the tickets they raised, and only those;
 - the catalog is read by managers and administrators and changed by administrators only;
-  entries provisioned from the file refuse every change made elsewhere and name the file.
+  entries provisioned from the file refuse every change made elsewhere and name the file;
+- knowledge base: API callers and portal users read every article (drafts too) and write them;
+  in chat, people in a topic room, staff of any room and administrators read internal and
+  public articles (drafts too when staff of this room or administrators), anyone else public
+  ones only; linking an article to a ticket and drafting one from it in chat needs the staff
+  of the room; the public board shows public articles and never tickets;
+- resolved tickets found in the knowledge base: API callers see every room's; in chat a person
+  sees this room's and those of the rooms they staff (administrators every room's); the portal
+  and the board search articles only;
+- reports: administrators and managers may ask for every room, staff of level 2 or higher for
+  the rooms they serve at that level, API callers (a token) for every room; nobody else. A
+  request naming no room asks for every room the person may see.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from application.actor import Actor
+from knowledge.model import SEARCHED_VISIBILITIES, VISIBILITIES
+from knowledge.service import Viewer
 from texts.i18n import N_
 from tickets.model import Ticket
 
@@ -166,3 +179,125 @@ def catalog_refusal(actor: Actor, action: CatalogAction, kind: str, *, provision
             {"file": provisioned_from},
         )
     return None
+
+
+# ---- knowledge base --------------------------------------------------------------------
+
+TRUSTED_VISIBILITIES: tuple[str, ...] = ("internal", "public")
+PUBLIC_ONLY: tuple[str, ...] = ("public",)
+
+
+class KnowledgeAction(enum.Enum):
+    LINK = "link"  # record that an article was used on a ticket
+    DRAFT = "draft"  # a draft article from a resolved ticket
+    WRITE = "write"  # create or edit an article, attach a file
+
+
+KNOWLEDGE_REFUSALS = {
+    KnowledgeAction.LINK: Refusal(N_("Only the staff of this room may link articles to its tickets.")),
+    KnowledgeAction.DRAFT: Refusal(N_("Only the staff of this room may draft articles from its tickets.")),
+    KnowledgeAction.WRITE: NOT_STAFF,
+}
+
+
+def is_api_caller(actor: Actor) -> bool:
+    """An API token without an acting person (``api:<caller>``): trusted with every room."""
+    return actor.face == "api" and actor.user_id.startswith("api:")
+
+
+def _edits_knowledge(actor: Actor) -> bool:
+    """Faces whose people keep the knowledge base: API callers (a token) and portal users."""
+    return actor.face in ("api", "portal", "file", "system")
+
+
+def knowledge_visibilities(actor: Actor, room_key: str | None = None) -> tuple[str, ...]:
+    """The article visibilities ``actor`` may open (in the topic room ``room_key``, if any)."""
+    if _edits_knowledge(actor):
+        return VISIBILITIES
+    if actor.face != "chat":
+        return PUBLIC_ONLY
+    staff_here = room_key is not None and actor.level_in(room_key) is not None
+    if staff_here or actor.is_admin:
+        return ("draft", *TRUSTED_VISIBILITIES)  # drafts are for the staff to finish
+    if room_key is not None or actor.levels:
+        return TRUSTED_VISIBILITIES
+    return PUBLIC_ONLY
+
+
+def knowledge_reader(
+    actor: Actor, language: str, *, room_key: str | None = None, every_room: Sequence[str] = (),
+    visibilities: Sequence[str] | None = None,
+) -> Viewer:
+    """What ``actor`` finds when searching (``Viewer``): the visibilities searched (drafts are
+    not suggested in chat; API callers may narrow them with ``visibilities``) and the rooms
+    whose resolved tickets are found; ``every_room``: the keys of the catalog's rooms."""
+    if is_api_caller(actor):
+        return Viewer(language, tuple(visibilities) if visibilities else SEARCHED_VISIBILITIES, None)
+    if actor.face == "portal":
+        return Viewer(language, VISIBILITIES, ())
+    if actor.face != "chat":
+        return Viewer(language, PUBLIC_ONLY, ())
+    searched = tuple(v for v in knowledge_visibilities(actor, room_key) if v != "draft")
+    if actor.is_admin:
+        rooms = set(every_room)
+    else:
+        rooms = set(actor.levels) | ({room_key} if room_key is not None else set())
+    return Viewer(language, searched, tuple(sorted(rooms)))
+
+
+def public_reader(language: str) -> Viewer:
+    """Anyone on the public board: public articles, never tickets."""
+    return Viewer(language, PUBLIC_ONLY, ())
+
+
+def knowledge_refusal(actor: Actor, action: KnowledgeAction, room_key: str | None = None) -> Refusal | None:
+    """May ``actor`` change the knowledge base (in the room ``room_key``, for a ticket of it)?"""
+    if _edits_knowledge(actor):
+        return None
+    if actor.face == "chat" and room_key is not None and actor.level_in(room_key) is not None:
+        return None
+    return KNOWLEDGE_REFUSALS[action]
+
+
+# ---- reports ---------------------------------------------------------------------------
+
+REPORT_LEAD_LEVEL = 2
+NO_REPORTS = Refusal(N_("reports are for managers, administrators and staff of level 2 or higher"))
+NOT_YOUR_ROOMS = Refusal(N_("you may ask for reports of the rooms you lead only"))
+
+
+@dataclass(frozen=True)
+class ReportRooms:
+    """The rooms a report may cover (``None``: every room), or why it may not be made."""
+
+    rooms: tuple[str, ...] | None
+    refusal: Refusal | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
+
+
+def sees_every_room_in_reports(actor: Actor) -> bool:
+    return actor.is_admin or actor.is_manager or is_api_caller(actor)
+
+
+def report_rooms(actor: Actor, every_room: Sequence[str]) -> tuple[str, ...]:
+    """The rooms (of ``every_room``, in its order) whose reports ``actor`` may ask for."""
+    if sees_every_room_in_reports(actor):
+        return tuple(every_room)
+    return tuple(key for key in every_room if (actor.level_in(key) or 0) >= REPORT_LEAD_LEVEL)
+
+
+def report_scope(actor: Actor, asked: tuple[str, ...] | None, every_room: Sequence[str]) -> ReportRooms:
+    """May ``actor`` have a report of the rooms ``asked`` (``None``: every room they may see)?"""
+    if sees_every_room_in_reports(actor):
+        return ReportRooms(asked)
+    allowed = report_rooms(actor, every_room)
+    if not allowed:
+        return ReportRooms(None, NO_REPORTS)
+    if asked is None:  # "all": every room the person leads
+        return ReportRooms(allowed)
+    if any(key not in allowed for key in asked):
+        return ReportRooms(None, NOT_YOUR_ROOMS)
+    return ReportRooms(asked)

@@ -22,9 +22,8 @@ if TYPE_CHECKING:
     from application.tickets import TicketActions
     from bot.commands import CommandRegistry
     from bot.matrix import MatrixSession
-    from knowledge.service import KnowledgeBase
-    from reports.access import ReportAccess
-    from reports.service import ReportService
+    from application.knowledge import KnowledgeBase
+    from application.reports import ReportService
 
 
 @dataclass
@@ -44,7 +43,6 @@ class BotDeps:
     # whose direct-message invitations are accepted: anyone | local (the bot's homeserver) | admins
     direct_messages: str = "local"
     reports: "ReportService | None" = None
-    report_access: "ReportAccess | None" = None
 
     def is_admin(self, user_id: str) -> bool:
         """``bot.admins``, and people whose catalog roles include admin."""

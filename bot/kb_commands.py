@@ -6,18 +6,24 @@
 - ``!kb link [#N] <article>``: record that an article was used on ticket N (staff);
 - ``!kb draft [#N]``: a draft article from a resolved ticket's summary and thread (staff).
 
-Who sees what: in a topic room, internal and public articles and the resolved tickets of this
-room and of the rooms the sender staffs; in a direct message, staff and administrators see
-the same, anyone else only public articles.
+Who sees what and who may link or draft is the policy's (``application.policy``): in a topic
+room, internal and public articles and the resolved tickets of this room and of the rooms the
+sender staffs; in a direct message, staff and administrators see the same, anyone else only
+public articles.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from markupsafe import Markup
 
+from application import knowledge as kb_app
+from application.actor import Actor
+from application.knowledge import KnowledgeBase, Outcome, Status, summary_of
+from application.policy import KnowledgeAction, knowledge_refusal
 from bot.commands import Text, UsageError, command
 from bot.context import CommandContext
 from texts.i18n import N_, Np_
@@ -26,7 +32,6 @@ from texts.ticket_view import TicketView
 from knowledge import store as kb_store
 from knowledge.markdown import to_html, to_plain
 from knowledge.model import Article, ArticleInput, Hit
-from knowledge.service import KnowledgeBase, Outcome, Status, Viewer, summary_of
 
 RESULTS = 5
 _TICKET_ONLY = re.compile(r"^#?(\d+)$")
@@ -40,15 +45,21 @@ def knowledge(ctx: CommandContext) -> KnowledgeBase:
     return ctx.deps.knowledge
 
 
-def viewer(ctx: CommandContext) -> Viewer:
-    rooms = [room for room in ctx.deps.directory.rooms if room.staff_level(ctx.sender) is not None]
-    visible = {room.key for room in rooms}
-    if ctx.topic_room is not None:
-        visible.add(ctx.topic_room.key)
-    trusted = ctx.topic_room is not None or bool(rooms) or ctx.deps.is_admin(ctx.sender)
-    if ctx.deps.is_admin(ctx.sender):
-        visible = {room.key for room in ctx.deps.directory.rooms}
-    return Viewer(ctx.language, ("internal", "public") if trusted else ("public",), tuple(sorted(visible)))
+def actor(ctx: CommandContext) -> Actor:
+    """The sender as the policy sees them; staff of this topic room also when it is retired."""
+    found = ctx.actor
+    level = ctx.staff_level()
+    if ctx.topic_room is not None and level is not None and found.level_in(ctx.topic_room.key) is None:
+        found = replace(found, levels={**found.levels, ctx.topic_room.key: level})
+    return found
+
+
+def room_key(ctx: CommandContext) -> str | None:
+    return ctx.topic_room.key if ctx.topic_room else None
+
+
+def every_room(ctx: CommandContext) -> list[str]:
+    return [room.key for room in ctx.deps.directory.rooms]
 
 
 def now() -> datetime:
@@ -78,8 +89,8 @@ async def kb(ctx: CommandContext, request: str | None) -> None:
 async def search(ctx: CommandContext, words: str) -> None:
     if len(words) > 500:
         raise UsageError(Np_("The search is longer than %(count)s character", "The search is longer than %(count)s characters"), {"count": 500})
-    hits = await knowledge(ctx).search(ctx.conn, words, viewer(ctx), limit=RESULTS,
-                                       room_key=ctx.topic_room.key if ctx.topic_room else None)
+    hits = await kb_app.search(knowledge(ctx), ctx.conn, actor(ctx), words, language=ctx.language, limit=RESULTS,
+                               room_key=room_key(ctx), every_room=every_room(ctx))
     articles = await kb_store.articles(ctx.conn, [hit.ref_id for hit in hits if hit.kind == "article"])
     await ctx.reply(ctx.render("kb_results", words=words, hits=[_shown(ctx, hit, articles) for hit in hits]))
 
@@ -102,10 +113,7 @@ def _shown(ctx: CommandContext, hit: Hit, articles: dict[int, Article]) -> dict[
 async def show_article(ctx: CommandContext, slug: str) -> bool:
     """The article of this slug, when the sender may see it; False when there is none."""
     article = await kb_store.article(ctx.conn, slug)
-    allowed = set(viewer(ctx).visibilities)
-    if ctx.staff_level() is not None or ctx.deps.is_admin(ctx.sender):
-        allowed.add("draft")  # drafts are for the staff to finish
-    if article is None or article.visibility not in allowed:
+    if article is None or not kb_app.may_open(actor(ctx), article, room_key(ctx)):
         return False
     view = TicketView(ctx.topic_room, ctx.language)
     await ctx.reply(ctx.render(
@@ -119,7 +127,8 @@ async def known(ctx: CommandContext, ref: int | None) -> None:
     ticket_id = await find_ticket(ctx, ref)
     if ticket_id is None:
         return
-    found = await knowledge(ctx).known_about(ctx.conn, ticket_id, viewer(ctx))
+    found = await kb_app.known_about(knowledge(ctx), ctx.conn, actor(ctx), ticket_id, language=ctx.language,
+                                     room_key=room_key(ctx), every_room=every_room(ctx))
     assert found is not None
     articles = await kb_store.articles(ctx.conn, [hit.ref_id for hit in found.similar if hit.kind == "article"])
     await ctx.reply(ctx.render(
@@ -130,16 +139,13 @@ async def known(ctx: CommandContext, ref: int | None) -> None:
     ))
 
 
-def _staff_only(ctx: CommandContext) -> bool:
-    return ctx.topic_room is not None and ctx.staff_level() is not None
-
-
 _LINK = re.compile(r"^(?:#?(\d+)\s+)?(\S+)\s*$")
 
 
 async def link(ctx: CommandContext, rest: str) -> None:
-    if not _staff_only(ctx):
-        await ctx.say(N_("Only the staff of this room may link articles to its tickets."))
+    refusal = knowledge_refusal(actor(ctx), KnowledgeAction.LINK, room_key(ctx))
+    if refusal is not None:
+        await ctx.say(refusal.message, **refusal.values)
         return
     match = _LINK.match(rest.strip())
     if not match:
@@ -148,8 +154,10 @@ async def link(ctx: CommandContext, rest: str) -> None:
     if ticket_id is None:
         return
     reference: int | str = int(match.group(2)) if match.group(2).isdigit() else match.group(2).lower()
-    outcome = await knowledge(ctx).link(ctx.conn, reference, ticket_id, ctx.sender, now())
-    if outcome.status is Status.NOT_FOUND:
+    outcome = await kb_app.link(knowledge(ctx), ctx.conn, actor(ctx), reference, ticket_id, now(), room_key=room_key(ctx))
+    if (refused := kb_app.refusal_of(outcome)) is not None:
+        await ctx.say(refused.message, **refused.values)
+    elif outcome.status is Status.NOT_FOUND:
         await ctx.say(N_("There is no article %(article)s. Search with %(command)s."), article=match.group(2),
                       command=f"{ctx.prefix}kb <words>")
     elif outcome.status is Status.ALREADY:
@@ -164,8 +172,9 @@ async def link(ctx: CommandContext, rest: str) -> None:
 
 
 async def draft(ctx: CommandContext, rest: str) -> None:
-    if not _staff_only(ctx):
-        await ctx.say(N_("Only the staff of this room may draft articles from its tickets."))
+    refusal = knowledge_refusal(actor(ctx), KnowledgeAction.DRAFT, room_key(ctx))
+    if refusal is not None:
+        await ctx.say(refusal.message, **refusal.values)
         return
     rest = rest.strip()
     match = _TICKET_ONLY.match(rest)
@@ -175,20 +184,27 @@ async def draft(ctx: CommandContext, rest: str) -> None:
     if ticket_id is None:
         return
     kb_base = knowledge(ctx)
-    material = await kb_base.draft_material(ctx.conn, ticket_id)
-    if isinstance(material, Outcome):  # the ticket exists (found above): it is still open
-        await ctx.say(N_("#%(id)s is not resolved yet; draft an article once it is."), id=ticket_id)
+    material = await kb_app.draft_material(kb_base, ctx.conn, actor(ctx), ticket_id, room_key=room_key(ctx))
+    if isinstance(material, Outcome):
+        if (refused := kb_app.refusal_of(material)) is not None:
+            await ctx.say(refused.message, **refused.values)
+        else:  # the ticket exists (found above): it is still open
+            await ctx.say(N_("#%(id)s is not resolved yet; draft an article once it is."), id=ticket_id)
         return
     ticket = material.ticket
     view = TicketView(ctx.topic_room, material.language)
     body = ctx.deps.renderer.render_block("kb_draft", "plain", material.language, t=ticket, thread=material.thread,
                                           **view.functions()).strip()
-    article = await kb_base.create_article(
-        ctx.conn,
+    article = await kb_app.create_article(
+        kb_base, ctx.conn, actor(ctx),
         ArticleInput(title=ticket.title, body=body, language=material.language, visibility="draft", rooms=[ticket.room_key],
                      services=[s for s in (ticket.service,) if s], devices=[d for d in (ticket.device, ticket.host) if d]),
-        ctx.sender, now(), source_ticket_id=ticket_id,
+        now(), room_key=room_key(ctx), source_ticket_id=ticket_id, action=KnowledgeAction.DRAFT,
     )
+    if isinstance(article, Outcome):  # refused (checked above; the catalog may have changed since)
+        refused = kb_app.refusal_of(article)
+        await ctx.say(refused.message if refused else N_("only the staff of this room may do this"))
+        return
     await ctx.say(
         N_("Draft article “%(title)s” made from #%(id)s. See it with %(show)s; finish and publish it with %(api)s (visibility internal or public)."),
         title=article.title, id=ticket_id, show=f"{ctx.prefix}kb {article.slug}", api=f"PATCH /api/v1/kb/articles/{article.slug}",

@@ -22,11 +22,11 @@ import asyncpg
 from bot.commands import Text, UsageError, Word, command
 from bot.context import CommandContext, reply_relation
 from bot.delivery import MatrixDeliverer
+from application import reports as report_app
+from application.reports import ReportFailed, ReportService
 from reports import requests
-from reports.access import ReportAccess
 from reports.model import FORMATS, FORMATS_OF, KINDS, LABEL_SCOPE, Scope
 from reports.periods import PeriodError, looks_like_period, parse_period
-from reports.service import ReportFailed, ReportService
 from reports.texts import KIND_TITLES
 from rooms.directory import RoomDirectory
 from storage import outbox_kinds as kinds
@@ -79,10 +79,10 @@ def parse_arguments(kind: str, options: str | None, room_keys: set[str]) -> Aske
     return Asked(kind, period_text or DEFAULT_PERIOD, rooms, label, fmt)
 
 
-def reports_of(ctx: CommandContext) -> tuple[ReportService, ReportAccess]:
-    if ctx.deps.reports is None or ctx.deps.report_access is None:
+def reports_of(ctx: CommandContext) -> ReportService:
+    if ctx.deps.reports is None:
         raise RuntimeError("!report needs the report service")
-    return ctx.deps.reports, ctx.deps.report_access
+    return ctx.deps.reports
 
 
 @command(
@@ -93,7 +93,7 @@ def reports_of(ctx: CommandContext) -> tuple[ReportService, ReportAccess]:
             "2026-10 or 2026-10-01..2026-10-31; in a topic room its room, in a direct message to me the rooms you manage."),
 )
 async def report(ctx: CommandContext, kind: str, options: str | None) -> None:
-    service, access = reports_of(ctx)
+    service = reports_of(ctx)
     directory = ctx.deps.directory
     asked = parse_arguments(kind, options, {room.key for room in directory.rooms})
     if asked.rooms == ():  # not said: this topic room, or (in a direct chat) every room the person may see
@@ -103,9 +103,12 @@ async def report(ctx: CommandContext, kind: str, options: str | None) -> None:
     if ctx.topic_room is None and not ctx.is_direct:
         await ctx.say(N_("Ask for reports in a topic room or in a direct message to me."))
         return
-    decision = access.decide(ctx.sender, Scope(rooms, asked.label))
+    # who may ask for which rooms: the policy, on the catalog's rooms now
+    every = ctx.deps.domain.rules.rooms if ctx.deps.domain is not None else directory.rooms
+    decision = report_app.decide(ctx.actor, Scope(rooms, asked.label), every)
     if decision.scope is None:
-        await ctx.reply(ctx.render("refused", command=ctx.deps.registry.find("report"), reason=ctx._(decision.refusal or "")))
+        reason = decision.refusal.text(ctx._) if decision.refusal else ""
+        await ctx.reply(ctx.render("refused", command=ctx.deps.registry.find("report"), reason=reason))
         return
     scope = decision.scope
     if asked.kind == "customer" and scope.label is None and (scope.rooms is None or len(scope.rooms) != 1):

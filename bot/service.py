@@ -23,10 +23,9 @@ from bot.report_requests import ReportDelivery
 from bot.sync import SyncLoop
 from bot.ticket_delivery import TicketDelivery
 from rooms.directory import RoomDirectory
-from reports.access import ReportAccess
-from reports.service import ReportService
+from application.knowledge import KnowledgeBase
+from application.reports import ReportService
 from rooms.model import TopicRoom
-from knowledge.service import KnowledgeBase
 from storage.outbox import Handlers
 from texts.render import Renderer
 
@@ -52,7 +51,6 @@ class Bot:
         domain: Domain | None = None,
         knowledge: KnowledgeBase | None = None,
         reports: ReportService | None = None,
-        report_access: ReportAccess | None = None,
         sync_timeout_ms: int = 30000,
         sync_timeline_limit: int = 100,
         encryption: EncryptionSettings | None = None,
@@ -77,7 +75,6 @@ class Bot:
             actions=TicketActions(domain) if domain is not None else None,
             knowledge=knowledge,
             reports=reports,
-            report_access=report_access,
         )
         self.encryption = BotEncryption(self.session, pool, dsn, encryption or EncryptionSettings())
         self.processor = EventProcessor(pool, self.deps)

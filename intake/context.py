@@ -14,10 +14,10 @@ from application.domain import Domain
 from application.tickets import TicketActions
 
 if TYPE_CHECKING:
-    from knowledge.service import KnowledgeBase
+    from application.knowledge import KnowledgeBase
     from intake.batching import AlarmBatcher
     from monitors.runner import MonitorService
-    from reports.service import ReportService
+    from application.reports import ReportService
     from application.catalog import CatalogService
 
 

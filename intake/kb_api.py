@@ -1,8 +1,9 @@
 """The knowledge base's REST API (``/api/v1/kb/...``): articles (create, read, update, versions),
 their attachments and links to tickets, search, and what is known about a ticket.
 
-API callers authenticate with an API token and see every article (drafts when they ask for
-them) and every room's resolved tickets. Every refusal is a 4xx naming the field or parameter
+API callers authenticate with an API token and, by the policy (``application.policy``), see
+every article (drafts when they ask for them) and every room's resolved tickets; reads and
+writes go through ``application.knowledge``. Every refusal is a 4xx naming the field or parameter
 at fault, and a refused request stores nothing: fields are checked before anything is written,
 and each change is one transaction.
 """
@@ -15,6 +16,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from application import knowledge as kb_app
+from application.actor import Actor, system_actor
+from application.knowledge import KnowledgeBase, Outcome, Status
 from intake.api import ticket_number
 from intake.auth import authenticate
 from intake.context import INTAKE
@@ -23,7 +27,6 @@ from knowledge import store
 from knowledge.extract import extract_text
 from knowledge.markdown import to_html, to_plain
 from knowledge.model import BODY_MAX, SEARCHED_VISIBILITIES, VISIBILITIES, Article, ArticleError, ArticleInput
-from knowledge.service import KnowledgeBase, Status, Viewer
 from knowledge.text import LANGUAGES
 
 ARTICLE_FIELDS = frozenset({"title", "body", "language", "folder", "tags", "rooms", "services", "devices", "visibility", "slug", "author"})
@@ -39,6 +42,17 @@ def _kb(request: web.Request) -> KnowledgeBase:
     if knowledge is None:
         raise web.HTTPServiceUnavailable(text='{"error": "the knowledge base is not running"}', content_type="application/json")
     return knowledge
+
+
+def _caller(request: web.Request) -> Actor:
+    """The API caller (token holder) as the policy sees it."""
+    return system_actor(f"api:{authenticate(request, request.app[INTAKE].api_callers, 'read')}", "api")
+
+
+def _refused(outcome: Outcome) -> web.Response | None:
+    """A 403 naming the policy's refusal, when ``outcome`` is one."""
+    refusal = kb_app.refusal_of(outcome)
+    return json_error(403, refusal.text()) if refusal is not None else None
 
 
 def _string_list(data: dict[str, Any], name: str) -> list[str] | None:
@@ -121,14 +135,16 @@ def _not_found(reference: int | str) -> web.Response:
 
 async def create_article(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
         article_input, author = parse_article(data, ARTICLE_FIELDS)
         if article_input.title is None:
             raise InvalidInput("title", "required")
         async with intake.pool.acquire() as conn, conn.transaction():
-            article = await knowledge.create_article(conn, article_input, author or f"api:{caller}", datetime.now(timezone.utc))
+            article = await kb_app.create_article(knowledge, conn, caller, article_input, datetime.now(timezone.utc), author=author)
+            if isinstance(article, Outcome):
+                return _refused(article) or json_error(403, "refused")
             body = await _article_json(conn, knowledge, article)
     except InvalidInput as error:
         return error.response()
@@ -151,7 +167,7 @@ async def get_article(request: web.Request) -> web.Response:
 
 async def update_article(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     reference = _reference(request)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
@@ -160,9 +176,12 @@ async def update_article(request: web.Request) -> web.Response:
         if base_version is not None and (isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 1):
             raise InvalidInput("base_version", "expected the version number the change was made on")
         async with intake.pool.acquire() as conn, conn.transaction():
-            outcome = await knowledge.update_article(
-                conn, reference, article_input, author or f"api:{caller}", datetime.now(timezone.utc), base_version=base_version
+            outcome = await kb_app.update_article(
+                knowledge, conn, caller, reference, article_input, datetime.now(timezone.utc), author=author,
+                base_version=base_version,
             )
+            if (refused := _refused(outcome)) is not None:
+                return refused
             if outcome.status is Status.NOT_FOUND:
                 return _not_found(reference)
             if outcome.status is Status.STALE:
@@ -272,7 +291,7 @@ async def add_attachments(request: web.Request) -> web.Response:
     """``multipart/form-data`` with one or more ``file`` parts; the text of PDF, DOCX and text
     files becomes searchable. Read whole before anything is stored: a part too large refuses all."""
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     reference = _reference(request)
     limit = intake.domain.rules.attachment_max_bytes
     files: list[tuple[str, str, bytes]] = []
@@ -308,10 +327,12 @@ async def add_attachments(request: web.Request) -> web.Response:
         if article is None:
             return _not_found(reference)
         now = datetime.now(timezone.utc)
-        infos = [
-            await knowledge.add_attachment(conn, article, name, kind, data, text, author or f"api:{caller}", now)
-            for (name, kind, data), text in zip(files, extracted)
-        ]
+        infos = []
+        for (name, kind, data), text in zip(files, extracted):
+            info = await kb_app.add_attachment(knowledge, conn, caller, article, name, kind, data, text, now, author=author)
+            if isinstance(info, Outcome):  # refused: the transaction is rolled back, nothing stored
+                return _refused(info) or json_error(403, "refused")
+            infos.append(info)
     return web.json_response({"article": article.id, "attachments": [info.as_json() for info in infos]}, status=201)
 
 
@@ -340,7 +361,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
 
 async def add_link(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    caller = authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     reference = _reference(request)
     try:
         data = await read_json_object(request, intake.max_body_bytes)
@@ -352,7 +373,9 @@ async def add_link(request: web.Request) -> web.Response:
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        outcome = await knowledge.link(conn, reference, ticket, author or f"api:{caller}", datetime.now(timezone.utc))
+        outcome = await kb_app.link(knowledge, conn, caller, reference, ticket, datetime.now(timezone.utc), author=author)
+    if (refused := _refused(outcome)) is not None:
+        return refused
     if outcome.status is Status.NOT_FOUND:
         return _not_found(reference)
     if outcome.status is Status.NO_TICKET:
@@ -386,7 +409,7 @@ async def remove_link(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     try:
         _known_parameters(request, SEARCH_PARAMETERS)
         words = (_single(request, "q") or "").strip()
@@ -403,20 +426,20 @@ async def search(request: web.Request) -> web.Response:
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn:
-        hits = await knowledge.search(conn, words, Viewer(language, visibilities, None), limit=limit,
-                                      kinds=(kind,) if kind else None)
+        hits = await kb_app.search(knowledge, conn, caller, words, language=language, limit=limit,
+                                   kinds=(kind,) if kind else None, visibilities=visibilities)
     return web.json_response({"q": words, "hits": [hit.as_json() for hit in hits]})
 
 
 async def known_about_ticket(request: web.Request) -> web.Response:
     intake, knowledge = request.app[INTAKE], _kb(request)
-    authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     try:
         ticket_id = ticket_number(request)
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn:
-        found = await knowledge.known_about(conn, ticket_id, Viewer("en", SEARCHED_VISIBILITIES, None))
+        found = await kb_app.known_about(knowledge, conn, caller, ticket_id, language="en")
     if found is None:
         return json_error(404, f"no ticket #{ticket_id}", field="ticket")
     return web.json_response({

@@ -1,8 +1,8 @@
 """The public knowledge board: ``GET /kb`` lists and searches the *public* articles, ``GET
 /kb/{slug}`` shows one, as plain HTML pages (no JavaScript, readable on a phone, each article
 in its own language). Internal and draft articles and tickets are never shown here, whatever
-is asked: every query names the public visibility, and an article that is not public is
-answered as not found.
+is asked: every query names the public visibility (the policy's public reader), and an article
+that is not public is answered as not found.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
+from application import knowledge as kb_app
 from intake.context import INTAKE
 from knowledge import store
 from knowledge.markdown import to_html
-from knowledge.service import Viewer
 from knowledge.text import LANGUAGES
 from texts.i18n import negotiate
 from texts.pages import page_environment
@@ -64,7 +64,7 @@ async def index(request: web.Request) -> web.Response:
     folder = request.query.get("folder", "").strip("/")[:300] or None
     async with intake.pool.acquire() as conn:
         if words and intake.knowledge is not None:
-            hits = await intake.knowledge.search(conn, words, Viewer(language, ("public",), ()), limit=20, kinds=("article",))
+            hits = await kb_app.search_public(intake.knowledge, conn, words, language=language, limit=20)
             articles = await store.articles(conn, [hit.ref_id for hit in hits])
             results = [{"article": articles[hit.ref_id], "snippet": Markup(hit.snippet.html())} for hit in hits if hit.ref_id in articles]
         else:

@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta, timezone
 from aiohttp import web
 from multidict import MultiMapping
 
+from application import reports as report_app
+from application.actor import system_actor
 from intake.auth import authenticate
 from intake.context import INTAKE
 from intake.validation import InvalidInput, json_error
@@ -107,7 +109,7 @@ def _label(first: str, last: str | None, now: datetime, zone: str) -> str:
 
 async def get_report(request: web.Request) -> web.StreamResponse:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers, "read")
+    caller = system_actor(f"api:{authenticate(request, intake.api_callers, 'read')}", "api")
     kind = request.match_info["kind"]
     if kind not in KINDS:
         return json_error(404, f"no report {kind!r} (known: {', '.join(KINDS)})", field="kind")
@@ -118,7 +120,10 @@ async def get_report(request: web.Request) -> web.StreamResponse:
         kind, period, scope, fmt, language = parse_request(kind, request.query, rooms, datetime.now(timezone.utc))
     except InvalidInput as error:
         return error.response()
-    report: ReportRequest = intake.reports.request(kind, period, scope, fmt, language)  # type: ignore[arg-type]
+    decision = report_app.decide(caller, scope, intake.domain.rules.rooms)  # API callers: every room (the policy)
+    if decision.scope is None:
+        return json_error(403, decision.refusal.text() if decision.refusal else "refused", field="room")
+    report: ReportRequest = intake.reports.request(kind, period, decision.scope, fmt, language)  # type: ignore[arg-type]
     chunks = intake.reports.chunks(report)
     first = await anext(chunks, b"")  # a failure before the first byte is still a clean 500
     response = web.StreamResponse(headers={

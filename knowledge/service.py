@@ -3,7 +3,8 @@ articles to tickets, index resolved tickets, search, and say what is known about
 
 Callers pass a connection (inside a transaction where they write). Expected refusals are
 ``Outcome`` values; a wrong article field raises ``ArticleError`` naming it, before anything
-is written. Faces decide who may look at what (``Viewer``); this module applies it.
+is written. Who may look at what (``Viewer``) and change what is decided by the application
+layer's policy (``application.policy``); this module applies the ``Viewer`` it is given.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Status(enum.Enum):
     ALREADY = "already"
     NOT_RESOLVED = "not_resolved"
     STALE = "stale"  # edited meanwhile: the caller's base version is not the current one
+    NOT_PERMITTED = "not_permitted"  # the application layer's policy refused (info["refusal"])
 
 
 @dataclass(frozen=True)

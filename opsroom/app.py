@@ -50,7 +50,6 @@ from opsroom.logs import redact_more
 from opsroom.provision import Catalog, apply_file_of, provision, sealer_for, validator
 from opsroom.workers import WorkerPool, build_domain, refresh_intake, refresh_rules, relay_socket_path
 from regulations.engine import DeadlineEngine
-from reports.access import ReportAccess
 from reports.mail import ReportMailer
 from reports.schedule import ScheduledReports
 from reports.service import ReportService
@@ -139,7 +138,6 @@ class Opsroom:
         self.knowledge = KnowledgeBase(config.rooms, config.knowledge, public_url=config.http.public_url)
         self.knowledge_worker: KnowledgeWorker | None = None
         self.reports: ReportService | None = None
-        self.report_access: ReportAccess | None = None
         self.scheduled_reports: ScheduledReports | None = None
         self.mail_intake: MailIntake | None = None
         self.http: HttpServer | None = None
@@ -147,8 +145,9 @@ class Opsroom:
         self._started_at = time.monotonic()
         self._stopped = False
         self.catalog_version = 0
-        # catalog secrets at rest: OPSROOM_SECRET_KEY (`opsroom up` sets its data directory's key)
-        self.sealer: Sealer = sealer_for(os.environ)
+        # catalog secrets at rest: OPSROOM_SECRET_KEY[_FILE], else the key in `opsroom up`'s data directory
+        # (the one the portal's TOTP secrets use)
+        self.sealer: Sealer = sealer_for(os.environ, secret_dir)
         self.retired_rooms: tuple[Any, ...] = ()
         self.catalog: CatalogWatcher | None = None
         self._room_changes: list[asyncio.Task[None]] = []
@@ -166,7 +165,6 @@ class Opsroom:
         )
         assert config.homeserver is not None and config.bot.user_id is not None
         self.reports = ReportService(self.pool, config.rooms, config.regulations, lambda language: translations(language).gettext)
-        self.report_access = report_access = ReportAccess(config.rooms, self.domain.rules.people, config.bot.admins)
         settings = MatrixSettings(
             homeserver_url=config.homeserver.url,
             user_id=config.bot.user_id,
@@ -189,7 +187,6 @@ class Opsroom:
             domain=self.domain,
             knowledge=self.knowledge,
             reports=self.reports,
-            report_access=report_access,
             encryption=encryption_settings(config),
         )
         self.bot.encryption.recovery_key_listener = self.on_recovery_key
@@ -281,9 +278,6 @@ class Opsroom:
         if self.reports is not None:
             self.reports.rooms = {room.key: room for room in config.rooms}
             self.reports.regulations = config.regulations
-        if self.report_access is not None:
-            self.report_access.rooms = list(config.rooms)
-            self.report_access.people = self.domain.rules.people
         if self.workers is not None:
             self.workers.config = config
             self.workers.catalog_version, self.workers.retired_rooms = catalog.version, tuple(catalog.retired_rooms)
@@ -387,7 +381,6 @@ class Opsroom:
             public_url=config.http.public_url,
             health=self.health,
             reports=self.reports,
-            report_access=self.report_access,
             knowledge=self.knowledge,
         )
 

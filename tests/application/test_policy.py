@@ -5,20 +5,31 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from application.actor import Actor, actor_for
+from application.actor import Actor, actor_for, system_actor
 from application.policy import (
+    NO_REPORTS,
     NOT_ADMIN,
     NOT_LEAD,
     NOT_STAFF,
+    NOT_YOUR_ROOMS,
     CatalogAction,
+    KnowledgeAction,
     Permission,
+    ReportRooms,
     TicketAction,
     catalog_read_refusal,
     catalog_refusal,
+    knowledge_reader,
+    knowledge_refusal,
+    knowledge_visibilities,
+    public_reader,
     refusal,
+    report_rooms,
+    report_scope,
     ticket_refusal,
     visible_rooms,
 )
+from knowledge.service import Viewer
 from regulations.model import Regulation
 from rooms.model import Person, StaffMember, TopicRoom
 from rooms.people import PeopleDirectory
@@ -127,3 +138,97 @@ def test_catalog_changes() -> None:
     refused = catalog_refusal(admin, CatalogAction.UPDATE, "rooms", provisioned_from="/etc/opsroom.yaml")
     assert refused is not None and "/etc/opsroom.yaml" in refused.text()
     assert catalog_refusal(Actor("file", "file", frozenset({"admin"})), CatalogAction.UPDATE, "rooms", provisioned_from="/etc/opsroom.yaml") is None
+
+
+# ---- knowledge base and reports (moved from the faces and reports/access.py) -------------
+
+OTHER = TopicRoom(key="net", name="Net", staff=[StaffMember("@nora:x.org", 2)])
+TWO_ROOMS = StaticRules(
+    [ROOM, OTHER], {"standard": Regulation(claim_within=NOW - NOW, resolve_within=NOW - NOW)},
+    people=PeopleDirectory([Person("@boss:x.org", roles=["manager"])], [ROOM, OTHER], ["@bot-admin:x.org"]),
+)
+EVERY = ("db", "net")
+
+
+def in_two_rooms(user_id: str, face: str = "chat") -> Actor:
+    return actor_for(user_id, face, TWO_ROOMS)  # type: ignore[arg-type]
+
+
+def test_who_reads_which_articles_in_chat() -> None:
+    # staff of this room and administrators: drafts too; anyone in a topic room or staff elsewhere: internal
+    assert knowledge_visibilities(in_two_rooms("@alice:x.org"), "db") == ("draft", "internal", "public")
+    assert knowledge_visibilities(in_two_rooms("@bot-admin:x.org")) == ("draft", "internal", "public")
+    assert knowledge_visibilities(in_two_rooms("@alice:x.org"), "net") == ("internal", "public")
+    assert knowledge_visibilities(in_two_rooms("@alice:x.org")) == ("internal", "public")  # a direct chat, staff
+    assert knowledge_visibilities(in_two_rooms("@stranger:x.org"), "db") == ("internal", "public")
+    # a direct chat with someone who staffs no room: public articles only
+    assert knowledge_visibilities(in_two_rooms("@stranger:x.org")) == ("public",)
+    assert knowledge_visibilities(in_two_rooms("@boss:x.org")) == ("public",)
+
+
+def test_api_callers_and_portal_users_read_every_article_the_board_public_ones() -> None:
+    caller = system_actor("api:monitoring", "api")
+    portal_user = in_two_rooms("@alice:x.org", "portal")
+    assert knowledge_visibilities(caller) == knowledge_visibilities(portal_user) == ("draft", "internal", "public")
+    assert knowledge_visibilities(in_two_rooms("@alice:x.org", "web_form")) == ("public",)
+    assert public_reader("cs") == Viewer("cs", ("public",), ())
+
+
+def test_which_resolved_tickets_a_search_finds() -> None:
+    # chat: this room's and the rooms the person staffs; drafts are never suggested
+    alice = knowledge_reader(in_two_rooms("@alice:x.org"), "cs", room_key="net", every_room=EVERY)
+    assert alice == Viewer("cs", ("internal", "public"), ("db", "net"))
+    assert knowledge_reader(in_two_rooms("@stranger:x.org"), "en", room_key="net", every_room=EVERY).ticket_rooms == ("net",)
+    # a stranger in a direct chat finds public articles only, no tickets
+    stranger = knowledge_reader(in_two_rooms("@stranger:x.org"), "en", every_room=EVERY)
+    assert stranger == Viewer("en", ("public",), ()) and stranger.kinds == ("article",)
+    # administrators: every room's tickets
+    assert knowledge_reader(in_two_rooms("@bot-admin:x.org"), "en", every_room=EVERY).ticket_rooms == EVERY
+    # API callers: every room (None), the visibilities they ask for or the searched ones
+    caller = system_actor("api:monitoring", "api")
+    assert knowledge_reader(caller, "en") == Viewer("en", ("internal", "public"), None)
+    assert knowledge_reader(caller, "en", visibilities=("draft",)).visibilities == ("draft",)
+    # the portal searches articles only, drafts included
+    assert knowledge_reader(in_two_rooms("@boss:x.org", "portal"), "en") == Viewer("en", ("draft", "internal", "public"), ())
+
+
+def test_linking_and_drafting_in_chat_need_the_staff_of_the_room() -> None:
+    alice = in_two_rooms("@alice:x.org")
+    assert knowledge_refusal(alice, KnowledgeAction.LINK, "db") is None
+    assert knowledge_refusal(alice, KnowledgeAction.DRAFT, "db") is None
+    link = knowledge_refusal(alice, KnowledgeAction.LINK, "net")
+    assert link is not None and link.text() == "Only the staff of this room may link articles to its tickets."
+    draft = knowledge_refusal(alice, KnowledgeAction.DRAFT, None)  # a direct chat
+    assert draft is not None and draft.text() == "Only the staff of this room may draft articles from its tickets."
+    # an administrator who is not staff of the room is refused in chat too
+    assert knowledge_refusal(in_two_rooms("@bot-admin:x.org"), KnowledgeAction.LINK, "db") is not None
+    assert knowledge_refusal(in_two_rooms("@alice:x.org", "web_form"), KnowledgeAction.WRITE) == NOT_STAFF
+    # API callers and portal users keep the knowledge base
+    for keeper in (system_actor("api:monitoring", "api"), in_two_rooms("@stranger:x.org", "portal")):
+        for action in KnowledgeAction:
+            assert knowledge_refusal(keeper, action) is None
+
+
+def test_who_may_ask_for_reports_of_which_rooms() -> None:
+    lead, nora, alice = in_two_rooms("@lead:x.org"), in_two_rooms("@nora:x.org"), in_two_rooms("@alice:x.org")
+    assert report_rooms(lead, EVERY) == ("db",) and report_rooms(nora, EVERY) == ("net",)
+    assert report_rooms(alice, EVERY) == ()  # level 1: no reports
+    for everyone in (in_two_rooms("@boss:x.org"), in_two_rooms("@bot-admin:x.org"), system_actor("api:bi", "api")):
+        assert report_rooms(everyone, EVERY) == EVERY
+        assert report_scope(everyone, None, EVERY) == ReportRooms(None)  # "all" stays every room
+        assert report_scope(everyone, ("net",), EVERY) == ReportRooms(("net",))
+    # a lead: "all" is the rooms they lead; another room is refused
+    assert report_scope(lead, None, EVERY) == ReportRooms(("db",))
+    assert report_scope(lead, ("db",), EVERY) == ReportRooms(("db",))
+    assert report_scope(lead, ("db", "net"), EVERY) == ReportRooms(None, NOT_YOUR_ROOMS)
+    refused = report_scope(alice, ("db",), EVERY)
+    assert refused.refused and refused.refusal == NO_REPORTS
+    assert NO_REPORTS.text() == "reports are for managers, administrators and staff of level 2 or higher"
+
+
+def test_report_answers_are_the_same_through_every_face() -> None:
+    for user in ("@lead:x.org", "@alice:x.org", "@boss:x.org", "@stranger:x.org"):
+        chat, portal = (report_scope(in_two_rooms(user, face), ("net",), EVERY) for face in ("chat", "portal"))
+        assert chat == portal, user
+    # a person acting through the API (a named acting user) is not the token: their own rooms only
+    assert report_scope(in_two_rooms("@lead:x.org", "api"), ("net",), EVERY).refusal == NOT_YOUR_ROOMS

@@ -237,3 +237,16 @@ def test_secrets_read_back_from_the_catalog_are_kept_out_of_logs():
     record = logging.LogRecord("t", logging.WARNING, __file__, 1, "signed with %s, %s", ("hmac-key-from-the-database", "file-secret-123"), None)
     redact.filter(record)
     assert record.getMessage() == "signed with ***, ***"
+
+
+def test_opsroom_up_seals_catalog_secrets_with_its_data_directory_key(make_config, tmp_path: Path, monkeypatch):
+    """`opsroom up` sets no OPSROOM_SECRET_KEY: the key in its data directory (the portal's) seals the catalog."""
+    from catalog.sealing import PLAIN
+    from opsroom.app import Opsroom
+
+    monkeypatch.delenv("OPSROOM_SECRET_KEY", raising=False)
+    monkeypatch.delenv("OPSROOM_SECRET_KEY_FILE", raising=False)
+    config = make_config()
+    app = Opsroom(config, secret_dir=tmp_path)
+    assert app.sealer is not PLAIN and (tmp_path / "secret.key").exists()
+    assert Opsroom(config).sealer is PLAIN  # no key anywhere: plain, as documented
