@@ -48,6 +48,12 @@ TEMPLATES: dict[str, str] = {
     "checks": "name: web\ninterval: 1m\nhttp:\n  url: https://example.org/health\n",
     "heartbeats": "name: backup-job\nevery: 1d\n",
 }
+# a kind as people name one entry of it (titles of the text editor)
+KIND_LABELS = {
+    "calendars": N_("Calendar"), "regulations": N_("Regulation"), "ticket_types": N_("Ticket type"), "rooms": N_("Room"),
+    "customers": N_("Customer"), "sla_policies": N_("SLA policy"), "sources": N_("Source"), "api_tokens": N_("API token"),
+    "people": N_("Person"), "maintenance": N_("Maintenance window"), "checks": N_("Check"), "heartbeats": N_("Heartbeat"),
+}
 OVERLAPS = {"0": timedelta(0), "1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 MATCH_LINE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$")
 YAML_LIMIT = 64 * 1024
@@ -304,7 +310,9 @@ async def text_form(request: web.Request, *, kind: str | None = None, key: str |
     if text is None:
         text = _dump(entry.body) if entry else TEMPLATES.get(kind, "")
     spec = KIND_BY_NAME[kind]
-    return render(request, "entry_form.html", status=status, title=f"{kind}: {key}" if key else gettext(request, N_("New entry: %(kind)s"), kind=kind),
+    label = gettext(request, KIND_LABELS[kind])
+    return render(request, "entry_form.html", status=status,
+                  title=f"{label}: {key}" if key else gettext(request, N_("New entry: %(kind)s"), kind=label),
                   kind=kind, key=key, entry=entry, text=text, new_key=new_key, named_apart=spec.key_field is None,
                   key_field=spec.key_field, problems=problems or FormProblems(), may_edit=visitor.is_admin,
                   back=TEXT_KINDS[kind], version=version if version is not None else (entry.version if entry else None))

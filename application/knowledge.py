@@ -23,13 +23,14 @@ from application.policy import (
     knowledge_visibilities,
     public_reader,
 )
+from knowledge import store
 from knowledge.extract import Extracted
 from knowledge.model import Article, ArticleInput, AttachmentInfo, Hit
 from knowledge.service import DraftMaterial, KnowledgeBase, Known, Outcome, Status, summary_of
 
 __all__ = [
     "DraftMaterial", "KnowledgeBase", "Known", "Outcome", "Status", "summary_of", "refused", "refusal_of", "search",
-    "search_public", "known_about", "may_open", "link", "draft_material", "create_article", "update_article",
+    "search_public", "known_about", "may_open", "link", "unlink", "draft_material", "create_article", "update_article",
     "add_attachment",
 ]
 
@@ -81,6 +82,18 @@ async def link(
     if refusal is not None:
         return refused(refusal)
     return await kb.link(conn, reference, ticket_id, author or actor.user_id, now)
+
+
+async def unlink(
+    conn: asyncpg.Connection, actor: Actor, article: Article, ticket_id: int, *, room_key: str | None = None
+) -> Outcome:
+    """Forget that an article was used on a ticket (NOT_FOUND: it was not linked)."""
+    refusal = knowledge_refusal(actor, KnowledgeAction.LINK, room_key)
+    if refusal is not None:
+        return refused(refusal)
+    if not await store.remove_link(conn, article.id, ticket_id):
+        return Outcome(Status.NOT_FOUND, article)
+    return Outcome(Status.DONE, article)
 
 
 async def draft_material(

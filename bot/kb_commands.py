@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from markupsafe import Markup
 
 from application import knowledge as kb_app
+from application import knowledge_views
 from application.actor import Actor
 from application.knowledge import KnowledgeBase, Outcome, Status, summary_of
 from application.policy import KnowledgeAction, knowledge_refusal
@@ -29,7 +30,6 @@ from bot.context import CommandContext
 from texts.i18n import N_, Np_
 from bot.ticket_commands import find_ticket
 from texts.ticket_view import TicketView
-from knowledge import store as kb_store
 from knowledge.markdown import to_html, to_plain
 from knowledge.model import Article, ArticleInput, Hit
 
@@ -91,7 +91,7 @@ async def search(ctx: CommandContext, words: str) -> None:
         raise UsageError(Np_("The search is longer than %(count)s character", "The search is longer than %(count)s characters"), {"count": 500})
     hits = await kb_app.search(knowledge(ctx), ctx.conn, actor(ctx), words, language=ctx.language, limit=RESULTS,
                                room_key=room_key(ctx), every_room=every_room(ctx))
-    articles = await kb_store.articles(ctx.conn, [hit.ref_id for hit in hits if hit.kind == "article"])
+    articles = await knowledge_views.articles_by_id(ctx.conn, [hit.ref_id for hit in hits if hit.kind == "article"])
     await ctx.reply(ctx.render("kb_results", words=words, hits=[_shown(ctx, hit, articles) for hit in hits]))
 
 
@@ -112,7 +112,7 @@ def _shown(ctx: CommandContext, hit: Hit, articles: dict[int, Article]) -> dict[
 
 async def show_article(ctx: CommandContext, slug: str) -> bool:
     """The article of this slug, when the sender may see it; False when there is none."""
-    article = await kb_store.article(ctx.conn, slug)
+    article = await knowledge_views.article(ctx.conn, slug)
     if article is None or not kb_app.may_open(actor(ctx), article, room_key(ctx)):
         return False
     view = TicketView(ctx.topic_room, ctx.language)
@@ -130,7 +130,7 @@ async def known(ctx: CommandContext, ref: int | None) -> None:
     found = await kb_app.known_about(knowledge(ctx), ctx.conn, actor(ctx), ticket_id, language=ctx.language,
                                      room_key=room_key(ctx), every_room=every_room(ctx))
     assert found is not None
-    articles = await kb_store.articles(ctx.conn, [hit.ref_id for hit in found.similar if hit.kind == "article"])
+    articles = await knowledge_views.articles_by_id(ctx.conn, [hit.ref_id for hit in found.similar if hit.kind == "article"])
     await ctx.reply(ctx.render(
         "kb_known", t=found.ticket,
         linked=[{"article": article, "by": who, "url": knowledge(ctx).article_url(article)} for article, who, _at in found.linked],

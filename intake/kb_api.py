@@ -11,19 +11,20 @@ and each change is one transaction.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from application import knowledge as kb_app
+from application import knowledge_views as views
 from application.actor import Actor, system_actor
 from application.knowledge import KnowledgeBase, Outcome, Status
 from intake.api import ticket_number
 from intake.auth import authenticate
 from intake.context import INTAKE
 from intake.validation import InvalidInput, choice, json_error, no_unknown_fields, read_json_object, string
-from knowledge import store
 from knowledge.extract import extract_text
 from knowledge.markdown import to_html, to_plain
 from knowledge.model import BODY_MAX, SEARCHED_VISIBILITIES, VISIBILITIES, Article, ArticleError, ArticleInput
@@ -105,8 +106,8 @@ def _reference(request: web.Request) -> int | str:
 
 
 async def _article_json(conn: Any, knowledge: KnowledgeBase, article: Article) -> dict[str, Any]:
-    attachments = await store.attachments_of(conn, article.id)
-    solved = await store.tickets_of_article(conn, article.id)
+    attachments = await views.attachments_of(conn, article.id)
+    solved = await views.tickets_of_article(conn, article.id)
     return {
         **article.as_json(),
         "url": knowledge.article_url(article),
@@ -159,7 +160,7 @@ async def get_article(request: web.Request) -> web.Response:
     authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     async with intake.pool.acquire() as conn:
-        article = await store.article(conn, reference)
+        article = await views.article(conn, reference)
         if article is None:
             return _not_found(reference)
         return web.json_response(await _article_json(conn, knowledge, article))
@@ -244,11 +245,11 @@ async def list_articles(request: web.Request) -> web.Response:
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn:
-        found = await store.list_articles(
-            conn, visibilities=visibilities, folder=(_single(request, "folder") or "").strip("/") or None,
+        found = await views.articles(
+            conn, visibilities, folder=(_single(request, "folder") or "").strip("/") or None,
             tag=_single(request, "tag"), language=language, limit=limit, offset=offset,
         )
-        folders = await store.folders(conn, visibilities)
+        folders = await views.folders(conn, visibilities)
     return web.json_response({
         "articles": [{key: value for key, value in article.as_json().items() if key != "body"} for article in found],
         "folders": [{"folder": folder, "articles": count} for folder, count in folders],
@@ -260,10 +261,10 @@ async def list_versions(request: web.Request) -> web.Response:
     authenticate(request, intake.api_callers, "read")
     reference = _reference(request)
     async with intake.pool.acquire() as conn:
-        article = await store.article(conn, reference)
+        article = await views.article(conn, reference)
         if article is None:
             return _not_found(reference)
-        history = await store.versions(conn, article.id)
+        history = await views.versions(conn, article.id)
     return web.json_response({"article": article.id, "slug": article.slug, "versions": [v.as_json() for v in history]})
 
 
@@ -275,10 +276,10 @@ async def get_version(request: web.Request) -> web.Response:
     if not text.isdigit() or not 0 < int(text) < 2**31:
         return InvalidInput("version", "expected a version number").response()
     async with intake.pool.acquire() as conn:
-        article = await store.article(conn, reference)
+        article = await views.article(conn, reference)
         if article is None:
             return _not_found(reference)
-        found = await store.version(conn, article.id, int(text))
+        found = await views.version(conn, article.id, int(text))
     if found is None:
         return json_error(404, f"article {article.slug} has no version {text}", field="version")
     return web.json_response({"article": article.id, "slug": article.slug, **found.as_json()})
@@ -323,15 +324,17 @@ async def add_attachments(request: web.Request) -> web.Response:
         return error.response()
     extracted = await asyncio.to_thread(lambda: [extract_text(name, kind, data) for name, kind, data in files])
     async with intake.pool.acquire() as conn, conn.transaction():
-        article = await store.article(conn, reference, lock=True)
+        article = await views.article(conn, reference, lock=True)
         if article is None:
             return _not_found(reference)
         now = datetime.now(timezone.utc)
         infos = []
         for (name, kind, data), text in zip(files, extracted):
             info = await kb_app.add_attachment(knowledge, conn, caller, article, name, kind, data, text, now, author=author)
-            if isinstance(info, Outcome):  # refused: the transaction is rolled back, nothing stored
-                return _refused(info) or json_error(403, "refused")
+            if isinstance(info, Outcome):  # refused: raised, so the transaction rolls back and nothing is stored
+                refusal = kb_app.refusal_of(info)
+                raise web.HTTPForbidden(text=json.dumps({"error": refusal.text() if refusal else "refused"}),
+                                        content_type="application/json")
             infos.append(info)
     return web.json_response({"article": article.id, "attachments": [info.as_json() for info in infos]}, status=201)
 
@@ -344,14 +347,15 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     if not text.isdigit() or not 0 < int(text) < 2**63:
         return InvalidInput("attachment_id", "expected an attachment number").response()
     async with intake.pool.acquire() as conn:
-        article = await store.article(conn, reference)
+        article = await views.article(conn, reference)
         if article is None:
             return _not_found(reference)
-        row = await store.attachment_data(conn, article.id, int(text))
-    if row is None:
+        found = await views.attachment(conn, article.id, int(text))
+    if found is None:
         return json_error(404, f"article {article.slug} has no attachment {text}", field="attachment_id")
-    safe_name = "".join(ch if ch.isalnum() or ch in "._- " else "_" for ch in row["filename"])
-    return web.Response(body=bytes(row["data"]), content_type=row["content_type"] if "/" in row["content_type"] else "application/octet-stream",
+    filename, content_type, data = found
+    safe_name = "".join(ch if ch.isalnum() or ch in "._- " else "_" for ch in filename)
+    return web.Response(body=data, content_type=content_type if "/" in content_type else "application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{safe_name}"',
                                  "X-Content-Type-Options": "nosniff"})
 
@@ -389,17 +393,20 @@ async def add_link(request: web.Request) -> web.Response:
 
 async def remove_link(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
-    authenticate(request, intake.api_callers, "read")
+    caller = _caller(request)
     reference = _reference(request)
     try:
         ticket = ticket_number(request)
     except InvalidInput as error:
         return error.response()
     async with intake.pool.acquire() as conn, conn.transaction():
-        article = await store.article(conn, reference)
+        article = await views.article(conn, reference)
         if article is None:
             return _not_found(reference)
-        if not await store.remove_link(conn, article.id, ticket):
+        outcome = await kb_app.unlink(conn, caller, article, ticket)
+        if (refused := _refused(outcome)) is not None:
+            return refused
+        if outcome.status is Status.NOT_FOUND:
             return json_error(404, f"article {article.slug} is not linked to #{ticket}", field="ticket")
     return web.json_response({"article": article.id, "ticket": ticket, "result": "unlinked"})
 

@@ -14,8 +14,8 @@ from aiohttp import web
 from markupsafe import Markup
 
 from application import knowledge as kb_app
+from application import knowledge_views
 from intake.context import INTAKE
-from knowledge import store
 from knowledge.markdown import to_html
 from knowledge.text import LANGUAGES
 from texts.i18n import negotiate
@@ -65,12 +65,12 @@ async def index(request: web.Request) -> web.Response:
     async with intake.pool.acquire() as conn:
         if words and intake.knowledge is not None:
             hits = await kb_app.search_public(intake.knowledge, conn, words, language=language, limit=20)
-            articles = await store.articles(conn, [hit.ref_id for hit in hits])
+            articles = await knowledge_views.articles_by_id(conn, [hit.ref_id for hit in hits])
             results = [{"article": articles[hit.ref_id], "snippet": Markup(hit.snippet.html())} for hit in hits if hit.ref_id in articles]
         else:
-            found = await store.list_articles(conn, visibilities=("public",), folder=folder, limit=PAGE_SIZE)
+            found = await knowledge_views.articles(conn, ("public",), folder=folder, limit=PAGE_SIZE)
             results = [{"article": article, "snippet": None} for article in found]
-        folders = await store.folders(conn, ("public",))
+        folders = await knowledge_views.folders(conn, ("public",))
     return _page(request, "kb_index.html", language=language, words=words, folder=folder or "", results=results, folders=folders)
 
 
@@ -78,8 +78,8 @@ async def article_page(request: web.Request) -> web.Response:
     intake = request.app[INTAKE]
     slug = request.match_info["slug"]
     async with intake.pool.acquire() as conn:
-        article = await store.article(conn, slug) if len(slug) <= 80 else None
-        attachments = await store.attachments_of(conn, article.id) if article is not None and article.visibility == "public" else []
+        article = await knowledge_views.article(conn, slug) if len(slug) <= 80 else None
+        attachments = await knowledge_views.attachments_of(conn, article.id) if article is not None and article.visibility == "public" else []
     if article is None or article.visibility != "public":
         return _page(request, "kb_missing.html", 404, language=preferred_language(request), slug=slug)
     return _page(request, "kb_article.html", language=article.language, article=article,
