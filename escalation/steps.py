@@ -83,19 +83,17 @@ class Escalation:
             await notices.refresh(conn, ticket.id, ticket.room_key)
             return
         assert decision.within is not None
-        await store.update(conn, ticket.id, escalation_level=decision.level, top_repeats=decision.repeat)
         within, calendar = span_of(self.rules, ticket, decision.within, now)
         due_at = await deadlines.start(conn, ticket.id, kind, within, now, paused=ticket.is_paused, calendar=calendar)
         room = room_of(self.rules, ticket.room_key)
-        await store.add_event(
-            conn,
+        event = store.NewEvent(
             ticket.id,
             "escalated",
             actor,
             {"level": decision.level, "reason": reason, "chain": ticket.chain, "repeat": decision.repeat, "manual": manual,
              "paged": room.staff_at(decision.level)},
-            at=now,
         )
+        # the ticket's new level, its event and the announcement edit ride in the pages' round trip
         await call_level(
             conn,
             ticket,
@@ -107,5 +105,9 @@ class Escalation:
             now=now,
             page_window=self.page_window,
             emails=self._email_pages(ticket, room, decision.level),
+            also=[
+                store.update_write(ticket.id, escalation_level=decision.level, top_repeats=decision.repeat),
+                store.events_write([event], at=now),
+            ],
+            rows_after=[notices.refresh_row(ticket.id, ticket.room_key)],
         )
-        await notices.refresh(conn, ticket.id, ticket.room_key)

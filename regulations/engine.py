@@ -29,6 +29,7 @@ WAKE_JOB = "deadline-wake"
 RETRY_FAILED_STEP = timedelta(seconds=60)  # a step that raised is tried again after this
 RETRY_BUSY_STEP = timedelta(seconds=1)  # a step whose ticket another step holds is tried again after this
 SWEEP_JOB = "deadline-sweep"
+MAX_BATCH = 60  # a batch's steps are nested savepoints: within PostgreSQL's 64 cached subtransactions
 
 
 def utcnow() -> datetime:
@@ -46,6 +47,8 @@ class DeadlineEngine:
         batch_size: int = 50,
         sweep_seconds: float = 15.0,
     ) -> None:
+        if not 0 < batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
         self._pool = pool
         self._dsn = dsn
         self._on_due = on_due
@@ -166,20 +169,22 @@ class DeadlineEngine:
         async with self._pool.acquire() as conn, conn.transaction():
             due = await store.take_due(conn, now, self._batch_size)
             for deadline in due:
+                # each step under its own savepoint: one broken step does not undo the others
                 try:
-                    async with conn.transaction():  # a savepoint: one broken step does not undo the others
-                        if not await store.mark_fired(conn, deadline.id, now):
-                            continue
-                        await self._on_due(conn, deadline, now)
+                    if not await store.begin_step(conn, deadline.id, now):
+                        continue
+                    await self._on_due(conn, deadline, now)
                     applied.append(deadline)
                 except asyncpg.LockNotAvailableError:
                     log.debug("deadline %d: ticket %d is busy; trying again shortly", deadline.id, deadline.ticket_id)
+                    await store.undo_step(conn)
                     await store.postpone(conn, deadline.id, now + RETRY_BUSY_STEP)
                 except Exception:
                     log.exception(
                         "deadline %d of ticket %d could not be applied; retrying in %s",
                         deadline.id, deadline.ticket_id, RETRY_FAILED_STEP,
                     )
+                    await store.undo_step(conn)
                     await store.postpone(conn, deadline.id, now + RETRY_FAILED_STEP)
         # committed: the steps have taken effect
         if self.lag_observer is not None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from storage import statements
+
 # advisory lock namespace serialising the bundling of one person's pages (the second key is
 # hashtext(user_id)): two escalations at once still share one bundle
 PAGE_LOCK_NAMESPACE = 0x7067  # "pg"
@@ -58,18 +60,20 @@ async def new_bundle(conn: asyncpg.Connection, user_id: str, now: datetime, clos
     return _bundle(row)
 
 
-async def add_ticket(conn: asyncpg.Connection, bundle_id: int, ticket_id: int, params: dict[str, Any], now: datetime) -> None:
-    """Record the page; a ticket called again within the window keeps its place, with the new call's parameters."""
-    await conn.execute(
+def add_ticket_write(bundle_ids: list[int], ticket_id: int, params: dict[str, Any], now: datetime) -> statements.Write | None:
+    """Record the ticket's page in several bundles (one per person paged) as one write (see
+    storage.statements); None when there is none. A ticket called again within the window keeps
+    its place, with the new call's parameters."""
+    if not bundle_ids:
+        return None
+    return statements.Write(
         """
-        INSERT INTO page_bundle_tickets (bundle_id, ticket_id, params, paged_at) VALUES ($1, $2, $3, $4)
+        INSERT INTO page_bundle_tickets (bundle_id, ticket_id, params, paged_at)
+        SELECT bundle_id, $2::bigint, $3::jsonb, $4::timestamptz FROM unnest($1::bigint[]) AS b (bundle_id)
         ON CONFLICT (bundle_id, ticket_id)
         DO UPDATE SET params = excluded.params, paged_at = excluded.paged_at, calls = page_bundle_tickets.calls + 1
         """,
-        bundle_id,
-        ticket_id,
-        params,
-        now,
+        (bundle_ids, ticket_id, params, now),
     )
 
 

@@ -12,12 +12,13 @@ loses and repeats nothing. Edits of one bundle coalesce.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal
 
 import asyncpg
 
-from storage import outbox
+from storage import outbox, statements
 from storage import outbox_kinds as kinds
 from tickets import page_store
 from tickets.model import Ticket
@@ -37,13 +38,33 @@ def bundle_row(user_id: str, bundle_id: int, *, edit: bool) -> outbox.NewRow:
     )
 
 
+@dataclass(frozen=True)
+class Paging:
+    """What paging one ticket writes, left for the caller's single round trip (see storage.statements)."""
+
+    first: list[str]  # paged now for the first time in their window
+    write: statements.Write | None  # the ticket into each person's bundle
+    rows: list[outbox.NewRow]  # post or edit each bundle
+
+
 async def page(
     conn: asyncpg.Connection, ticket: Ticket, people: Iterable[str], params: dict[str, Any], now: datetime, window: timedelta
 ) -> list[str]:
     """Page ``people`` for the ticket: into each one's open bundle, or a new one for ``window``.
     Returns who is paged now for the first time in the window (the others were notified already)."""
+    paging = await prepare(conn, ticket, people, params, now, window)
+    await statements.run(conn, [paging.write, outbox.enqueue_write(paging.rows)])
+    return paging.first
+
+
+async def prepare(
+    conn: asyncpg.Connection, ticket: Ticket, people: Iterable[str], params: dict[str, Any], now: datetime, window: timedelta
+) -> Paging:
+    """:func:`page` up to its writes: locks each person (until the transaction ends) and finds or
+    opens their bundle; the caller must run ``write`` and queue ``rows`` in this transaction."""
     rows = []
     first: list[str] = []
+    bundle_ids: list[int] = []
     call = kinds.json_safe({**params, "responsible": ticket.responsible, "chain": params.get("chain") or ticket.chain})
     for user_id in sorted(set(people)):  # one order for every transaction: no lock cycles between two of them
         await page_store.lock_person(conn, user_id)
@@ -52,10 +73,9 @@ async def page(
         if bundle is None:
             bundle = await page_store.new_bundle(conn, user_id, now, now + window)
             first.append(user_id)
-        await page_store.add_ticket(conn, bundle.id, ticket.id, call, now)
+        bundle_ids.append(bundle.id)
         rows.append(bundle_row(user_id, bundle.id, edit=edit))
-    await outbox.enqueue_many(conn, rows)
-    return first
+    return Paging(first, page_store.add_ticket_write(bundle_ids, ticket.id, call, now), rows)
 
 
 async def follow(conn: asyncpg.Connection, ticket_id: int) -> None:

@@ -30,7 +30,7 @@ from regulations.sla import (
 )
 from rooms.model import TopicRoom
 from rooms.routing import Routable
-from storage import outbox
+from storage import outbox, statements
 from tickets import notices, store
 from tickets.model import Ticket
 from tickets.workflow import DEFAULT_TYPES, LifecycleConfig, Workflow
@@ -232,13 +232,17 @@ async def sla_deadline_passed(
         if not await sla_store.mark_warned(conn, ticket.id, target, fraction):
             return
         params.update(fraction=fraction, left_seconds=round(calendar.business_between(now, due).total_seconds()) if due else 0)
-        await store.add_event(conn, ticket.id, "sla_warning", BOT_ACTOR, {"target": target, "policy": row.policy, "fraction": fraction}, at=now)
+        event = store.NewEvent(ticket.id, "sla_warning", BOT_ACTOR, {"target": target, "policy": row.policy, "fraction": fraction})
         note = "sla_warning"
     else:
         if not await sla_store.mark_breached(conn, ticket.id, target, now):
             return
-        await store.add_event(conn, ticket.id, "sla_breached", BOT_ACTOR, {"target": target, "policy": row.policy}, at=now)
+        event = store.NewEvent(ticket.id, "sla_breached", BOT_ACTOR, {"target": target, "policy": row.policy})
         note = "sla_breached"
-    await notices.note(conn, ticket, note, params)  # quiet: a log line in the thread, no notification
-    await outbox.enqueue_many(conn, [notices.page_row(ticket, user_id, {**params, "note": note}) for user_id in people])
-    await notices.refresh(conn, ticket.id, ticket.room_key)
+    rows = [
+        notices.note_row(ticket, note, params),  # quiet: a log line in the thread, no notification
+        *(notices.page_row(ticket, user_id, {**params, "note": note}) for user_id in people),
+        notices.refresh_row(ticket.id, ticket.room_key),
+    ]
+    # one round trip: a deadline step is bound by round trips
+    await statements.run(conn, [store.events_write([event], at=now), outbox.enqueue_write(rows)])

@@ -280,11 +280,17 @@ async def id_by_announcement(conn: asyncpg.Connection, event_id: str) -> int | N
 
 
 async def update(conn: asyncpg.Connection, ticket_id: int, **changes: Any) -> None:
+    write = update_write(ticket_id, **changes)
+    await conn.execute(write.insert, *write.args)
+
+
+def update_write(ticket_id: int, **changes: Any) -> statements.Write:
+    """:func:`update` as one write (see storage.statements), to ride in a step's single round trip."""
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
     assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(changes, start=2))
-    await conn.execute(f"UPDATE tickets SET {assignments} WHERE id = $1", ticket_id, *changes.values())
+    return statements.Write(f"UPDATE tickets SET {assignments} WHERE id = $1", (ticket_id, *changes.values()))
 
 
 async def set_announcement(conn: asyncpg.Connection, ticket_id: int, event_id: str, room_id: str) -> None:
