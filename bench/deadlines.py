@@ -65,7 +65,7 @@ async def run(admin: str, tickets: int = TICKETS, *, sla: bool = False) -> dict[
                 WITH ordered AS (
                     SELECT id, row_number() OVER (ORDER BY id) - 1 AS n, count(*) OVER () AS total FROM deadlines WHERE state = 'pending'
                 )
-                UPDATE deadlines SET due_at = $1::timestamptz + ordered.n * ($2 / ordered.total) * interval '1 second'
+                UPDATE deadlines SET due_at = $1::timestamptz + ordered.n * ($2::float8 / ordered.total) * interval '1 second'
                 FROM ordered WHERE deadlines.id = ordered.id
                 """,
                 start, WINDOW.total_seconds(),
