@@ -100,12 +100,11 @@ class Browser:
             await self.run(lambda: self.driver.find_element("css selector", selector).click())
 
     def _click_and_wait(self, selector: str) -> None:
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.driver.find_element("tag name", "html")
         self.driver.find_element("css selector", selector).click()
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 15).until(_replaced(page))
 
     async def texts(self, selector: str) -> list[str]:
         return await self.run(lambda: [e.text for e in self.driver.find_elements("css selector", selector)])
@@ -151,3 +150,22 @@ class Browser:
 
     def quit(self) -> None:
         self.driver.quit()
+
+
+def _replaced(page: Any) -> Callable[[Any], bool]:
+    """Selenium's ``staleness_of``, also for the answer chromium gives while the old document is
+    being torn down ("Node with given id does not belong to the document", a plain WebDriverException)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def predicate(_driver: Any) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return predicate
