@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 
@@ -152,21 +152,15 @@ def update_handler(kind: str) -> Handler:
     return handle
 
 
-def retire_handler(kind: str) -> Handler:
+def lifecycle_handler(kind: str, step: Literal["retire", "restore"]) -> Handler:
+    """DELETE retires an entry (never deletes it); POST .../restore brings it back."""
+
     async def handle(request: web.Request) -> web.Response:
         _intake, catalog, actor = _caller(request)
-        return answer(await catalog.retire(actor, kind, request.match_info["key"]))
+        change = catalog.retire if step == "retire" else catalog.restore
+        return answer(await change(actor, kind, request.match_info["key"]))
 
-    handle.__name__ = f"retire_{kind}"
-    return handle
-
-
-def restore_handler(kind: str) -> Handler:
-    async def handle(request: web.Request) -> web.Response:
-        _intake, catalog, actor = _caller(request)
-        return answer(await catalog.restore(actor, kind, request.match_info["key"]))
-
-    handle.__name__ = f"restore_{kind}"
+    handle.__name__ = f"{step}_{kind}"
     return handle
 
 
@@ -203,6 +197,6 @@ def setup(app: web.Application) -> None:
         app.router.add_post(f"/api/v1/{word}", create_handler(kind))
         app.router.add_get(f"/api/v1/{word}/{{key}}", get_handler(kind))
         app.router.add_put(f"/api/v1/{word}/{{key}}", update_handler(kind))
-        app.router.add_delete(f"/api/v1/{word}/{{key}}", retire_handler(kind))
-        app.router.add_post(f"/api/v1/{word}/{{key}}/restore", restore_handler(kind))
+        app.router.add_delete(f"/api/v1/{word}/{{key}}", lifecycle_handler(kind, "retire"))
+        app.router.add_post(f"/api/v1/{word}/{{key}}/restore", lifecycle_handler(kind, "restore"))
     app.router.add_get("/api/v1/catalog/changes", list_changes)
