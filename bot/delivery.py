@@ -124,7 +124,11 @@ class MatrixDeliverer:
             room_id = await store.direct_room(conn, user_id)
             if room_id is None:
                 encrypted = self.encryption is not None and self.encryption.enabled
-                initial_state = [{"type": "m.room.encryption", "state_key": "", "content": MEGOLM}] if encrypted else []
+                # a direct chat is the person's and the bot's: the trusted-private preset would let guests in
+                initial_state: list[dict[str, object]] = [
+                    {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}}]
+                if encrypted:
+                    initial_state.append({"type": "m.room.encryption", "state_key": "", "content": MEGOLM})
                 room_id = await self.session.api.create_room(
                     preset=RoomCreatePreset.TRUSTED_PRIVATE, is_direct=True, invitees=[UserID(user_id)],
                     initial_state=initial_state,

@@ -47,6 +47,8 @@ async def test_a_storm_of_escalations_pages_the_lead_once_in_a_list_that_follows
     listed = await lead.wait_for_direct_message(lists_all, what="the page listing the three tickets")
     first = replaces(listed) or listed["event_id"]
     direct_room = next(rid for rid, e in lead.timeline if e.get("event_id") == listed["event_id"])
+    guests = await lead.client.room_get_state_event(direct_room, "m.room.guest_access")
+    assert guests.content == {"guest_access": "forbidden"}, "a direct chat is closed to guests"
     assert shown(listed).count("nobody has claimed it yet") == 3
 
     # alice claims the second: the same message is edited to say the lead has nothing to do there
