@@ -1,6 +1,7 @@
 """The catalog over the REST API: ``/api/v1/rooms``, ``/regulations``, ``/sources``,
-``/people``, ``/maintenance``, ``/checks``, ``/heartbeats`` (list, read, create, update,
-retire, restore) and the change log ``/api/v1/catalog/changes``.
+``/people``, ``/maintenance``, ``/checks``, ``/heartbeats``, ``/calendars``, ``/ticket-types``,
+``/customers``, ``/sla-policies``, ``/api-tokens`` (list, read, create, update, retire, restore)
+and the change log ``/api/v1/catalog/changes``.
 
 Invariants:
 - every route needs an API token with the ``admin`` scope (401 without a token, 403 without
@@ -30,6 +31,8 @@ SCOPE = "admin"
 ROUTES: dict[str, str] = {
     "rooms": "rooms", "regulations": "regulations", "sources": "sources", "people": "people",
     "maintenance": "maintenance", "checks": "checks", "heartbeats": "heartbeats",
+    "calendars": "calendars", "ticket-types": "ticket_types", "customers": "customers",
+    "sla-policies": "sla_policies", "api-tokens": "api_tokens",
 }
 MAX_CHANGES = 500
 

@@ -39,7 +39,7 @@ def _catalog_paths(spec: dict[str, Any]) -> None:
                 if method in item:
                     continue
                 filled = json.loads(json.dumps(operation).replace("{word}", word))
-                filled["operationId"] = f"{method}{part.title()}{word.title()}"
+                filled["operationId"] = f"{method}{part.title()}{word.title().replace('-', '')}"
                 item[method] = filled
 
 

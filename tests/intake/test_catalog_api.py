@@ -109,6 +109,22 @@ async def test_catalog_entries_are_created_changed_and_retired_through_the_api(p
     status, answer = await desk.api("DELETE", "/api/v1/regulations/relaxed", token=ADMIN_TOKEN)
     assert status == 400 and any("relaxed" in p["message"] for p in answer["problems"]), answer
 
+    # the other kinds of the catalog: a calendar, an SLA policy on it, an API token (its secret never returned)
+    status, answer = await desk.api("POST", "/api/v1/calendars", token=ADMIN_TOKEN,
+                                    json={"name": "office", "timezone": "Europe/Prague", "hours": {"mon-fri": ["08:00-17:00"]}})
+    assert status == 201 and answer["key"] == "office", answer
+    status, answer = await desk.api("POST", "/api/v1/sla-policies", token=ADMIN_TOKEN,
+                                    json={"name": "gold", "calendar": "nowhere", "first_response": "1h", "resolution": "8h"})
+    assert status == 400 and any("nowhere" in p["message"] for p in answer["problems"]), answer
+    status, listed = await desk.api("GET", "/api/v1/sla-policies", token=ADMIN_TOKEN)
+    assert status == 200 and listed["kind"] == "sla_policies" and "gold" not in str(listed)
+    status, answer = await desk.api("POST", "/api/v1/api-tokens", token=ADMIN_TOKEN,
+                                    json={"name": "grafana-reader", "token": "grafana-reader-token-0123456789", "scopes": ["read"]})
+    assert status == 201 and "grafana-reader-token-0123456789" not in str(answer), answer
+    await until(lambda: "grafana-reader" in desk.app.intake.api_callers.tokens.values(), "the new API token accepted")
+    status, answer = await desk.api("GET", "/api/v1/tickets?limit=1", token="grafana-reader-token-0123456789")
+    assert status == 200, answer
+
     # the change log: who, what, secrets masked
     status, log = await desk.api("GET", "/api/v1/catalog/changes?kind=sources", token=ADMIN_TOKEN)
     assert status == 200
