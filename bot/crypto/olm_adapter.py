@@ -113,6 +113,14 @@ def _keep_first_plaintext(session_id: str, ciphertext: str, plaintext: bytes) ->
         _FIRST_PLAINTEXTS.popitem(last=False)
 
 
+def _unpickle(inner: Any, pickle: str | bytes, passphrase: str | bytes, error: type[Exception], what: str) -> Any:
+    """vodozemac's object from a pickle as mautrix stores it; a wrong key or a broken pickle is olm's error."""
+    try:
+        return inner.from_pickle(_text(pickle), _pickle_key(passphrase))
+    except ValueError as cause:
+        raise error(f"cannot unpickle the {what}: {cause}") from cause
+
+
 class Account:
     """An Olm account: the device's identity keys and one-time keys."""
 
@@ -122,10 +130,7 @@ class Account:
     @classmethod
     def from_pickle(cls, pickle: str | bytes, passphrase: str | bytes = "") -> "Account":
         account = cls.__new__(cls)
-        try:
-            account._account = vodozemac.Account.from_pickle(_text(pickle), _pickle_key(passphrase))
-        except ValueError as error:
-            raise OlmAccountError(f"cannot unpickle the account: {error}") from error
+        account._account = _unpickle(vodozemac.Account, pickle, passphrase, OlmAccountError, "account")
         return account
 
     def pickle(self, passphrase: str | bytes = "") -> bytes:
@@ -166,10 +171,7 @@ class Session:
     @classmethod
     def from_pickle(cls, pickle: str | bytes, passphrase: str | bytes = "") -> "Session":
         session = cls.__new__(cls)
-        try:
-            session._session = vodozemac.Session.from_pickle(_text(pickle), _pickle_key(passphrase))
-        except ValueError as error:
-            raise OlmSessionError(f"cannot unpickle the session: {error}") from error
+        session._session = _unpickle(vodozemac.Session, pickle, passphrase, OlmSessionError, "session")
         return session
 
     def pickle(self, passphrase: str | bytes = "") -> bytes:
@@ -252,10 +254,7 @@ class InboundGroupSession:
     @classmethod
     def from_pickle(cls, pickle: str | bytes, passphrase: str | bytes = "") -> "InboundGroupSession":
         session = cls.__new__(cls)
-        try:
-            session._session = vodozemac.InboundGroupSession.from_pickle(_text(pickle), _pickle_key(passphrase))
-        except ValueError as error:
-            raise OlmGroupSessionError(f"cannot unpickle the group session: {error}") from error
+        session._session = _unpickle(vodozemac.InboundGroupSession, pickle, passphrase, OlmGroupSessionError, "group session")
         return session
 
     @classmethod
@@ -302,10 +301,7 @@ class OutboundGroupSession:
     @classmethod
     def from_pickle(cls, pickle: str | bytes, passphrase: str | bytes = "") -> "OutboundGroupSession":
         session = cls.__new__(cls)
-        try:
-            session._session = vodozemac.GroupSession.from_pickle(_text(pickle), _pickle_key(passphrase))
-        except ValueError as error:
-            raise OlmGroupSessionError(f"cannot unpickle the group session: {error}") from error
+        session._session = _unpickle(vodozemac.GroupSession, pickle, passphrase, OlmGroupSessionError, "group session")
         return session
 
     def pickle(self, passphrase: str | bytes = "") -> bytes:

@@ -69,7 +69,7 @@ async def browser(request: pytest.FixtureRequest) -> AsyncIterator[Callable[...,
     """Factory of real headless browsers; screenshots go to the test's output folder."""
     reason = missing_browser()
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     output = output_dir(request.node.name)
     opened: list[Browser] = []
 

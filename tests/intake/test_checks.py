@@ -12,8 +12,9 @@ from tests.conftest import free_port
 from tests.support.matrix import body, replying_to
 from tests.support.regulation import API_TOKEN, SOURCE_TOKEN, kinds
 from tests.support.snmp import (
-    AGENT_AUTH, AGENT_COMMUNITY, AGENT_PRIV, AGENT_USER, SYS_CONTACT, FlakyServer, eventually, start_agent, wait_agent,
+    AGENT_AUTH, AGENT_COMMUNITY, AGENT_PRIV, AGENT_USER, SYS_CONTACT, FlakyServer, start_agent, wait_agent,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,10 @@ import pytest
 
 from tests.support.regulation import kinds
 from tests.support.snmp import (
-    COMMUNITY, IF_DESCR, IF_INDEX, LINK_DOWN, LINK_UP, V3_AUTH, V3_ENGINE_ID, V3_PRIV, V3_USER, eventually, trap_v1,
+    COMMUNITY, IF_DESCR, IF_INDEX, LINK_DOWN, LINK_UP, V3_AUTH, V3_ENGINE_ID, V3_PRIV, V3_USER, trap_v1,
     trap_v2c, trap_v3,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -15,21 +15,11 @@ import pytest
 from tests.tickets.conftest import regulated  # noqa: F401  (the staffed room with opsroom running)
 from tests.support.matrix import new_localpart
 from tests.support.regulation import API_TOKEN, SOURCE_TOKEN, room_config
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 NEW_TOKEN = "test-source-token-rotated-0123456789"
-
-
-async def until(predicate, what: str, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def state(app, room_id: str, kind: str) -> dict[str, Any]:
@@ -77,7 +67,7 @@ async def test_a_reloaded_catalog_is_in_force_in_every_process(regulated, make_c
     applied = SimpleNamespace(version=version)
 
     for instance in (app, other):  # each process follows (through NOTIFY)
-        await until(lambda i=instance: asyncio.sleep(0, i.catalog.version == applied.version), "the new catalog version")
+        await eventually(lambda i=instance: asyncio.sleep(0, i.catalog.version == applied.version), 20, "the new catalog version")
         assert instance.catalog.version > before[instance]
         assert [r.key for r in instance.domain.rules.rooms] == [room.key, new_key]
         assert instance.domain.rules.regulation("standard").claim_within.of("critical").time.total_seconds() == 3600
@@ -99,11 +89,11 @@ async def test_a_reloaded_catalog_is_in_force_in_every_process(regulated, make_c
         assert await conn.fetchval("SELECT due_at FROM deadlines WHERE ticket_id = $1 AND kind = 'claim'", number) == due_before
 
     # Matrix: the new room is created and its staff invited; the old one renamed; the lead's power lowered
-    new_room_id = await until(lambda: asyncio.sleep(0, app.bot.directory.room_id(new_key)), "the new room")
+    new_room_id = await eventually(lambda: asyncio.sleep(0, app.bot.directory.room_id(new_key)), 20, "the new room")
     await room.outsider.wait_for_invite(new_room_id)
-    await until(lambda: _named(app, room.room_id), "the room renamed")
+    await eventually(lambda: _named(app, room.room_id), 20, "the room renamed")
     assert (await state(app, room.room_id, "m.room.topic"))["topic"] == "Where disks fill up"
-    await until(lambda: _lowered(app, room.room_id, room.staff["lead"].user_id), "the lead's power lowered")
+    await eventually(lambda: _lowered(app, room.room_id, room.staff["lead"].user_id), 20, "the lead's power lowered")
 
 
 async def _named(app, room_id: str) -> bool:

@@ -11,7 +11,7 @@ from nio import DownloadError
 
 from tests.bot.test_report_command import invitation_outcome, open_direct_chat
 from tests.support.matrix import body, replying_to
-from tests.support.snmp import eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

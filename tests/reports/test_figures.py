@@ -88,7 +88,7 @@ async def as_json(service: ReportService, kind: str, scope: Scope = Scope()) -> 
 
 def opens_in_libreoffice(data: bytes, name: str, tmp_path: Path) -> None:
     if SOFFICE is None:
-        pytest.skip("LibreOffice is not installed (Debian: libreoffice-calc-nogui libreoffice-impress-nogui)")
+        pytest.skip(reason="LibreOffice is not installed (Debian: libreoffice-calc-nogui libreoffice-impress-nogui)")
     folder = tmp_path / name.replace(".", "-")
     folder.mkdir()
     source = folder / name

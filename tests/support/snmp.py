@@ -178,14 +178,3 @@ class FlakyServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-
-async def eventually(predicate: Any, timeout: float = 10, what: str = "the condition") -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
