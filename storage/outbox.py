@@ -143,15 +143,37 @@ async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
 
 
 def enqueue_write(rows: list[NewRow]) -> statements.Write | None:
-    """The rows as one write (see storage.statements), None when there are none."""
+    """The rows as one write (see storage.statements), None when there are none.
+
+    A row with a coalesce key joins a pending row with the same key that no delivery has begun
+    (it locks that row until this transaction ends; a delivery locks its row, and every pending
+    one with its key, before it renders): the delivery renders the current state, so it shows
+    this change too. A storm then queues one digest edit per room and second, not one per alarm.
+    A pending row that a delivery holds is skipped (SKIP LOCKED: an alarm never waits for a
+    delivery) and the row is inserted, to be delivered after it."""
     if not rows:
         return None
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for row in rows:  # one row per key: the others would join it
+        if row.coalesce_key is not None:
+            if (row.queue, row.coalesce_key) in seen:
+                continue
+            seen.add((row.queue, row.coalesce_key))
+        unique.append(row)
+    rows = unique
     return statements.Write(
         """
         INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
         SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
         FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
             AS new (queue, channel, kind, payload, coalesce_key, delay)
+        WHERE coalesce_key IS NULL OR NOT EXISTS (
+            SELECT FROM outbox AS pending
+            WHERE pending.queue = new.queue AND pending.coalesce_key = new.coalesce_key
+              AND pending.delivered_at IS NULL AND pending.dead_at IS NULL
+            FOR UPDATE SKIP LOCKED
+        )
         RETURNING queue
         """,
         (
@@ -250,14 +272,19 @@ async def _head_of_queue(conn: asyncpg.Connection, queue: str) -> asyncpg.Record
     )
 
 
-async def _newest_with_key(conn: asyncpg.Connection, message: OutboxMessage) -> int | None:
-    """The newest undelivered row sharing this row's coalesce key (read before rendering)."""
+async def _lock_pending_with_key(conn: asyncpg.Connection, message: OutboxMessage) -> int | None:
+    """Lock every undelivered row sharing this row's coalesce key, before rendering; the newest
+    one's id. Waits for the transactions that joined one of them (enqueue_write) to end, so the
+    rendering sees their changes; rows queued after this are left for the next delivery."""
     if message.coalesce_key is None:
         return None
     return await conn.fetchval(
         """
-        SELECT max(id) FROM outbox
-        WHERE queue = $1 AND coalesce_key = $2 AND delivered_at IS NULL AND dead_at IS NULL
+        SELECT max(id) FROM (
+            SELECT id FROM outbox
+            WHERE queue = $1 AND coalesce_key = $2 AND delivered_at IS NULL AND dead_at IS NULL
+            FOR UPDATE
+        ) AS pending
         """,
         message.queue,
         message.coalesce_key,
@@ -442,7 +469,6 @@ class OutboxDispatcher:
         """Deliver (or record the failure of) one row; False when another process must deliver it."""
         # Rows with a coalesce key (announcement edits, digests) are rendered from the current
         # state at delivery: one delivery shows every change queued before it rendered.
-        newest = await _newest_with_key(conn, message)
         found = self._handlers.find(message.kind)
         if found is None:  # e.g. mail with no SMTP server configured: the rows wait, nothing is lost
             await _mark_failed(conn, message.id, f"no handler for kind {message.kind!r}", 60.0, None)
@@ -451,6 +477,7 @@ class OutboxDispatcher:
         kind, handler = found
         try:
             async with conn.transaction():
+                newest = await _lock_pending_with_key(conn, message)
                 result = await handler(conn, message, kind.read(message), self.transaction_id(message.id))
                 await _mark_delivered(conn, message.id, result)
                 if newest is not None and newest > message.id:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.delivery import MatrixDeliverer
 from bot.matrix import MatrixSession, MatrixSettings
-from storage import outbox
+from storage import outbox, statements
 from storage import outbox_kinds as kinds
 from storage.outbox import Handlers, OutboxDispatcher, OutboxMessage, TransientDeliveryError
 from storage.outbox_kinds import Kind
@@ -218,6 +218,42 @@ async def test_rows_with_the_same_key_queued_before_a_delivery_are_covered_by_it
     assert recorder.delivered == [0, 99]
     results = {row["id"]: row["result"] for row in await pool.fetch("SELECT id, result FROM outbox WHERE id = ANY($1::bigint[])", ids)}
     assert results[ids[1]] == {"superseded_by": ids[0]} and results[ids[2]] == {"superseded_by": ids[0]}
+
+
+async def test_a_keyed_row_joins_a_pending_one_unless_a_delivery_holds_it(database, pool):
+    """enqueue_write: a change with a coalesce key joins the pending row with its key (one edit
+    per burst, not one per change); while a delivery holds that row it queues a row of its own
+    (rendered after it), and a delivery waits for the transaction that joined its row, so the
+    rendering shows that change."""
+    edit = EDIT.row("!room:test", Numbered(1), coalesce_key="edit:1")
+    async with pool.acquire() as conn:
+        first = await outbox.enqueue(conn, edit)
+        await statements.run(conn, [outbox.enqueue_write([edit, edit])])  # joins the first (once)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+
+    async with pool.acquire() as delivering, pool.acquire() as changing:
+        async with delivering.transaction():  # a delivery holds the pending row while it renders
+            assert await outbox._lock_pending_with_key(delivering, outbox._message(await delivering.fetchrow(
+                "SELECT * FROM outbox WHERE id = $1", first))) == first
+            async with changing.transaction():
+                await statements.run(changing, [outbox.enqueue_write([edit])])  # never waits for the delivery
+            rows = await changing.fetch("SELECT id FROM outbox WHERE delivered_at IS NULL ORDER BY id")
+            assert [row["id"] for row in rows][0] == first and len(rows) == 2  # a row of its own, after it
+
+    async with pool.acquire() as delivering, pool.acquire() as changing:
+        second = max(row["id"] for row in await pool.fetch("SELECT id FROM outbox"))
+        await pool.execute("UPDATE outbox SET delivered_at = now() WHERE id = $1", first)
+        joined = changing.transaction()
+        await joined.start()
+        await statements.run(changing, [outbox.enqueue_write([edit])])  # joins the second row
+        assert await changing.fetchval("SELECT count(*) FROM outbox") == 2
+        async with delivering.transaction():
+            message = outbox._message(await delivering.fetchrow("SELECT * FROM outbox WHERE id = $1", second))
+            locking = asyncio.create_task(outbox._lock_pending_with_key(delivering, message))
+            await asyncio.sleep(0.3)
+            assert not locking.done()  # the delivery waits for the change that joined its row
+            await joined.commit()
+            assert await asyncio.wait_for(locking, 5) == second
 
 
 async def test_permanent_refusal_gives_up_and_the_queue_moves_on(database, pool):
