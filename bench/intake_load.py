@@ -268,6 +268,22 @@ class CpuWatch:
         return {name: sum(cpu - self.start[name].get(pid, 0.0) for pid, cpu in now[name].items()) for name in self.groups}
 
 
+SETTLED_CORES = 0.15  # all the servers together, over a second: nothing left over from the last run
+SETTLE_WITHIN = 60.0
+
+
+async def settle(watch: CpuWatch) -> float:
+    """Wait until the servers are idle (Synapse finishing a room's creation, opsroom delivering
+    what the last run queued) so that each run starts on a quiet machine; the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_WITHIN:
+        watch.begin()
+        await asyncio.sleep(1.0)
+        if sum(watch.end().values()) < SETTLED_CORES:
+            break
+    return time.monotonic() - started
+
+
 def describe_cpu(used: dict[str, float], seconds: float) -> str:
     return ", ".join(f"{name} {value:.1f} s ({value / seconds:.2f} cores)" for name, value in used.items() if value > 0.05)
 
@@ -497,6 +513,7 @@ async def throughput(admin: str, synapse: Any, bot: Account, staff: Account, am:
             for name, url, script, connections in runs:
                 if name.split()[1] not in PHASES:
                     continue
+                figures[name + " settled"] = await settle(watch)
                 before = await count(dsn, "SELECT count(*) FROM tickets")
                 watch.begin()
                 result = await asyncio.to_thread(run_wrk, url, script, connections=connections)

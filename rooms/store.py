@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from storage.pool import connect
+from storage.pool import HOT_PATH_SETTINGS, connect
+
+T = TypeVar("T")
 
 
 async def room_id_for(conn: asyncpg.Connection, key: str) -> str | None:
@@ -143,6 +145,39 @@ async def count_announcements(
     return {row["room_key"]: StormState(row["announced_before"], row["digest_id"]) for row in rows}
 
 
+@dataclass(frozen=True)
+class FreshCount:
+    """A batch of alarms counted before its insert (AnnouncementCounter.count_fresh)."""
+
+    silenced: bool  # a silence is active in one of the rooms: nothing was counted
+    open: frozenset[str]  # fingerprints with an open ticket (repeats: not counted)
+    states: dict[str, StormState]  # room -> its window before the batch's new tickets
+
+
+async def count_fresh(
+    conn: asyncpg.Connection, fingerprints: dict[str, str], windows: dict[str, timedelta], limits: dict[str, int],
+    now: datetime,
+) -> FreshCount:
+    """See AnnouncementCounter.count_fresh (one statement; two when a room counts its first window)."""
+    rooms = sorted(windows)
+    rows = await conn.fetch(
+        _COUNT_FRESH, list(fingerprints), list(fingerprints.values()), rooms,
+        [windows[key].total_seconds() for key in rooms], [limits[key] for key in rooms], now,
+    )
+    silenced, open_now = rows[0]["silenced"], frozenset(rows[0]["open"])
+    if silenced:
+        return FreshCount(True, open_now, {})
+    states = {row["room_key"]: StormState(row["announced_before"], row["digest_id"]) for row in rows if row["room_key"] is not None}
+    arriving: dict[str, int] = {}
+    for fingerprint, room_key in fingerprints.items():
+        if fingerprint not in open_now:
+            arriving[room_key] = arriving.get(room_key, 0) + 1
+    missing = {key: n for key, n in arriving.items() if key not in states}
+    if missing:  # a room's first window: its row is made, then it is counted
+        states.update(await count_announcements(conn, missing, windows, limits, now))
+    return FreshCount(False, open_now, states)
+
+
 LOCK_TIMEOUT_MS = 5000
 
 
@@ -165,18 +200,31 @@ class AnnouncementCounter:
     async def count(
         self, counts: dict[str, int], windows: dict[str, timedelta], limits: dict[str, int], now: datetime
     ) -> dict[str, StormState]:
+        return await self._on_connection(lambda conn: count_announcements(conn, counts, windows, limits, now))
+
+    async def _on_connection(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await connect(self._dsn)
                 # a count never waits long: a caller holding rows another counter's transaction
                 # wants would otherwise wait on it unseen by PostgreSQL's deadlock detection
-                await self._conn.execute(f"SET synchronous_commit TO off; SET lock_timeout TO '{LOCK_TIMEOUT_MS}ms'")
+                await self._conn.execute(
+                    f"SET synchronous_commit TO off; SET lock_timeout TO '{LOCK_TIMEOUT_MS}ms'; {HOT_PATH_SETTINGS}"
+                )
             try:
-                return await count_announcements(self._conn, counts, windows, limits, now)
+                return await work(self._conn)
             except BaseException:
                 conn, self._conn = self._conn, None  # anew next time: this one may be mid-statement or broken
                 conn.terminate()
                 raise
+
+    async def count_fresh(
+        self, fingerprints: dict[str, str], windows: dict[str, timedelta], limits: dict[str, int], now: datetime
+    ) -> FreshCount:
+        """A batch's fingerprints (-> their room): which have an open ticket, and the others
+        counted in their rooms' windows, in one statement; nothing is counted while a silence is
+        active in one of those rooms (the caller counts in its transaction, after the insert)."""
+        return await self._on_connection(lambda conn: count_fresh(conn, fingerprints, windows, limits, now))
 
     async def close(self) -> None:
         async with self._lock:
@@ -185,21 +233,17 @@ class AnnouncementCounter:
                 self._conn = None
 
 
-_COUNT_ANNOUNCEMENTS = """
-    WITH counted AS (
-        SELECT room_key, make_interval(secs => window_seconds) AS window_length, arriving, max_announcements
-        FROM unnest($1::text[], $2::float8[], $3::int[], $4::int[]) AS c (room_key, window_seconds, arriving, max_announcements)
-    ),
-    locked AS MATERIALIZED (  -- the rows as they are once locked (another transaction may have counted meanwhile)
-        SELECT room_key, window_start FROM room_storm_state WHERE room_key = ANY($1::text[]) ORDER BY room_key FOR UPDATE
-    ),
+# The count of a room's window, once its row is locked: ``counted`` (room_key, window_length,
+# arriving, max_announcements) and ``locked`` (room_key, window_start) come before; {now} is the
+# parameter holding the time.
+_COUNTING = """
     counting AS (
-        SELECT l.room_key, c.arriving, c.max_announcements, l.window_start <= $5::timestamptz - c.window_length AS over
+        SELECT l.room_key, c.arriving, c.max_announcements, l.window_start <= {now}::timestamptz - c.window_length AS over
         FROM locked l JOIN counted c USING (room_key)
     ),
     updated AS (
         UPDATE room_storm_state s
-        SET window_start = CASE WHEN c.over THEN $5::timestamptz ELSE s.window_start END,
+        SET window_start = CASE WHEN c.over THEN {now}::timestamptz ELSE s.window_start END,
             announced = CASE WHEN c.over THEN 0 ELSE s.announced END + c.arriving,
             digest_id = CASE
                 WHEN (CASE WHEN c.over THEN 0 ELSE s.announced END) + c.arriving <= c.max_announcements
@@ -212,10 +256,53 @@ _COUNT_ANNOUNCEMENTS = """
     ),
     started AS (
         INSERT INTO storm_digests (id, room_key, started_at)
-        SELECT digest_id, room_key, $5::timestamptz FROM updated WHERE digest_id IS NOT NULL
+        SELECT digest_id, room_key, {now}::timestamptz FROM updated WHERE digest_id IS NOT NULL
         ON CONFLICT (id) DO NOTHING
     )
+"""
+
+_COUNT_ANNOUNCEMENTS = """
+    WITH counted AS (
+        SELECT room_key, make_interval(secs => window_seconds) AS window_length, arriving, max_announcements
+        FROM unnest($1::text[], $2::float8[], $3::int[], $4::int[]) AS c (room_key, window_seconds, arriving, max_announcements)
+    ),
+    locked AS MATERIALIZED (  -- the rows as they are once locked (another transaction may have counted meanwhile)
+        SELECT room_key, window_start FROM room_storm_state WHERE room_key = ANY($1::text[]) ORDER BY room_key FOR UPDATE
+    ),
+""" + _COUNTING.format(now="$5") + """
     SELECT room_key, announced_before, digest_id FROM updated ORDER BY room_key
+"""
+
+# Which of a batch's fingerprints ($1, in rooms $2) have an open ticket, whether a silence is
+# active in those rooms, and (none is) the count of the others in their rooms' windows ($3..$5:
+# every room's window and limit); $6 the time.
+_COUNT_FRESH = """
+    WITH silenced AS (
+        SELECT EXISTS (SELECT 1 FROM silences WHERE ended_at IS NULL AND starts_at <= $6 AND ends_at > $6
+                       AND (room_key = ANY($2::text[]) OR room_key IS NULL)) AS active
+    ),
+    open AS (
+        SELECT fingerprint FROM tickets WHERE fingerprint = ANY($1::text[]) AND state <> 'resolved'
+    ),
+    fresh AS (
+        SELECT room_key, count(*)::int AS arriving FROM unnest($1::text[], $2::text[]) AS a (fingerprint, room_key)
+        WHERE fingerprint NOT IN (SELECT fingerprint FROM open) AND NOT (SELECT active FROM silenced)
+        GROUP BY room_key
+    ),
+    counted AS (
+        SELECT room_key, make_interval(secs => window_seconds) AS window_length, fresh.arriving, max_announcements
+        FROM unnest($3::text[], $4::float8[], $5::int[]) AS c (room_key, window_seconds, max_announcements)
+        JOIN fresh USING (room_key)
+    ),
+    locked AS MATERIALIZED (
+        SELECT room_key, window_start FROM room_storm_state WHERE room_key IN (SELECT room_key FROM counted)
+        ORDER BY room_key FOR UPDATE
+    ),
+""" + _COUNTING.format(now="$6") + """
+    SELECT s.active AS silenced, o.open, u.room_key, u.announced_before, u.digest_id
+    FROM silenced s CROSS JOIN (SELECT ARRAY(SELECT fingerprint FROM open) AS open) o
+    LEFT JOIN updated u ON true
+    ORDER BY u.room_key
 """
 
 

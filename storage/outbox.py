@@ -142,6 +142,17 @@ async def enqueue_many(conn: asyncpg.Connection, rows: list[NewRow]) -> None:
     await statements.run(conn, [enqueue_write(rows)])
 
 
+# Which of the rows ``new`` (queue, coalesce_key) to insert: those without a coalesce key, and
+# those whose key has no pending row that no delivery holds (see enqueue_write); such a row is
+# locked by the statement, until its transaction ends.
+JOINS_NO_PENDING = """(new.coalesce_key IS NULL OR NOT EXISTS (
+            SELECT FROM outbox AS pending
+            WHERE pending.queue = new.queue AND pending.coalesce_key = new.coalesce_key
+              AND pending.delivered_at IS NULL AND pending.dead_at IS NULL
+            FOR UPDATE SKIP LOCKED
+        ))"""
+
+
 def enqueue_write(rows: list[NewRow]) -> statements.Write | None:
     """The rows as one write (see storage.statements), None when there are none.
 
@@ -168,12 +179,7 @@ def enqueue_write(rows: list[NewRow]) -> statements.Write | None:
         SELECT queue, channel, kind, payload, coalesce_key, now() + make_interval(secs => delay)
         FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::float8[])
             AS new (queue, channel, kind, payload, coalesce_key, delay)
-        WHERE coalesce_key IS NULL OR NOT EXISTS (
-            SELECT FROM outbox AS pending
-            WHERE pending.queue = new.queue AND pending.coalesce_key = new.coalesce_key
-              AND pending.delivered_at IS NULL AND pending.dead_at IS NULL
-            FOR UPDATE SKIP LOCKED
-        )
+        WHERE """ + JOINS_NO_PENDING + """
         RETURNING queue
         """,
         (

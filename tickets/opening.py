@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import asyncpg
 
 from regulations import store as deadlines
 from rooms import store as rooms_store
-from rooms.model import TopicRoom
+from rooms.model import StormControl, TopicRoom
 from rooms.silences import Matcher, all_match
 from storage import outbox, statements
 from tickets import notices, service_levels, store
@@ -171,6 +171,14 @@ async def count_before_insert(
         {key: len(members) for key, members in fresh.items()}, {key: storm.window for key, storm in storms.items()},
         {key: storm.max_announcements for key, storm in storms.items()}, now,
     )
+    return folded_after_counting(storms, fresh, states)
+
+
+def folded_after_counting(
+    storms: Mapping[str, StormControl], fresh: dict[str, list[str]], states: Mapping[str, rooms_store.StormState]
+) -> dict[str, int]:
+    """Tickets counted before their insert (room key -> fingerprints, in order): fingerprint ->
+    the digest of those past their room's limit (the rest are announced)."""
     folded: dict[str, int] = {}
     for key, members in fresh.items():
         allowed = max(0, storms[key].max_announcements - states[key].announced_before)

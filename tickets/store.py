@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from storage import statements
+from storage import outbox, statements
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent, TicketQuery
 
 COLUMNS = (
@@ -134,20 +134,140 @@ async def upsert_alarms(conn: asyncpg.Connection, rows: list[AlarmRow], now: dat
     return [Upserted(r["id"], r["fingerprint"], r["inserted"], r["occurrences"]) for r in records]
 
 
-async def open_fingerprints(conn: asyncpg.Connection, fingerprints: list[str], room_keys: list[str], now: datetime) -> set[str] | None:
-    """Which of these fingerprints have an open ticket; None when a silence is active in any of
-    these rooms (or in every room). One statement."""
-    row = await conn.fetchrow(
+@dataclass(frozen=True)
+class PlannedAlarm:
+    """A fingerprint of a batch counted before the insert (see open_planned), with what its
+    ticket gets if it is new."""
+
+    row: AlarmRow
+    queue: str  # the room's outbox queue
+    ticket_type: str
+    created: dict[str, Any]  # the `created` event's data
+    actor: str
+    claim_due: datetime
+    calendar: str | None
+    counted: bool  # counted in its room's storm window (no: it had an open ticket when counted)
+
+
+@dataclass(frozen=True)
+class PlannedOutcome:
+    id: int
+    fingerprint: str
+    inserted: bool
+    uncounted: bool  # new, but not counted in its room's window (its open ticket closed meanwhile)
+
+
+async def open_planned(
+    conn: asyncpg.Connection, alarms: list[PlannedAlarm], now: datetime, *, bot_actor: str, digest_delay: float,
+    channels: tuple[str, str], kinds: tuple[str, str, str, str],  # see the docstring
+) -> list[PlannedOutcome]:
+    """Alarms counted in their storm windows before the insert, stored in one statement (no
+    round trip for BEGIN and COMMIT when it is a transaction of its own): tickets opened or
+    repeated as upsert_alarms does, and for each new one its claim deadline, its `created` (and
+    `folded`) events and its announcement or digest edit; a repeat records a `deduplicated`
+    event and edits its announcement. What opening.open_new and start_regulation write for the
+    same tickets, in the same order. ``channels``: the outbox's and the deadlines' notification
+    channels; ``kinds``: the outbox channel of the room messages, then the kinds of an
+    announcement, a digest edit and an announcement edit. Fingerprints must be distinct."""
+    records = await conn.fetch(
         """
-        SELECT EXISTS (SELECT 1 FROM silences WHERE ended_at IS NULL AND starts_at <= $3 AND ends_at > $3
-                       AND (room_key = ANY($2::text[]) OR room_key IS NULL)) AS silenced,
-               ARRAY(SELECT fingerprint FROM tickets WHERE fingerprint = ANY($1::text[]) AND state <> 'resolved') AS open
+        WITH arriving AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                 $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::int[], $13::bigint[],
+                                 $14::text[], $15::jsonb[], $16::text[], $17::timestamptz[], $18::text[], $19::bool[],
+                                 $20::text[])
+                WITH ORDINALITY AS a (room_key, fingerprint, source, title, severity, service, host, description, url,
+                                      labels, details, arrived, digest_id, ticket_type, created, actor, claim_due,
+                                      calendar, counted, queue, position)
+        ),
+        upserted AS (
+            INSERT INTO tickets (room_key, fingerprint, source, title, severity, service, host, description, url,
+                                 labels, details, occurrences, digest_id, ticket_type, first_seen_at, last_seen_at, created_at)
+            SELECT room_key, fingerprint, source, title, severity, service, host, description, url,
+                   labels, details, arrived, digest_id, ticket_type, $21, $21, $21
+            FROM arriving ORDER BY position
+            ON CONFLICT (fingerprint) WHERE state <> 'resolved'
+            DO UPDATE SET occurrences = tickets.occurrences + EXCLUDED.occurrences,
+                          last_seen_at = EXCLUDED.last_seen_at,
+                          source_recovered_at = NULL,
+                          details = CASE WHEN EXCLUDED.details = '{}'::jsonb THEN tickets.details ELSE EXCLUDED.details END
+            RETURNING id, fingerprint, (xmax = 0) AS inserted, occurrences AS total
+        ),
+        opened AS (
+            SELECT a.*, u.id, u.inserted, u.total FROM arriving a JOIN upserted u USING (fingerprint)
+        ),
+        claims AS (
+            INSERT INTO deadlines (ticket_id, kind, due_at, created_at, calendar)
+            SELECT id, 'claim', claim_due, $21, calendar FROM opened WHERE inserted ORDER BY position
+        ),
+        history AS (
+            INSERT INTO ticket_events (ticket_id, at, kind, actor, data)
+            SELECT id, $21, kind, actor, data FROM (
+                SELECT 1 AS part, '' AS room_key, position, id, 'created' AS kind, actor, created AS data
+                FROM opened WHERE inserted
+                UNION ALL
+                SELECT 2, room_key, position, id, 'folded', $22, jsonb_build_object('digest_id', digest_id)
+                FROM opened WHERE inserted AND counted AND digest_id IS NOT NULL
+                UNION ALL
+                SELECT 3, '', position, id, 'deduplicated', actor,
+                       jsonb_build_object('occurrences', total, 'count', CASE WHEN inserted THEN arrived - 1 ELSE arrived END)
+                FROM opened WHERE NOT inserted OR arrived > 1
+            ) AS e ORDER BY part, room_key, position
+        ),
+        messages AS (
+            SELECT 1 AS part, room_key, 0 AS sub, position, queue, $27 AS kind,
+                   jsonb_build_object('ticket_id', id) AS payload, NULL::text AS coalesce_key, 0::float8 AS delay
+            FROM opened WHERE inserted AND NOT (counted AND digest_id IS NOT NULL)
+            UNION ALL
+            SELECT 1, room_key, 1, min(position), queue, $28, jsonb_build_object('digest_id', digest_id),
+                   'digest:' || digest_id, $23
+            FROM opened WHERE inserted AND counted AND digest_id IS NOT NULL GROUP BY room_key, queue, digest_id
+            UNION ALL
+            SELECT 2, '', 0, position, queue, $29, jsonb_build_object('ticket_id', id), 'refresh:' || id, 0
+            FROM opened WHERE NOT inserted
+        ),
+        queued AS (
+            INSERT INTO outbox (queue, channel, kind, payload, coalesce_key, not_before)
+            SELECT queue, $26, kind, payload, coalesce_key, now() + make_interval(secs => delay)
+            FROM messages AS new WHERE """ + outbox.JOINS_NO_PENDING + """
+            ORDER BY part, room_key, sub, position
+            RETURNING queue
+        ),
+        notified AS (
+            SELECT pg_notify($24, queue) FROM (SELECT DISTINCT queue FROM queued) AS queues
+            UNION ALL
+            SELECT pg_notify($25, '') FROM (SELECT FROM opened WHERE inserted LIMIT 1) AS any_new
+        )
+        SELECT id, fingerprint, inserted, inserted AND NOT counted AS uncounted, (SELECT count(*) FROM notified) AS notified
+        FROM opened ORDER BY position
         """,
-        fingerprints,
-        room_keys,
+        [a.row.room_key for a in alarms],
+        [a.row.fingerprint for a in alarms],
+        [a.row.alarm.source for a in alarms],
+        [a.row.alarm.title for a in alarms],
+        [a.row.alarm.severity for a in alarms],
+        [a.row.alarm.service for a in alarms],
+        [a.row.alarm.host for a in alarms],
+        [a.row.alarm.description for a in alarms],
+        [a.row.alarm.url for a in alarms],
+        [a.row.alarm.labels for a in alarms],
+        [a.row.alarm.details for a in alarms],
+        [a.row.occurrences for a in alarms],
+        [a.row.digest_id for a in alarms],
+        [a.ticket_type for a in alarms],
+        [a.created for a in alarms],
+        [a.actor for a in alarms],
+        [a.claim_due for a in alarms],
+        [a.calendar for a in alarms],
+        [a.counted for a in alarms],
+        [a.queue for a in alarms],
         now,
+        bot_actor,
+        digest_delay,
+        *channels,
+        *kinds,
     )
-    return None if row["silenced"] else set(row["open"])
+    return [PlannedOutcome(r["id"], r["fingerprint"], r["inserted"], r["uncounted"]) for r in records]
 
 
 async def get_many(conn: asyncpg.Connection, ticket_ids: list[int]) -> dict[int, Ticket]:
