@@ -63,6 +63,13 @@ def error_answer(error: web.HTTPException) -> web.Response:
     return response
 
 
+def client_went_away(request: web.Request, error: BaseException) -> bool:
+    """A write to a client that closed its connection (aiohttp's ClientConnectionResetError is a
+    ConnectionResetError): an OSError, but not the database being away."""
+    transport = request.transport
+    return isinstance(error, ConnectionResetError) and (transport is None or transport.is_closing())
+
+
 def json_errors(outage: DatabaseOutage) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -75,6 +82,9 @@ def json_errors(outage: DatabaseOutage) -> Any:
                 raise
             return error_answer(error)
         except Exception as error:
+            if client_went_away(request, error):  # not the database: nothing to answer, nothing to log
+                log.debug("%s %s: the client went away before its answer", request.method, request.path)
+                raise
             if is_unavailable(error):
                 outage.failed(error)
                 return database_unavailable()

@@ -43,16 +43,14 @@ def _decode_json(text: str) -> Any:
         return json.loads(text)
 
 
-# Every statement is planned with its parameters (no generic plan): asyncpg prepares each
-# statement once per connection, and a generic plan made while a table was small (a fresh
-# database) is kept for the connection's life. Measured in `bench intake_load`: the intake's
-# open-fingerprint lookup scanned every ticket (5.9 ms a batch, growing) instead of the index.
-SERVER_SETTINGS = {"timezone": "UTC", "application_name": "opsroom", "plan_cache_mode": "force_custom_plan"}
+SERVER_SETTINGS = {"timezone": "UTC", "application_name": "opsroom"}
 
-# The intake's hot statements (a group commit's, the storm counter's) run once per batch, and
-# planning them each time cost more than running them (measured: 0.8 ms of a batch statement's
-# 2.6 ms). On the connections that run them only: generic plans, and never a sequential scan, so
-# a plan made on a fresh database still looks rows up by their index when the tables have grown.
+# The intake's hot statements (a group commit's, the storm counter's) run once per batch. On the
+# connections that run them: generic plans (planning the batch statement each time cost more
+# than running it: 0.8 ms of 2.6 ms), and never a sequential scan. asyncpg prepares a statement
+# once per connection and PostgreSQL keeps its generic plan until the table is analysed again: a
+# plan made while a table was small (a fresh database) scanned every ticket for each batch
+# (measured in `bench intake_load`: the open-fingerprint lookup took 5.9 ms a batch, and grew).
 HOT_PATH_SETTINGS = "SET plan_cache_mode TO auto; SET enable_seqscan TO off"
 
 
