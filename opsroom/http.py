@@ -82,9 +82,9 @@ def json_errors(outage: DatabaseOutage) -> Any:
                 raise
             return error_answer(error)
         except Exception as error:
-            if client_went_away(request, error):  # not the database: nothing to answer, nothing to log
+            if client_went_away(request, error):  # not the database; the answer reaches no one (aiohttp drops it)
                 log.debug("%s %s: the client went away before its answer", request.method, request.path)
-                raise
+                return json_error(503, "the connection closed before the answer")
             if is_unavailable(error):
                 outage.failed(error)
                 return database_unavailable()
