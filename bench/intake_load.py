@@ -543,6 +543,7 @@ async def storm(admin: str, synapse: Any, bot: Account, staff: Account, work: Pa
         try:
             await reader.login()
             await reader.join_invited(ROOMS)
+            await settle(watch)  # the joins are Synapse's work, not the storm's
             script = STORM_LUA % dict(token=TOKEN, alarms=STORM_ALARMS, rooms=ROOMS)
             watch.begin()
             started = time.time()
