@@ -5,7 +5,11 @@ thread), opsroom as it runs in production (``opsroom run`` in a process of its o
 intake workers: ``http.workers``, default one process per core), PostgreSQL, Synapse and
 Alertmanager. wrk is pinned to the last core with ``taskset`` for both servers alike (unless
 OPSROOM_BENCH_PIN_WRK=no); the servers are not pinned. Every figure is from one run of this
-script, and the CPU seconds each process used are printed beside it.
+script, and the CPU seconds each process used are printed beside it. Each run starts once the
+servers have been idle for a second (Synapse still creating rooms, opsroom delivering what the
+last run queued would otherwise take the cores from the next). Give the database as a Unix
+socket (``postgresql://postgres@/postgres?host=/var/run/postgresql``) where opsroom would use
+one (``make run`` does): a round trip over loopback TCP costs the client half as much again.
 
 1. single alarms: ``POST /api/v1/alarms``, each a new alarm (a new fingerprint, so a new
    ticket), spread over 20 topic rooms; opsroom answers 202 only after the commit. After the
