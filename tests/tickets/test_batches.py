@@ -11,7 +11,8 @@ from rooms.model import StormControl, TopicRoom
 from rooms.store import AnnouncementCounter
 from storage.pool import create_pool
 from tickets import store
-from tickets.alarms import AlarmIntake
+from tickets.alarms import AlarmIntake, AnnouncementPlan
+from tickets.fingerprint import derive_fingerprint
 from tickets.rules import StaticRules
 from tickets.model import AlarmInput
 
@@ -111,3 +112,30 @@ async def test_a_room_counted_for_the_first_time_beside_another_counts_each_once
     async with pool.acquire() as conn:
         counted = dict(await conn.fetch("SELECT room_key, announced FROM room_storm_state"))
     assert counted == {"db": 2, "general": 1}
+
+
+async def test_a_ticket_whose_fingerprint_was_open_when_counted_is_announced_and_counted_after(database):
+    """The race the one-statement path leaves: a fingerprint with an open ticket when the batch
+    was counted, resolved before the insert, opens a new ticket that was not counted. It is
+    announced, and counted in its room's window afterwards, so the window holds every
+    announcement the room made."""
+    counter = AnnouncementCounter(database)
+    intake = AlarmIntake(StaticRules(ROOMS, REGULATION), counter)
+    pool = await create_pool(database, min_size=1, max_size=2)
+    try:
+        arriving = alarm("h1")
+        fingerprint = derive_fingerprint(arriving)
+        counted_as_open = AnnouncementPlan(counted=frozenset(), folded={})
+        async with pool.acquire() as conn:
+            [outcome] = await intake._open_planned(
+                conn, [(arriving, fingerprint)], {fingerprint: (arriving, "db", [0])}, counted_as_open,
+                datetime.now(timezone.utc),
+            )
+            announced = await conn.fetchval("SELECT announced FROM room_storm_state WHERE room_key = 'db'")
+            announcements = await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'ticket.announce'")
+            claims = await conn.fetchval("SELECT count(*) FROM deadlines WHERE kind = 'claim' AND state = 'pending'")
+        assert outcome.result == "created"
+        assert (announcements, announced, claims) == (1, 1, 1)
+    finally:
+        await counter.close()
+        await pool.close()
