@@ -15,9 +15,6 @@ import asyncpg
 
 from rooms.routing import route
 from rooms.store import AnnouncementCounter
-from regulations import store as deadlines
-from storage import outbox
-from storage import outbox_kinds as kinds
 from tickets import notices, opening, store
 from tickets.fingerprint import derive_fingerprint
 from tickets.model import AlarmInput, Ticket
@@ -87,16 +84,7 @@ class AlarmIntake:
         """Alarms (with their fingerprints) in which no fingerprint both fires and resolves:
         within such a part, order does not matter. ``first``: no earlier part locked tickets."""
         outcomes: list[AlarmOutcome | None] = [None] * len(alarms)
-        pending: dict[str, tuple[AlarmInput, str, list[int]]] = {}  # fingerprint -> (first alarm, room, indexes)
-        resolved: list[tuple[int, AlarmInput, str]] = []
-        rooms = self.rules.rooms
-        for index, (alarm, fingerprint) in enumerate(alarms):
-            if alarm.status == "resolved":
-                resolved.append((index, alarm, fingerprint))
-            elif fingerprint in pending:
-                pending[fingerprint][2].append(index)
-            else:
-                pending[fingerprint] = (alarm, route(alarm, rooms).key, [index])
+        pending, resolved = self._grouped(alarms)
         plan = await self._plan_announcements(pending, now) if pending and first else None
         if plan is not None and not resolved and not self.rules.service_levels.has_policies:
             return await self._open_planned(conn, alarms, pending, plan, now)  # the rest is one statement
@@ -184,11 +172,7 @@ class AlarmIntake:
                 notices.room_queue(room_key), data.get("ticket_type") or room.ticket_type or default_type,
                 {**data, "room": room_key}, f"source:{alarm.source}", claim_due, calendar, fingerprint in plan.counted,
             ))
-        opened = await store.open_planned(
-            conn, planned, now, bot_actor=BOT_ACTOR, digest_delay=notices.DIGEST_EDIT_DELAY,
-            channels=(outbox.NOTIFY_CHANNEL, deadlines.NOTIFY_CHANNEL),
-            kinds=(kinds.TICKET_ANNOUNCE.channel, kinds.TICKET_ANNOUNCE.name, kinds.STORM_DIGEST.name, kinds.TICKET_REFRESH.name),
-        )
+        opened = await store.open_planned(conn, planned, now, bot_actor=BOT_ACTOR, digest_delay=notices.DIGEST_EDIT_DELAY)
         outcomes: list[AlarmOutcome | None] = [None] * len(alarms)
         uncounted: dict[str, int] = {}
         for ticket in opened:
@@ -213,20 +197,29 @@ class AlarmIntake:
         all firing and counted before the insert, that is one statement, with no round trip for
         BEGIN and COMMIT; else receive_alarms in a transaction."""
         if all(alarm.status == "firing" for alarm in alarms) and not self.rules.service_levels.has_policies:
-            pending: dict[str, tuple[AlarmInput, str, list[int]]] = {}
-            parts: list[tuple[AlarmInput, str]] = []
-            for index, alarm in enumerate(alarms):
-                fingerprint = derive_fingerprint(alarm)
-                parts.append((alarm, fingerprint))
-                if fingerprint in pending:
-                    pending[fingerprint][2].append(index)
-                else:
-                    pending[fingerprint] = (alarm, route(alarm, self.rules.rooms).key, [index])
+            with_fingerprints = [(alarm, derive_fingerprint(alarm)) for alarm in alarms]
+            pending, _resolved = self._grouped(with_fingerprints)
             plan = await self._plan_announcements(pending, now) if pending else None
             if plan is not None:
-                return await self._open_planned(conn, parts, pending, plan, now)
+                return await self._open_planned(conn, with_fingerprints, pending, plan, now)
         async with conn.transaction():
             return await self.receive_alarms(conn, alarms, now)
+
+    def _grouped(
+        self, alarms: Sequence[tuple[AlarmInput, str]]
+    ) -> tuple[dict[str, tuple[AlarmInput, str, list[int]]], list[tuple[int, AlarmInput, str]]]:
+        """Firing alarms (with their fingerprints) by fingerprint: (first alarm, its room, the
+        indexes of every alarm with it); and the resolved ones with their indexes."""
+        pending: dict[str, tuple[AlarmInput, str, list[int]]] = {}
+        resolved: list[tuple[int, AlarmInput, str]] = []
+        for index, (alarm, fingerprint) in enumerate(alarms):
+            if alarm.status == "resolved":
+                resolved.append((index, alarm, fingerprint))
+            elif fingerprint in pending:
+                pending[fingerprint][2].append(index)
+            else:
+                pending[fingerprint] = (alarm, route(alarm, self.rules.rooms).key, [index])
+        return pending, resolved
 
     async def source_acknowledged(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
         """The sending tool says someone there acknowledged the alarm. Recorded and told in the

@@ -8,7 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from regulations import store as deadlines
 from storage import outbox, statements
+from storage import outbox_kinds as kinds
 from tickets.model import AlarmInput, Attachment, ReportInput, Ticket, TicketEvent, TicketQuery
 
 COLUMNS = (
@@ -159,16 +161,14 @@ class PlannedOutcome:
 
 async def open_planned(
     conn: asyncpg.Connection, alarms: list[PlannedAlarm], now: datetime, *, bot_actor: str, digest_delay: float,
-    channels: tuple[str, str], kinds: tuple[str, str, str, str],  # see the docstring
 ) -> list[PlannedOutcome]:
     """Alarms counted in their storm windows before the insert, stored in one statement (no
     round trip for BEGIN and COMMIT when it is a transaction of its own): tickets opened or
     repeated as upsert_alarms does, and for each new one its claim deadline, its `created` (and
     `folded`) events and its announcement or digest edit; a repeat records a `deduplicated`
     event and edits its announcement. What opening.open_new and start_regulation write for the
-    same tickets, in the same order. ``channels``: the outbox's and the deadlines' notification
-    channels; ``kinds``: the outbox channel of the room messages, then the kinds of an
-    announcement, a digest edit and an announcement edit. Fingerprints must be distinct."""
+    same tickets, in the same order; the outbox payloads are those of kinds.TicketRef and
+    kinds.StormDigest. Fingerprints must be distinct."""
     records = await conn.fetch(
         """
         WITH arriving AS (
@@ -264,8 +264,12 @@ async def open_planned(
         now,
         bot_actor,
         digest_delay,
-        *channels,
-        *kinds,
+        outbox.NOTIFY_CHANNEL,
+        deadlines.NOTIFY_CHANNEL,
+        kinds.TICKET_ANNOUNCE.channel,
+        kinds.TICKET_ANNOUNCE.name,
+        kinds.STORM_DIGEST.name,
+        kinds.TICKET_REFRESH.name,
     )
     return [PlannedOutcome(r["id"], r["fingerprint"], r["inserted"], r["uncounted"]) for r in records]
 
