@@ -3,8 +3,9 @@
 Each request still gets its answer only after its alarm is committed (durable before the
 202), but many alarms pay for one commit and a handful of set-based statements instead of
 one transaction each: a batch of firing alarms is one statement on the batch's connection
-after one on the storm counter's (AlarmIntake.store_batch), two round trips in all. Under light load a batch is a single alarm and nothing waits; under
-load, alarms arriving while a batch commits form the next one.
+after one on the storm counter's (AlarmIntake.store_batch), two round trips in all. Under light
+load a batch is a single alarm and nothing waits; under load, alarms arriving while a batch
+commits form the next one.
 
 Each process runs ``COMMIT_TASKS`` batches at once, each on a connection it keeps: the intake
 is bound by the round trips and the commit of a batch, not by Python, so while one batch waits

@@ -274,8 +274,8 @@ _COUNT_ANNOUNCEMENTS = """
 """
 
 # Which of a batch's fingerprints ($1, in rooms $2) have an open ticket, whether a silence is
-# active in those rooms, and (none is) the count of the others in their rooms' windows ($3..$5:
-# every room's window and limit); $6 the time.
+# active in those rooms, and, when none is, the others counted in their rooms' windows ($3..$5:
+# each room's key, window and limit); $6 the time.
 _COUNT_FRESH = """
     WITH silenced AS (
         SELECT EXISTS (SELECT 1 FROM silences WHERE ended_at IS NULL AND starts_at <= $6 AND ends_at > $6

@@ -45,13 +45,14 @@ def _decode_json(text: str) -> Any:
 
 SERVER_SETTINGS = {"timezone": "UTC", "application_name": "opsroom"}
 
-# The intake's hot statements (a group commit's, the storm counter's) run once per batch. On the
-# connections that run them: generic plans (planning the batch statement each time cost more
-# than running it: 0.8 ms of 2.6 ms), and never a sequential scan. asyncpg prepares a statement
-# once per connection and PostgreSQL keeps its generic plan until the table is analysed again: a
-# plan made while a table was small (a fresh database) scanned every ticket for each batch
-# (measured in `bench intake_load`: the open-fingerprint lookup took 5.9 ms a batch, and grew).
-HOT_PATH_SETTINGS = "SET plan_cache_mode TO auto; SET enable_seqscan TO off"
+# The intake's hot statements (a group commit's, the storm counter's) run once per batch and keep
+# PostgreSQL's generic plans (forcing a plan per run cost more than running them: 0.8 ms of the
+# batch statement's 2.6 ms). On the connections that run them, never a sequential scan: asyncpg
+# prepares a statement once per connection and PostgreSQL keeps its generic plan until the table
+# is analysed again, and a plan made while a table was small (a fresh database) scanned every
+# ticket for each batch (measured in `bench intake_load`: the open-fingerprint lookup took 5.9 ms
+# a batch, and grew).
+HOT_PATH_SETTINGS = "SET enable_seqscan TO off"
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -59,30 +59,34 @@ class AlarmIntake:
     async def receive_alarm(self, conn: asyncpg.Connection, alarm: AlarmInput, now: datetime) -> AlarmOutcome:
         return (await self.receive_alarms(conn, [alarm], now))[0]
 
-    async def receive_alarms(self, conn: asyncpg.Connection, alarms: Sequence[AlarmInput], now: datetime) -> list[AlarmOutcome]:
+    async def receive_alarms(
+        self, conn: asyncpg.Connection, alarms: Sequence[AlarmInput], now: datetime, *, count_first: bool = True
+    ) -> list[AlarmOutcome]:
         """Many alarms in one transaction, set-based (group commit).
 
         Arrival order is kept where it matters: the batch is cut wherever a fingerprint changes
         between firing and resolved, and each part is applied in turn. Repeats of one fingerprint
         within a part count as occurrences of one ticket, recorded as one ``deduplicated`` event
-        with their count."""
+        with their count. ``count_first``: False when the caller's counting before the insert
+        has just found it cannot (a silence): counted in the transaction, not asked again."""
         outcomes: list[AlarmOutcome] = []
         part: list[tuple[AlarmInput, str]] = []
         statuses: dict[str, str] = {}
         for alarm in alarms:
             fingerprint = derive_fingerprint(alarm)
             if statuses.get(fingerprint, alarm.status) != alarm.status:
-                outcomes += await self._receive_part(conn, part, now, first=not outcomes)
+                outcomes += await self._receive_part(conn, part, now, first=count_first and not outcomes)
                 part, statuses = [], {}
             part.append((alarm, fingerprint))
             statuses[fingerprint] = alarm.status
-        return outcomes + await self._receive_part(conn, part, now, first=not outcomes)
+        return outcomes + await self._receive_part(conn, part, now, first=count_first and not outcomes)
 
     async def _receive_part(
         self, conn: asyncpg.Connection, alarms: Sequence[tuple[AlarmInput, str]], now: datetime, *, first: bool
     ) -> list[AlarmOutcome]:
         """Alarms (with their fingerprints) in which no fingerprint both fires and resolves:
-        within such a part, order does not matter. ``first``: no earlier part locked tickets."""
+        within such a part, order does not matter. ``first``: no earlier part locked tickets (and
+        the storm windows may be counted before the insert)."""
         outcomes: list[AlarmOutcome | None] = [None] * len(alarms)
         pending, resolved = self._grouped(alarms)
         plan = await self._plan_announcements(pending, now) if pending and first else None
@@ -100,9 +104,7 @@ class AlarmIntake:
                 actor = f"source:{alarm.source}"
                 if row.inserted:
                     outcomes[indexes[0]] = AlarmOutcome(row.id, "created")
-                    data = {"fingerprint": row.fingerprint, "severity": alarm.severity}
-                    if (ticket_type := self.rules.service_levels.type_of(alarm)) is not None:
-                        data["ticket_type"] = ticket_type
+                    data = self._created_data(row.fingerprint, alarm)
                     counted = plan is not None and row.fingerprint in plan.counted
                     digest_id = plan.folded.get(row.fingerprint) if plan else None
                     new.append(opening.NewTicket(row.id, room_of(self.rules, room_key), actor, data, counted, digest_id))
@@ -157,19 +159,14 @@ class AlarmIntake:
     ) -> list[AlarmOutcome]:
         """A batch of firing alarms counted before the insert, in one statement (see
         store.open_planned): what the general path writes, in a third of the round trips."""
-        levels = self.rules.service_levels
-        default_type = levels.lifecycle.default_type
         planned: list[store.PlannedAlarm] = []
         for fingerprint, (alarm, room_key, indexes) in pending.items():
             room = room_of(self.rules, room_key)
-            data: dict[str, Any] = {"fingerprint": fingerprint, "severity": alarm.severity}
-            if (ticket_type := levels.type_of(alarm)) is not None:
-                data["ticket_type"] = ticket_type
-            regulation = self.rules.regulation(room.regulation)
-            claim_due, calendar = levels.due(regulation.claim_within.of(alarm.severity), room, now, regulation.calendar)
+            data = self._created_data(fingerprint, alarm)
+            claim_due, calendar = opening.claim_due_of(self.rules, room, alarm.severity, now)
             planned.append(store.PlannedAlarm(
                 store.AlarmRow(room_key, fingerprint, alarm, len(indexes), plan.folded.get(fingerprint)),
-                notices.room_queue(room_key), data.get("ticket_type") or room.ticket_type or default_type,
+                notices.room_queue(room_key), opening.type_of_new(self.rules, room, data),
                 {**data, "room": room_key}, f"source:{alarm.source}", claim_due, calendar, fingerprint in plan.counted,
             ))
         opened = await store.open_planned(conn, planned, now, bot_actor=BOT_ACTOR, digest_delay=notices.DIGEST_EDIT_DELAY)
@@ -202,8 +199,17 @@ class AlarmIntake:
             plan = await self._plan_announcements(pending, now) if pending else None
             if plan is not None:
                 return await self._open_planned(conn, with_fingerprints, pending, plan, now)
+            async with conn.transaction():  # not counted before: counted in the transaction, after the insert
+                return await self.receive_alarms(conn, alarms, now, count_first=False)
         async with conn.transaction():
             return await self.receive_alarms(conn, alarms, now)
+
+    def _created_data(self, fingerprint: str, alarm: AlarmInput) -> dict[str, Any]:
+        """What a new ticket's `created` event records (opening adds its room)."""
+        data: dict[str, Any] = {"fingerprint": fingerprint, "severity": alarm.severity}
+        if (ticket_type := self.rules.service_levels.type_of(alarm)) is not None:
+            data["ticket_type"] = ticket_type
+        return data
 
     def _grouped(
         self, alarms: Sequence[tuple[AlarmInput, str]]

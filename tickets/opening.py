@@ -35,6 +35,18 @@ class NewTicket:
     digest_id: int | None = None  # counted, and folded into this digest (stored with the ticket)
 
 
+def claim_due_of(rules: TicketRules, room: TopicRoom, severity: str, now: datetime) -> tuple[datetime, str | None]:
+    """When a new ticket's claim deadline falls (per severity, in business time where the
+    regulation says), and the calendar it counts on."""
+    regulation = rules.regulation(room.regulation)
+    return rules.service_levels.due(regulation.claim_within.of(severity), room, now, regulation.calendar)
+
+
+def type_of_new(rules: TicketRules, room: TopicRoom, data: dict[str, Any]) -> str:
+    """A new ticket's type: the one its `created` event names, else its room's, else the default."""
+    return data.get("ticket_type") or room.ticket_type or rules.service_levels.lifecycle.default_type
+
+
 async def open_ticket(
     conn: asyncpg.Connection, rules: TicketRules, ticket_id: int, room: TopicRoom, actor: str, now: datetime,
     data: dict[str, Any],
@@ -64,8 +76,7 @@ async def open_new(
             silence_id = await matching_silence(conn, rules, tickets[item.ticket_id], item.room, now, active=in_room)
             if silence_id is not None:
                 silenced[item.ticket_id] = silence_id
-    default_type = rules.service_levels.lifecycle.default_type
-    types = {n.ticket_id: n.data.get("ticket_type") or n.room.ticket_type or default_type for n in new}
+    types = {n.ticket_id: type_of_new(rules, n.room, n.data) for n in new}
     await store.set_types(conn, {t: kind for t, kind in types.items() if kind != store.DEFAULT_TYPE})
     if silenced:
         await store.set_many(conn, "silence_id", silenced)
@@ -106,11 +117,8 @@ async def start_regulation(
     severities = known
     claim_due: dict[int, datetime] = {}
     calendars: dict[int, str | None] = {}
-    for ticket_id, key in tickets:  # per severity, in business time where the regulation says
-        regulation = rules.regulation(rooms[key].regulation)
-        claim_due[ticket_id], calendars[ticket_id] = levels.due(
-            regulation.claim_within.of(severities[ticket_id]), rooms[key], now, regulation.calendar
-        )
+    for ticket_id, key in tickets:
+        claim_due[ticket_id], calendars[ticket_id] = claim_due_of(rules, rooms[key], severities[ticket_id], now)
     if levels.has_policies:
         opened = await store.get_many(conn, [t for t, _ in tickets])
         for ticket_id, key in tickets:

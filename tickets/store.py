@@ -97,6 +97,26 @@ class Upserted:
     occurrences: int
 
 
+# A repeat of an open ticket's fingerprint counts one more occurrence on it (upsert_alarms and
+# open_planned; EXCLUDED is the alarm's row).
+_REPEAT_ON_OPEN_TICKET = """ON CONFLICT (fingerprint) WHERE state <> 'resolved'
+        DO UPDATE SET occurrences = tickets.occurrences + EXCLUDED.occurrences,
+                      last_seen_at = EXCLUDED.last_seen_at,
+                      source_recovered_at = NULL,
+                      details = CASE WHEN EXCLUDED.details = '{}'::jsonb THEN tickets.details ELSE EXCLUDED.details END"""
+
+
+def _alarm_columns(rows: list[AlarmRow]) -> list[list[Any]]:
+    """The alarms' ticket columns as arrays, in the order room_key, fingerprint, source, title,
+    severity, service, host, description, url, labels, details, occurrences ($1..$12)."""
+    return [
+        [row.room_key for row in rows], [row.fingerprint for row in rows], [row.alarm.source for row in rows],
+        [row.alarm.title for row in rows], [row.alarm.severity for row in rows], [row.alarm.service for row in rows],
+        [row.alarm.host for row in rows], [row.alarm.description for row in rows], [row.alarm.url for row in rows],
+        [row.alarm.labels for row in rows], [row.alarm.details for row in rows], [row.occurrences for row in rows],
+    ]
+
+
 async def upsert_alarms(conn: asyncpg.Connection, rows: list[AlarmRow], now: datetime) -> list[Upserted]:
     """Open tickets for new fingerprints and count occurrences on open ones, in one statement.
 
@@ -111,25 +131,10 @@ async def upsert_alarms(conn: asyncpg.Connection, rows: list[AlarmRow], now: dat
                     $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::int[], $14::bigint[])
              AS new (room_key, fingerprint, source, title, severity, service, host, description, url,
                      labels, details, occurrences, digest_id)
-        ON CONFLICT (fingerprint) WHERE state <> 'resolved'
-        DO UPDATE SET occurrences = tickets.occurrences + EXCLUDED.occurrences,
-                      last_seen_at = EXCLUDED.last_seen_at,
-                      source_recovered_at = NULL,
-                      details = CASE WHEN EXCLUDED.details = '{}'::jsonb THEN tickets.details ELSE EXCLUDED.details END
+        """ + _REPEAT_ON_OPEN_TICKET + """
         RETURNING id, fingerprint, (xmax = 0) AS inserted, occurrences
         """,
-        [row.room_key for row in rows],
-        [row.fingerprint for row in rows],
-        [row.alarm.source for row in rows],
-        [row.alarm.title for row in rows],
-        [row.alarm.severity for row in rows],
-        [row.alarm.service for row in rows],
-        [row.alarm.host for row in rows],
-        [row.alarm.description for row in rows],
-        [row.alarm.url for row in rows],
-        [row.alarm.labels for row in rows],
-        [row.alarm.details for row in rows],
-        [row.occurrences for row in rows],
+        *_alarm_columns(rows),
         now,
         [row.digest_id for row in rows],
     )
@@ -186,11 +191,7 @@ async def open_planned(
             SELECT room_key, fingerprint, source, title, severity, service, host, description, url,
                    labels, details, arrived, digest_id, ticket_type, $21, $21, $21
             FROM arriving ORDER BY position
-            ON CONFLICT (fingerprint) WHERE state <> 'resolved'
-            DO UPDATE SET occurrences = tickets.occurrences + EXCLUDED.occurrences,
-                          last_seen_at = EXCLUDED.last_seen_at,
-                          source_recovered_at = NULL,
-                          details = CASE WHEN EXCLUDED.details = '{}'::jsonb THEN tickets.details ELSE EXCLUDED.details END
+            """ + _REPEAT_ON_OPEN_TICKET + """
             RETURNING id, fingerprint, (xmax = 0) AS inserted, occurrences AS total
         ),
         opened AS (
@@ -241,18 +242,7 @@ async def open_planned(
         SELECT id, fingerprint, inserted, inserted AND NOT counted AS uncounted, (SELECT count(*) FROM notified) AS notified
         FROM opened ORDER BY position
         """,
-        [a.row.room_key for a in alarms],
-        [a.row.fingerprint for a in alarms],
-        [a.row.alarm.source for a in alarms],
-        [a.row.alarm.title for a in alarms],
-        [a.row.alarm.severity for a in alarms],
-        [a.row.alarm.service for a in alarms],
-        [a.row.alarm.host for a in alarms],
-        [a.row.alarm.description for a in alarms],
-        [a.row.alarm.url for a in alarms],
-        [a.row.alarm.labels for a in alarms],
-        [a.row.alarm.details for a in alarms],
-        [a.row.occurrences for a in alarms],
+        *_alarm_columns([a.row for a in alarms]),
         [a.row.digest_id for a in alarms],
         [a.ticket_type for a in alarms],
         [a.created for a in alarms],
